@@ -1,0 +1,97 @@
+# pvecm + pmxcfsd
+#
+#   make                 build pmxcfsd and pvecm
+#   make check           install missing packages, build, run every test
+#   make check SANITIZE=1  the same under AddressSanitizer + UBSan
+#   make install DESTDIR=...
+#   make demo            a small cluster on this machine, then pvecm status
+#   make bench           benchmarks under tests/bench/ (not part of check)
+
+CC      ?= cc
+PREFIX  ?= /usr
+SBINDIR ?= $(PREFIX)/sbin
+BINDIR  ?= $(PREFIX)/bin
+MANDIR  ?= $(PREFIX)/share/man
+UNITDIR ?= /lib/systemd/system
+
+PKGS = fuse3 sqlite3 glib-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0 libcpg libquorum \
+       libvotequorum libcmap libcfg libknet libssh libcrypto libssl
+
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-san
+SANFLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+BUILD   ?= build
+SANFLAGS =
+endif
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=gnu11 -Wall -Wextra -Werror -Wno-unused-parameter -Wshadow \
+           -D_GNU_SOURCE -D_FILE_OFFSET_BITS=64 -DFUSE_USE_VERSION=312 -Iinclude $(PKG_CFLAGS) $(SANFLAGS)
+LDFLAGS += $(SANFLAGS)
+LDLIBS  += $(PKG_LIBS) -lpthread
+
+MAINS    = src/pmxcfsd/main.c src/pvecm/main.c
+LIB_SRCS = $(filter-out $(MAINS),$(wildcard src/*/*.c))
+LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
+UNIT_SRCS = $(wildcard tests/unit/test_*.c)
+UNITS    = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+PROGS    = $(BUILD)/pmxcfsd $(BUILD)/pvecm
+
+all: $(PROGS) $(UNITS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC  $<"
+	@$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
+
+$(BUILD)/libcfs.a: $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/pmxcfsd: $(BUILD)/src/pmxcfsd/main.o $(BUILD)/libcfs.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/pvecm: $(BUILD)/src/pvecm/main.o $(BUILD)/libcfs.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcfs.a
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+deps:
+	@tests/install-deps.sh
+
+check: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/run.sh
+
+demo: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/demo.sh
+
+bench: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/bench/run.sh
+
+format:
+	clang-format -i $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
+
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
+
+install: $(PROGS)
+	install -D -m 0755 $(BUILD)/pmxcfsd $(DESTDIR)$(SBINDIR)/pmxcfsd
+	install -D -m 0755 $(BUILD)/pvecm $(DESTDIR)$(BINDIR)/pvecm
+	install -D -m 0644 man/pmxcfsd.8 $(DESTDIR)$(MANDIR)/man8/pmxcfsd.8
+	install -D -m 0644 man/pvecm.1 $(DESTDIR)$(MANDIR)/man1/pvecm.1
+	install -D -m 0644 systemd/pmxcfsd.service $(DESTDIR)$(UNITDIR)/pmxcfsd.service
+
+clean:
+	rm -rf build build-san
+
+.PHONY: all deps check demo bench format format-check install clean
+-include $(LIB_OBJS:.o=.d) $(BUILD)/src/pmxcfsd/main.d $(BUILD)/src/pvecm/main.d

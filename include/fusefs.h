@@ -1,0 +1,32 @@
+/* /etc/pve: the tree served over FUSE (low-level API, inode based), with the
+ * reference's ownership, modes and virtual root entries. Requests are served
+ * by libfuse's worker threads. */
+#ifndef PVECM_FUSEFS_H
+#define PVECM_FUSEFS_H
+
+#include "memdb.h"
+#include "vfiles.h"
+
+#include <glib.h>
+#include <stdint.h>
+
+typedef struct fusefs fusefs_t;
+
+typedef struct {
+	const char *mountpoint;
+	const char *nodename; /* target of the local, qemu-server and lxc links */
+	uint32_t nodeid;      /* recorded as the writer of local changes */
+	memdb_t *mdb;
+	vfiles_t *vfiles;
+	bool debug; /* libfuse's own request tracing */
+} fusefs_config_t;
+
+/* Mounts; the file system serves requests once fusefs_start() ran. */
+fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err);
+/* Starts the worker threads. */
+bool fusefs_start(fusefs_t *fs, GError **err);
+/* Unmounts, stops and joins the workers, frees. Safe on NULL and on a
+ * file system that was never started. */
+void fusefs_free(fusefs_t *fs);
+
+#endif

@@ -1,0 +1,116 @@
+/* The configuration tree: every inode in memory, each change persisted to
+ * the SQLite store (dbstore.h) in one transaction before it is visible.
+ * Thread safe. Mutations take the writer's node id and the time of the
+ * change from the caller, so that replicas applying the same operations in
+ * the same order end with identical trees. All int results are 0 (or a
+ * count) on success and a negative errno on failure. */
+#ifndef PVECM_MEMDB_H
+#define PVECM_MEMDB_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* Limits of the reference file system. */
+#define MEMDB_MAX_FILE_SIZE (1024 * 1024)
+#define MEMDB_MAX_FS_SIZE (128 * 1024 * 1024)
+#define MEMDB_MAX_INODES (256 * 1024)
+#define MEMDB_MAX_NAME 255
+/* An unrenewed lock below priv/lock/ may be taken over after this. */
+#define MEMDB_LOCK_TIMEOUT 120
+
+#define MEMDB_ROOT_INODE 1
+
+typedef enum {
+	MEMDB_DIR = 4, /* DT_DIR */
+	MEMDB_REG = 8, /* DT_REG */
+} memdb_type_t;
+
+typedef struct {
+	uint64_t inode;
+	uint64_t parent;
+	uint64_t version;
+	uint32_t writer;
+	uint32_t mtime;
+	uint32_t size;
+	memdb_type_t type;
+	bool in_priv; /* priv/ itself or below one: stricter modes */
+	bool is_lock; /* a directory directly below priv/lock/ */
+} memdb_attr_t;
+
+typedef struct {
+	char *name;
+	uint64_t inode;
+	memdb_type_t type;
+} memdb_dirent_t;
+
+typedef enum {
+	MEMDB_GUEST_QEMU,
+	MEMDB_GUEST_LXC,
+} memdb_guest_type_t;
+
+typedef struct memdb memdb_t;
+
+/* Opens (or creates) the store at dbpath and loads the tree. */
+memdb_t *memdb_open(const char *dbpath, GError **err);
+void memdb_free(memdb_t *mdb);
+
+uint64_t memdb_version(memdb_t *mdb);
+
+int memdb_getattr(memdb_t *mdb, uint64_t inode, memdb_attr_t *attr);
+int memdb_lookup(memdb_t *mdb, uint64_t parent, const char *name, memdb_attr_t *attr);
+/* Path relative to the root, '/'-separated, leading '/' allowed. */
+int memdb_lookup_path(memdb_t *mdb, const char *path, memdb_attr_t *attr);
+/* Copies at most size bytes from offset into buf; returns the count. */
+ssize_t memdb_read(memdb_t *mdb, uint64_t inode, uint64_t offset, size_t size, void *buf);
+/* The whole content of a file by path, NUL-terminated; NULL if absent. */
+char *memdb_read_path(memdb_t *mdb, const char *path, size_t *len);
+/* A snapshot of a directory's entries; free with memdb_dirents_free(). */
+int memdb_readdir(memdb_t *mdb, uint64_t inode, GPtrArray **entries);
+void memdb_dirents_free(GPtrArray *entries);
+
+int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
+		 uint32_t mtime, memdb_attr_t *attr);
+int memdb_mkdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
+		memdb_attr_t *attr);
+int memdb_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
+		uint32_t writer, uint32_t mtime);
+int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
+		   uint32_t mtime);
+int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
+		 uint32_t mtime);
+int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
+		uint32_t mtime);
+/* noreplace: fail with EEXIST instead of replacing an existing target. */
+int memdb_rename(memdb_t *mdb, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname, bool noreplace, uint32_t writer, uint32_t mtime);
+/* Sets the modification time. On a lock directory: 0 releases the lock
+ * (the holder, or anyone once it expired), another value renews it (the
+ * holder, or anyone once it expired). now is the time of the request. */
+int memdb_set_mtime(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t writer, uint32_t now);
+
+/* Creates the directories every node expects, where missing:
+ * nodes/NODE/{qemu-server,lxc,priv}, priv/, priv/lock/. */
+int memdb_ensure_layout(memdb_t *mdb, const char *nodename, uint32_t writer, uint32_t mtime);
+
+typedef void (*memdb_guest_fn)(void *ctx, uint32_t vmid, const char *node,
+			       memdb_guest_type_t type, uint64_t version);
+/* Calls fn for every guest config nodes/NODE/{qemu-server,lxc}/VMID.conf,
+ * in node then type then vmid order, duplicates included. */
+void memdb_foreach_guest(memdb_t *mdb, memdb_guest_fn fn, void *ctx);
+
+/* The newest version among the guest directories (nodes/NODE/{qemu-server,lxc}
+ * and nodes/): changes whenever a guest is added, removed or moved. */
+uint64_t memdb_guest_dirs_version(memdb_t *mdb);
+
+typedef struct {
+	uint64_t inodes;
+	uint64_t bytes;
+} memdb_usage_t;
+void memdb_usage(memdb_t *mdb, memdb_usage_t *usage);
+
+/* SHA-256 over every entry, independent of memory layout and insertion order. */
+void memdb_checksum(memdb_t *mdb, uint8_t out[32]);
+
+#endif

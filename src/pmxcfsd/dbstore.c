@@ -1,0 +1,353 @@
+#include "dbstore.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Marks our files so that a database of another program is never taken
+ * for ours (and never overwritten): "PVCF". */
+#define DBSTORE_APPLICATION_ID 0x50564346
+/* Bump when the schema changes; an unknown schema is refused. */
+#define DBSTORE_SCHEMA_VERSION 1
+/* Small page cache: the tree itself lives in memory. */
+#define DBSTORE_CACHE_KIB 2048
+
+struct dbstore {
+	sqlite3 *db;
+	char *path;
+	sqlite3_stmt *put;
+	sqlite3_stmt *del;
+	sqlite3_stmt *setver;
+	sqlite3_stmt *begin;
+	sqlite3_stmt *commit;
+	sqlite3_stmt *rollback;
+};
+
+G_DEFINE_QUARK(dbstore-error-quark, dbstore_error)
+
+static bool fail(dbstore_t *db, GError **err, const char *what)
+{
+	g_set_error(err, DBSTORE_ERROR, sqlite3_errcode(db->db), "%s: %s: %s", db->path, what,
+		    sqlite3_errmsg(db->db));
+	return false;
+}
+
+static bool exec(dbstore_t *db, const char *sql, GError **err)
+{
+	char *msg = NULL;
+
+	if (sqlite3_exec(db->db, sql, NULL, NULL, &msg) == SQLITE_OK)
+		return true;
+	g_set_error(err, DBSTORE_ERROR, sqlite3_errcode(db->db), "%s: %s: %s", db->path, sql,
+		    msg ? msg : sqlite3_errmsg(db->db));
+	sqlite3_free(msg);
+	return false;
+}
+
+static bool query_int(dbstore_t *db, const char *sql, int64_t *out, GError **err)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	if (sqlite3_prepare_v2(db->db, sql, -1, &st, NULL) != SQLITE_OK)
+		return fail(db, err, sql);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		*out = sqlite3_column_int64(st, 0);
+		ok = true;
+	} else if (rc == SQLITE_DONE) {
+		*out = 0;
+		ok = true;
+	} else {
+		fail(db, err, sql);
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+/* A non-empty file must start with SQLite's header; anything else is not
+ * ours, and we must not let SQLite decide whether to touch it. */
+static bool file_state(const char *path, bool *is_new, GError **err)
+{
+	static const char magic[16] = "SQLite format 3";
+	char head[16];
+	struct stat st;
+
+	if (stat(path, &st) < 0) {
+		if (errno == ENOENT) {
+			*is_new = true;
+			return true;
+		}
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: %s", path, g_strerror(errno));
+		return false;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		g_set_error(err, DBSTORE_ERROR, EINVAL, "%s: not a regular file", path);
+		return false;
+	}
+	*is_new = st.st_size == 0;
+	if (*is_new)
+		return true;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: %s", path, g_strerror(errno));
+		return false;
+	}
+	ssize_t n = read(fd, head, sizeof(head));
+	close(fd);
+	if (n != (ssize_t)sizeof(head) || memcmp(head, magic, sizeof(magic)) != 0) {
+		g_set_error(err, DBSTORE_ERROR, EINVAL,
+			    "%s: not an SQLite database; refusing to use or overwrite it "
+			    "(move it away to start with an empty tree)",
+			    path);
+		return false;
+	}
+	return true;
+}
+
+static bool create_schema(dbstore_t *db, GError **err)
+{
+	char sql[512];
+
+	g_snprintf(sql, sizeof(sql),
+		   "BEGIN;"
+		   "CREATE TABLE tree (inode INTEGER PRIMARY KEY, parent INTEGER NOT NULL,"
+		   " version INTEGER NOT NULL, writer INTEGER NOT NULL, mtime INTEGER NOT NULL,"
+		   " type INTEGER NOT NULL, name TEXT NOT NULL, data BLOB);"
+		   "CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+		   "INSERT INTO meta VALUES ('version', 0);"
+		   "PRAGMA application_id = %d; PRAGMA user_version = %d;"
+		   "COMMIT;",
+		   DBSTORE_APPLICATION_ID, DBSTORE_SCHEMA_VERSION);
+	return exec(db, sql, err);
+}
+
+static bool verify_existing(dbstore_t *db, GError **err)
+{
+	int64_t appid, schema, ntables;
+	char *foreign = "%s: not a pmxcfsd database (application id %#llx); refusing to use or "
+			"overwrite it (move it away to start with an empty tree)";
+
+	if (!query_int(db, "PRAGMA application_id", &appid, err) ||
+	    !query_int(db, "PRAGMA user_version", &schema, err) ||
+	    !query_int(db, "SELECT count(*) FROM sqlite_master", &ntables, err))
+		return false;
+	if (appid == 0 && ntables == 0)
+		return create_schema(db, err);
+	if (appid != DBSTORE_APPLICATION_ID) {
+		g_set_error(err, DBSTORE_ERROR, EINVAL, foreign, db->path,
+			    (unsigned long long)appid);
+		return false;
+	}
+	if (schema != DBSTORE_SCHEMA_VERSION) {
+		g_set_error(err, DBSTORE_ERROR, EINVAL,
+			    "%s: database schema version %lld, this pmxcfsd reads %d", db->path,
+			    (long long)schema, DBSTORE_SCHEMA_VERSION);
+		return false;
+	}
+	return dbstore_check(db, err);
+}
+
+static bool prepare(dbstore_t *db, sqlite3_stmt **st, const char *sql, GError **err)
+{
+	if (sqlite3_prepare_v3(db->db, sql, -1, SQLITE_PREPARE_PERSISTENT, st, NULL) != SQLITE_OK)
+		return fail(db, err, sql);
+	return true;
+}
+
+static bool prepare_all(dbstore_t *db, GError **err)
+{
+	return prepare(db, &db->put,
+		       "INSERT OR REPLACE INTO tree (inode, parent, version, writer, mtime, type,"
+		       " name, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+		       err) &&
+	       prepare(db, &db->del, "DELETE FROM tree WHERE inode = ?", err) &&
+	       prepare(db, &db->setver, "UPDATE meta SET value = ? WHERE key = 'version'", err) &&
+	       prepare(db, &db->begin, "BEGIN IMMEDIATE", err) &&
+	       prepare(db, &db->commit, "COMMIT", err) &&
+	       prepare(db, &db->rollback, "ROLLBACK", err);
+}
+
+dbstore_t *dbstore_open(const char *path, GError **err)
+{
+	bool is_new = false;
+	dbstore_t *db;
+	char pragmas[256];
+
+	if (!file_state(path, &is_new, err))
+		return NULL;
+	db = g_new0(dbstore_t, 1);
+	db->path = g_strdup(path);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX | (is_new ? SQLITE_OPEN_CREATE : 0);
+	if (sqlite3_open_v2(path, &db->db, flags, NULL) != SQLITE_OK) {
+		if (db->db)
+			fail(db, err, "open");
+		else
+			g_set_error(err, DBSTORE_ERROR, ENOMEM, "%s: cannot open", path);
+		goto out_free;
+	}
+	sqlite3_extended_result_codes(db->db, 1);
+	if (!(is_new ? create_schema(db, err) : verify_existing(db, err)))
+		goto out_free;
+	/* NORMAL in WAL mode: a commit reaches the kernel before it returns, so
+	 * a killed daemon loses nothing; only power loss could cost the tail. */
+	g_snprintf(pragmas, sizeof(pragmas),
+		   "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;"
+		   "PRAGMA cache_size = -%d; PRAGMA foreign_keys = OFF;",
+		   DBSTORE_CACHE_KIB);
+	if (!exec(db, pragmas, err) || !prepare_all(db, err))
+		goto out_free;
+	return db;
+
+out_free:
+	dbstore_free(db);
+	return NULL;
+}
+
+void dbstore_free(dbstore_t *db)
+{
+	if (!db)
+		return;
+	sqlite3_finalize(db->put);
+	sqlite3_finalize(db->del);
+	sqlite3_finalize(db->setver);
+	sqlite3_finalize(db->begin);
+	sqlite3_finalize(db->commit);
+	sqlite3_finalize(db->rollback);
+	if (db->db)
+		sqlite3_close(db->db);
+	g_free(db->path);
+	g_free(db);
+}
+
+bool dbstore_check(dbstore_t *db, GError **err)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	if (sqlite3_prepare_v2(db->db, "PRAGMA quick_check", -1, &st, NULL) != SQLITE_OK)
+		return fail(db, err, "integrity check");
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW) {
+		const char *res = (const char *)sqlite3_column_text(st, 0);
+		ok = res && strcmp(res, "ok") == 0;
+		if (!ok)
+			g_set_error(err, DBSTORE_ERROR, EIO,
+				    "%s: database is damaged (%s); refusing to use it", db->path,
+				    res ? res : "?");
+	} else {
+		g_set_error(err, DBSTORE_ERROR, EIO,
+			    "%s: database is damaged (%s); refusing to use it", db->path,
+			    sqlite3_errmsg(db->db));
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+bool dbstore_load(dbstore_t *db, dbstore_row_fn fn, void *ctx, uint64_t *version, GError **err)
+{
+	sqlite3_stmt *st = NULL;
+	int64_t v;
+	bool ok = true;
+
+	if (!query_int(db, "SELECT value FROM meta WHERE key = 'version'", &v, err))
+		return false;
+	*version = (uint64_t)v;
+	if (sqlite3_prepare_v2(db->db,
+			       "SELECT inode, parent, version, writer, mtime, type, name, data"
+			       " FROM tree ORDER BY inode",
+			       -1, &st, NULL) != SQLITE_OK)
+		return fail(db, err, "load");
+	int rc;
+	while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		dbstore_row_t row = {
+			.inode = (uint64_t)sqlite3_column_int64(st, 0),
+			.parent = (uint64_t)sqlite3_column_int64(st, 1),
+			.version = (uint64_t)sqlite3_column_int64(st, 2),
+			.writer = (uint32_t)sqlite3_column_int64(st, 3),
+			.mtime = (uint32_t)sqlite3_column_int64(st, 4),
+			.type = (uint8_t)sqlite3_column_int(st, 5),
+			.name = (const char *)sqlite3_column_text(st, 6),
+			.data = sqlite3_column_blob(st, 7),
+			.size = (uint32_t)sqlite3_column_bytes(st, 7),
+		};
+		if (!row.name) {
+			g_set_error(err, DBSTORE_ERROR, EIO, "%s: inode %llu has no name",
+				    db->path, (unsigned long long)row.inode);
+			ok = false;
+			break;
+		}
+		ok = fn(ctx, &row, err);
+	}
+	if (ok && rc != SQLITE_DONE)
+		ok = fail(db, err, "load");
+	sqlite3_finalize(st);
+	return ok;
+}
+
+static bool step_reset(dbstore_t *db, sqlite3_stmt *st, const char *what, GError **err)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+		return true;
+	return fail(db, err, what);
+}
+
+bool dbstore_begin(dbstore_t *db, GError **err)
+{
+	return step_reset(db, db->begin, "begin transaction", err);
+}
+
+bool dbstore_commit(dbstore_t *db, GError **err)
+{
+	if (step_reset(db, db->commit, "commit", err))
+		return true;
+	dbstore_rollback(db);
+	return false;
+}
+
+void dbstore_rollback(dbstore_t *db)
+{
+	if (!sqlite3_get_autocommit(db->db))
+		step_reset(db, db->rollback, "rollback", NULL);
+}
+
+bool dbstore_put(dbstore_t *db, const dbstore_row_t *row, GError **err)
+{
+	sqlite3_stmt *st = db->put;
+
+	sqlite3_bind_int64(st, 1, (sqlite3_int64)row->inode);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)row->parent);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64)row->version);
+	sqlite3_bind_int64(st, 4, row->writer);
+	sqlite3_bind_int64(st, 5, row->mtime);
+	sqlite3_bind_int(st, 6, row->type);
+	sqlite3_bind_text(st, 7, row->name, -1, SQLITE_STATIC);
+	if (row->size)
+		sqlite3_bind_blob(st, 8, row->data, (int)row->size, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(st, 8);
+	return step_reset(db, st, "write row", err);
+}
+
+bool dbstore_delete(dbstore_t *db, uint64_t inode, GError **err)
+{
+	sqlite3_bind_int64(db->del, 1, (sqlite3_int64)inode);
+	return step_reset(db, db->del, "delete row", err);
+}
+
+bool dbstore_set_version(dbstore_t *db, uint64_t version, GError **err)
+{
+	sqlite3_bind_int64(db->setver, 1, (sqlite3_int64)version);
+	return step_reset(db, db->setver, "write version", err);
+}
+
+bool dbstore_clear(dbstore_t *db, GError **err)
+{
+	return exec(db, "DELETE FROM tree", err);
+}

@@ -1,0 +1,716 @@
+#include "fusefs.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <fuse_lowlevel.h>
+#include <grp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* How long the kernel may cache names and attributes. Every local change
+ * passes through the kernel, which updates its cache; short enough that a
+ * change arriving from elsewhere shows without a long delay. */
+#define FUSEFS_CACHE_TIMEOUT 1.0
+#define FUSEFS_MAX_THREADS 10
+#define FUSEFS_MAX_IDLE_THREADS 4
+/* Inode numbers above this are the virtual root entries; tree inodes are
+ * versions and never get near it. */
+#define VINO_BASE (UINT64_C(1) << 62)
+#define WWW_DATA_GID_FALLBACK 33
+
+typedef enum {
+	LINK_LOCAL,
+	LINK_QEMU,
+	LINK_LXC,
+	LINK_COUNT,
+} link_id_t;
+
+static const char *const link_names[LINK_COUNT] = {"local", "qemu-server", "lxc"};
+static const char *const link_suffix[LINK_COUNT] = {"", "/qemu-server", "/lxc"};
+
+struct fusefs {
+	memdb_t *mdb;
+	vfiles_t *vfiles;
+	char *mountpoint;
+	char *link_target[LINK_COUNT];
+	uint32_t nodeid;
+	gid_t gid;
+	struct fuse_session *se;
+	bool mounted;
+	GThread *thread;
+	struct fuse_loop_config *loop_cfg;
+};
+
+/* An open virtual file: its content rendered at open, so that a reader sees
+ * one consistent document whatever it reads in how many pieces. */
+typedef struct {
+	vfile_id_t id;
+	char *data;
+	size_t len;
+} vopen_t;
+
+typedef struct {
+	char *buf;
+	size_t len;
+} dirbuf_t;
+
+static fusefs_t *FS(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static bool is_link(fuse_ino_t ino)
+{
+	return ino >= VINO_BASE + VFILE_COUNT && ino < VINO_BASE + VFILE_COUNT + LINK_COUNT;
+}
+
+static fuse_ino_t vfile_ino(vfile_id_t id)
+{
+	return VINO_BASE + id;
+}
+
+static fuse_ino_t link_ino(link_id_t id)
+{
+	return VINO_BASE + VFILE_COUNT + id;
+}
+
+static int link_lookup(const char *name)
+{
+	for (int i = 0; i < LINK_COUNT; i++)
+		if (strcmp(link_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+static uint32_t now(void)
+{
+	return (uint32_t)time(NULL);
+}
+
+/* The reference's modes: nothing else can be set, see setattr. */
+static mode_t mode_of(const memdb_attr_t *a)
+{
+	if (a->type == MEMDB_DIR)
+		return S_IFDIR | (a->in_priv ? 0700 : 0755);
+	return S_IFREG | (a->in_priv ? 0600 : 0640);
+}
+
+static void fill_stat(fusefs_t *fs, const memdb_attr_t *a, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = a->inode;
+	st->st_mode = mode_of(a);
+	st->st_nlink = a->type == MEMDB_DIR ? 2 : 1;
+	st->st_uid = 0;
+	st->st_gid = fs->gid;
+	st->st_size = a->size;
+	st->st_blksize = 4096;
+	st->st_blocks = (a->size + 511) / 512;
+	st->st_atime = st->st_mtime = st->st_ctime = a->mtime;
+}
+
+static void virtual_stat(fusefs_t *fs, fuse_ino_t ino, struct stat *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->st_ino = ino;
+	st->st_nlink = 1;
+	st->st_uid = 0;
+	st->st_gid = fs->gid;
+	st->st_blksize = 4096;
+	st->st_atime = st->st_mtime = st->st_ctime = now();
+	if (is_link(ino)) {
+		st->st_mode = S_IFLNK | 0777;
+		st->st_size = (off_t)strlen(fs->link_target[ino - link_ino(0)]);
+	} else if (ino == vfile_ino(VFILE_DEBUG)) {
+		st->st_mode = S_IFREG | 0640;
+	} else {
+		st->st_mode = S_IFREG | 0440;
+	}
+	/* Content is rendered at open; readers use direct I/O and stop at EOF. */
+}
+
+static void reply_entry(fuse_req_t req, const memdb_attr_t *a)
+{
+	struct fuse_entry_param e = {0};
+
+	e.ino = a->inode;
+	e.attr_timeout = FUSEFS_CACHE_TIMEOUT;
+	e.entry_timeout = FUSEFS_CACHE_TIMEOUT;
+	fill_stat(FS(req), a, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void reply_virtual_entry(fuse_req_t req, fuse_ino_t ino)
+{
+	struct fuse_entry_param e = {0};
+
+	e.ino = ino;
+	virtual_stat(FS(req), ino, &e.attr);
+	fuse_reply_entry(req, &e);
+}
+
+static void reply_attr(fuse_req_t req, const memdb_attr_t *a)
+{
+	struct stat st;
+
+	fill_stat(FS(req), a, &st);
+	fuse_reply_attr(req, &st, FUSEFS_CACHE_TIMEOUT);
+}
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	/* O_TRUNC arrives with open: one request less for every rewrite. */
+	if (conn->capable & FUSE_CAP_ATOMIC_O_TRUNC)
+		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
+	/* Writes must reach the tree before write(2) returns. */
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	memdb_attr_t a;
+
+	if (parent == FUSE_ROOT_ID) {
+		vfile_id_t v = vfiles_lookup(name);
+		int l = link_lookup(name);
+		if (v != VFILE_COUNT)
+			return reply_virtual_entry(req, vfile_ino(v));
+		if (l >= 0)
+			return reply_virtual_entry(req, link_ino((link_id_t)l));
+	}
+	int res = memdb_lookup(FS(req)->mdb, parent, name, &a);
+	if (res < 0)
+		fuse_reply_err(req, -res);
+	else
+		reply_entry(req, &a);
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	memdb_attr_t a;
+	struct stat st;
+
+	if (ino >= VINO_BASE) {
+		virtual_stat(FS(req), ino, &st);
+		fuse_reply_attr(req, &st, 0);
+		return;
+	}
+	int res = memdb_getattr(FS(req)->mdb, ino, &a);
+	if (res < 0)
+		fuse_reply_err(req, -res);
+	else
+		reply_attr(req, &a);
+}
+
+/* chmod and chown succeed only when they ask for what is already there:
+ * cp -p, rsync and editors do that, and must not fail; anything else would
+ * be a promise the file system cannot keep. */
+static int check_owner_mode(fusefs_t *fs, const memdb_attr_t *a, const struct stat *attr,
+			    int to_set)
+{
+	if ((to_set & FUSE_SET_ATTR_MODE) && (attr->st_mode & 07777) != (mode_of(a) & 07777))
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_UID) && attr->st_uid != 0)
+		return -EPERM;
+	if ((to_set & FUSE_SET_ATTR_GID) && attr->st_gid != fs->gid)
+		return -EPERM;
+	return 0;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	fusefs_t *fs = FS(req);
+	memdb_attr_t a;
+	int res;
+
+	if (ino >= VINO_BASE) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
+	    (res = check_owner_mode(fs, &a, attr, to_set)) < 0)
+		goto out;
+	if ((to_set & FUSE_SET_ATTR_SIZE) &&
+	    (res = memdb_truncate(fs->mdb, ino, (uint64_t)attr->st_size, fs->nodeid, now())) < 0)
+		goto out;
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		uint32_t t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now()
+								: (uint32_t)attr->st_mtime;
+		res = memdb_set_mtime(fs->mdb, ino, t, fs->nodeid, now());
+		/* Releasing a lock removes it: report it as it was. */
+		if (res == 0 && a.is_lock && t == 0) {
+			a.mtime = 0;
+			reply_attr(req, &a);
+			return;
+		}
+		if (res < 0)
+			goto out;
+	}
+	res = memdb_getattr(fs->mdb, ino, &a);
+out:
+	if (res < 0)
+		fuse_reply_err(req, -res);
+	else
+		reply_attr(req, &a);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	if (!is_link(ino)) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	fuse_reply_readlink(req, FS(req)->link_target[ino - link_ino(0)]);
+}
+
+static bool reserved_name(fuse_ino_t parent, const char *name)
+{
+	return parent == FUSE_ROOT_ID &&
+	       (vfiles_lookup(name) != VFILE_COUNT || link_lookup(name) >= 0);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	fusefs_t *fs = FS(req);
+	memdb_attr_t a;
+
+	if (reserved_name(parent, name)) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	int res = memdb_mkdir(fs->mdb, parent, name, fs->nodeid, now(), &a);
+	if (res < 0)
+		fuse_reply_err(req, -res);
+	else
+		reply_entry(req, &a);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		     dev_t rdev)
+{
+	fusefs_t *fs = FS(req);
+	memdb_attr_t a;
+
+	/* The tree holds files and directories only. */
+	if (!S_ISREG(mode)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	if (reserved_name(parent, name)) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	int res = memdb_create(fs->mdb, parent, name, fs->nodeid, now(), &a);
+	if (res < 0)
+		fuse_reply_err(req, -res);
+	else
+		reply_entry(req, &a);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	fusefs_t *fs = FS(req);
+	memdb_attr_t a;
+	struct fuse_entry_param e = {0};
+
+	if (reserved_name(parent, name)) {
+		fuse_reply_err(req, EEXIST);
+		return;
+	}
+	int res = memdb_create(fs->mdb, parent, name, fs->nodeid, now(), &a);
+	if (res < 0) {
+		fuse_reply_err(req, -res);
+		return;
+	}
+	e.ino = a.inode;
+	e.attr_timeout = FUSEFS_CACHE_TIMEOUT;
+	e.entry_timeout = FUSEFS_CACHE_TIMEOUT;
+	fill_stat(fs, &a, &e.attr);
+	fi->fh = 0;
+	fuse_reply_create(req, &e, fi);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fusefs_t *fs = FS(req);
+
+	if (reserved_name(parent, name)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -memdb_unlink(fs->mdb, parent, name, fs->nodeid, now()));
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	fusefs_t *fs = FS(req);
+
+	fuse_reply_err(req, -memdb_rmdir(fs->mdb, parent, name, fs->nodeid, now()));
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	fusefs_t *fs = FS(req);
+
+	if (flags & ~RENAME_NOREPLACE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (reserved_name(parent, name) || reserved_name(newparent, newname)) {
+		fuse_reply_err(req, EPERM);
+		return;
+	}
+	fuse_reply_err(req, -memdb_rename(fs->mdb, parent, name, newparent, newname,
+					  flags & RENAME_NOREPLACE, fs->nodeid, now()));
+}
+
+static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	fuse_reply_err(req, EPERM);
+}
+
+static void open_virtual(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int acc = fi->flags & O_ACCMODE;
+	vfile_id_t id = (vfile_id_t)(ino - VINO_BASE);
+
+	if (is_link(ino)) {
+		fuse_reply_err(req, ELOOP);
+		return;
+	}
+	if (acc != O_RDONLY && id != VFILE_DEBUG) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	vopen_t *vo = g_new0(vopen_t, 1);
+	vo->id = id;
+	vo->data = vfiles_render(FS(req)->vfiles, id, &vo->len);
+	fi->fh = (uint64_t)(uintptr_t)vo;
+	fi->direct_io = 1;
+	fi->nonseekable = 0;
+	if (fuse_reply_open(req, fi) != 0) {
+		g_free(vo->data);
+		g_free(vo);
+	}
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fusefs_t *fs = FS(req);
+	memdb_attr_t a;
+	int res;
+
+	if (ino >= VINO_BASE)
+		return open_virtual(req, ino, fi);
+	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0) {
+		fuse_reply_err(req, -res);
+		return;
+	}
+	if (a.type == MEMDB_DIR) {
+		fuse_reply_err(req, EISDIR);
+		return;
+	}
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size &&
+	    (res = memdb_truncate(fs->mdb, ino, 0, fs->nodeid, now())) < 0) {
+		fuse_reply_err(req, -res);
+		return;
+	}
+	fi->fh = 0;
+	fuse_reply_open(req, fi);
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	if (ino >= VINO_BASE) {
+		vopen_t *vo = (vopen_t *)(uintptr_t)fi->fh;
+		if (!vo || off < 0 || (size_t)off >= vo->len)
+			fuse_reply_buf(req, NULL, 0);
+		else
+			fuse_reply_buf(req, vo->data + off, MIN(size, vo->len - (size_t)off));
+		return;
+	}
+	char *buf = g_malloc(MAX(size, 1));
+	ssize_t n = memdb_read(FS(req)->mdb, ino, (uint64_t)off, size, buf);
+	if (n < 0)
+		fuse_reply_err(req, (int)-n);
+	else
+		fuse_reply_buf(req, buf, (size_t)n);
+	g_free(buf);
+}
+
+static void write_debug(fuse_req_t req, const char *buf, size_t size)
+{
+	g_autofree char *s = g_strndup(buf, size);
+
+	g_strstrip(s);
+	if (strcmp(s, "1") == 0 || strcmp(s, "0") == 0) {
+		bool on = s[0] == '1';
+		log_set_debug(on);
+		log_notice("debug logging %s", on ? "enabled" : "disabled");
+		fuse_reply_write(req, size);
+	} else {
+		fuse_reply_err(req, EINVAL);
+	}
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	fusefs_t *fs = FS(req);
+
+	if (ino == vfile_ino(VFILE_DEBUG))
+		return write_debug(req, buf, size);
+	if (ino >= VINO_BASE) {
+		fuse_reply_err(req, EACCES);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	int res = memdb_write(fs->mdb, ino, (uint64_t)off, buf, size, fs->nodeid, now());
+	if (res < 0)
+		fuse_reply_err(req, -res);
+	else
+		fuse_reply_write(req, (size_t)res);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	if (ino >= VINO_BASE && fi->fh) {
+		vopen_t *vo = (vopen_t *)(uintptr_t)fi->fh;
+		g_free(vo->data);
+		g_free(vo);
+	}
+	fuse_reply_err(req, 0);
+}
+
+/* Every write is in the store when it returns: nothing left to flush. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void dirbuf_add(fuse_req_t req, dirbuf_t *b, const char *name, fuse_ino_t ino,
+		       mode_t mode)
+{
+	struct stat st = {.st_ino = ino, .st_mode = mode};
+	size_t old = b->len;
+	size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
+
+	b->len += need;
+	b->buf = g_realloc(b->buf, b->len);
+	fuse_add_direntry(req, b->buf + old, need, name, &st, (off_t)b->len);
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fusefs_t *fs = FS(req);
+	GPtrArray *ents = NULL;
+	memdb_attr_t a;
+	int res;
+
+	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
+	    (res = memdb_readdir(fs->mdb, ino, &ents)) < 0) {
+		fuse_reply_err(req, -res);
+		return;
+	}
+	dirbuf_t *b = g_new0(dirbuf_t, 1);
+	dirbuf_add(req, b, ".", ino, S_IFDIR);
+	dirbuf_add(req, b, "..", ino == FUSE_ROOT_ID ? ino : a.parent, S_IFDIR);
+	for (guint i = 0; i < ents->len; i++) {
+		memdb_dirent_t *d = ents->pdata[i];
+		dirbuf_add(req, b, d->name, d->inode, d->type == MEMDB_DIR ? S_IFDIR : S_IFREG);
+	}
+	memdb_dirents_free(ents);
+	if (ino == FUSE_ROOT_ID) {
+		for (int i = 0; i < VFILE_COUNT; i++)
+			dirbuf_add(req, b, vfiles_name((vfile_id_t)i), vfile_ino((vfile_id_t)i),
+				   S_IFREG);
+		for (int i = 0; i < LINK_COUNT; i++)
+			dirbuf_add(req, b, link_names[i], link_ino((link_id_t)i), S_IFLNK);
+	}
+	fi->fh = (uint64_t)(uintptr_t)b;
+	if (fuse_reply_open(req, fi) != 0) {
+		g_free(b->buf);
+		g_free(b);
+	}
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	dirbuf_t *b = (dirbuf_t *)(uintptr_t)fi->fh;
+
+	if (!b || off < 0 || (size_t)off >= b->len) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* Entries were packed with their end offset as cookie: cut at an entry
+	 * boundary so that a short buffer never splits one. */
+	size_t end = (size_t)off;
+	while (end < b->len) {
+		const struct packed_dirent {
+			uint64_t ino;
+			uint64_t off;
+			uint32_t namelen;
+			uint32_t type;
+		} *d = (const void *)(b->buf + end);
+		size_t next = (size_t)d->off;
+		if (next - (size_t)off > size)
+			break;
+		end = next;
+	}
+	fuse_reply_buf(req, b->buf + off, end - (size_t)off);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	dirbuf_t *b = (dirbuf_t *)(uintptr_t)fi->fh;
+
+	if (b) {
+		g_free(b->buf);
+		g_free(b);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	memdb_usage_t u;
+	struct statvfs st = {0};
+
+	memdb_usage(FS(req)->mdb, &u);
+	st.f_bsize = st.f_frsize = 4096;
+	st.f_blocks = MEMDB_MAX_FS_SIZE / 4096;
+	st.f_bfree = st.f_bavail = (MEMDB_MAX_FS_SIZE - MIN(u.bytes, MEMDB_MAX_FS_SIZE)) / 4096;
+	st.f_files = MEMDB_MAX_INODES;
+	st.f_ffree = st.f_favail = MEMDB_MAX_INODES - MIN(u.inodes, MEMDB_MAX_INODES);
+	st.f_namemax = MEMDB_MAX_NAME;
+	fuse_reply_statfs(req, &st);
+}
+
+static const struct fuse_lowlevel_ops ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.getattr = op_getattr,
+	.setattr = op_setattr,
+	.readlink = op_readlink,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.symlink = op_symlink,
+	.rename = op_rename,
+	.link = op_link,
+	.open = op_open,
+	.read = op_read,
+	.write = op_write,
+	.flush = op_flush,
+	.release = op_release,
+	.fsync = op_fsync,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.releasedir = op_releasedir,
+	.statfs = op_statfs,
+	.create = op_create,
+};
+
+static gid_t www_data_gid(void)
+{
+	struct group *g = getgrnam("www-data");
+	return g ? g->gr_gid : WWW_DATA_GID_FALLBACK;
+}
+
+fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
+{
+	fusefs_t *fs = g_new0(fusefs_t, 1);
+	char *argv[] = {"pmxcfsd", "-o", "default_permissions,allow_other,fsname=pmxcfsd",
+			cfg->debug ? "-d" : NULL, NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(cfg->debug ? 4 : 3, argv);
+
+	fs->mdb = cfg->mdb;
+	fs->vfiles = cfg->vfiles;
+	fs->nodeid = cfg->nodeid;
+	fs->gid = www_data_gid();
+	fs->mountpoint = g_strdup(cfg->mountpoint);
+	for (int i = 0; i < LINK_COUNT; i++)
+		fs->link_target[i] = g_strdup_printf("nodes/%s%s", cfg->nodename, link_suffix[i]);
+	fs->se = fuse_session_new(&args, &ops, sizeof(ops), fs);
+	if (!fs->se) {
+		g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+			    "%s: cannot create the FUSE session", cfg->mountpoint);
+		goto fail;
+	}
+	if (fuse_session_mount(fs->se, fs->mountpoint) != 0) {
+		g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_FAILED,
+			    "%s: cannot mount the FUSE file system (is /dev/fuse there and "
+			    "the directory free?)",
+			    cfg->mountpoint);
+		goto fail;
+	}
+	fs->mounted = true;
+	return fs;
+fail:
+	fusefs_free(fs);
+	return NULL;
+}
+
+static gpointer loop_thread(gpointer p)
+{
+	fusefs_t *fs = p;
+
+	int res = fuse_session_loop_mt(fs->se, fs->loop_cfg);
+	if (res < 0)
+		log_err("%s: FUSE loop ended: %s", fs->mountpoint, g_strerror(-res));
+	return NULL;
+}
+
+bool fusefs_start(fusefs_t *fs, GError **err)
+{
+	fs->loop_cfg = fuse_loop_cfg_create();
+	fuse_loop_cfg_set_max_threads(fs->loop_cfg, FUSEFS_MAX_THREADS);
+	fuse_loop_cfg_set_idle_threads(fs->loop_cfg, FUSEFS_MAX_IDLE_THREADS);
+	fs->thread = g_thread_try_new("fuse", loop_thread, fs, err);
+	return fs->thread != NULL;
+}
+
+void fusefs_free(fusefs_t *fs)
+{
+	if (!fs)
+		return;
+	if (fs->se) {
+		fuse_session_exit(fs->se);
+		/* Unmounting aborts the connection; the workers' reads then fail
+		 * and the loop returns. */
+		if (fs->mounted)
+			fuse_session_unmount(fs->se);
+		if (fs->thread)
+			g_thread_join(fs->thread);
+		fuse_session_destroy(fs->se);
+	}
+	if (fs->loop_cfg)
+		fuse_loop_cfg_destroy(fs->loop_cfg);
+	for (int i = 0; i < LINK_COUNT; i++)
+		g_free(fs->link_target[i]);
+	g_free(fs->mountpoint);
+	g_free(fs);
+}

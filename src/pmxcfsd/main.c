@@ -1,0 +1,390 @@
+/* pmxcfsd: serves the cluster configuration file system at /etc/pve. */
+#include "clusterlog.h"
+#include "control.h"
+#include "fusefs.h"
+#include "log.h"
+#include "memdb.h"
+#include "nodeinfo.h"
+#include "proto.h"
+#include "vfiles.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <glib-unix.h>
+#include <glib.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define DEFAULT_MOUNTPOINT "/etc/pve"
+#define DEFAULT_DATABASE "/var/lib/pve-cluster/config.db"
+#define DEFAULT_SOCKET "/run/pmxcfsd/pmxcfsd.sock"
+#define DEFAULT_PIDFILE "/run/pmxcfsd/pmxcfsd.pid"
+/* Local changes are recorded as written by node 0 until the node has a
+ * cluster node id. */
+#define LOCAL_NODEID 0
+
+typedef struct {
+	gboolean foreground;
+	gboolean debug;
+	gboolean local;
+	char *mountpoint;
+	char *database;
+	char *socket;
+	char *pidfile;
+} options_t;
+
+typedef struct {
+	options_t opt;
+	char *nodename;
+	char *ip;
+	time_t starttime;
+	int pidfd;
+	memdb_t *mdb;
+	clusterlog_t *clog;
+	vfiles_t *vfiles;
+	fusefs_t *fs;
+	control_t *ctl;
+	GMainLoop *loop;
+} daemon_t;
+
+static const char *mode_name(const daemon_t *d)
+{
+	return d->opt.local ? "local" : "standalone";
+}
+
+static int cmd_status(void *ctx, GVariant *request, GVariant **reply)
+{
+	daemon_t *d = ctx;
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE(PROTO_STATUS_REPLY_TYPE));
+	g_variant_builder_add(&b, "{sv}", "nodename", g_variant_new_string(d->nodename));
+	g_variant_builder_add(&b, "{sv}", "mode", g_variant_new_string(mode_name(d)));
+	g_variant_builder_add(&b, "{sv}", "pid", g_variant_new_uint32((uint32_t)getpid()));
+	g_variant_builder_add(&b, "{sv}", "starttime",
+			      g_variant_new_uint64((uint64_t)d->starttime));
+	g_variant_builder_add(&b, "{sv}", "version", g_variant_new_uint64(memdb_version(d->mdb)));
+	/* Outside a cluster this node alone decides. */
+	g_variant_builder_add(&b, "{sv}", "quorate", g_variant_new_boolean(TRUE));
+	*reply = g_variant_builder_end(&b);
+	return 0;
+}
+
+static int cmd_set_debug(void *ctx, GVariant *request, GVariant **reply)
+{
+	gboolean on;
+
+	g_variant_get(request, "(b)", &on);
+	log_set_debug(on);
+	log_notice("debug logging %s", on ? "enabled" : "disabled");
+	*reply = g_variant_new("()");
+	return 0;
+}
+
+static const control_cmd_t commands[] = {
+	{PROTO_CMD_STATUS, "status", PROTO_STATUS_REQUEST_TYPE, 64, cmd_status},
+	{PROTO_CMD_SET_DEBUG, "set-debug", PROTO_SET_DEBUG_REQUEST_TYPE, 64, cmd_set_debug},
+};
+
+static bool parse_options(int argc, char **argv, options_t *o)
+{
+	GOptionEntry entries[] = {
+		{"foreground", 'f', 0, G_OPTION_ARG_NONE, &o->foreground,
+		 "Do not daemonize; log to stderr too", NULL},
+		{"debug", 'd', 0, G_OPTION_ARG_NONE, &o->debug, "Turn on debug messages", NULL},
+		{"local", 'l', 0, G_OPTION_ARG_NONE, &o->local,
+		 "Local mode: ignore corosync, always writable", NULL},
+		{"mountpoint", 0, 0, G_OPTION_ARG_FILENAME, &o->mountpoint,
+		 "Where to mount (default " DEFAULT_MOUNTPOINT ")", "DIR"},
+		{"database", 0, 0, G_OPTION_ARG_FILENAME, &o->database,
+		 "The database (default " DEFAULT_DATABASE ")", "FILE"},
+		{"socket", 0, 0, G_OPTION_ARG_FILENAME, &o->socket,
+		 "Control socket (default " DEFAULT_SOCKET ")", "PATH"},
+		{"pidfile", 0, 0, G_OPTION_ARG_FILENAME, &o->pidfile,
+		 "PID file (default " DEFAULT_PIDFILE ")", "PATH"},
+		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	};
+	g_autoptr(GOptionContext) ctx = g_option_context_new("- the cluster configuration file system");
+	g_autoptr(GError) err = NULL;
+
+	g_option_context_add_main_entries(ctx, entries, NULL);
+	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
+		fprintf(stderr, "pmxcfsd: %s (see 'pmxcfsd --help')\n",
+			err ? err->message : "unexpected argument");
+		return false;
+	}
+	if (!o->mountpoint)
+		o->mountpoint = g_strdup(DEFAULT_MOUNTPOINT);
+	if (!o->database)
+		o->database = g_strdup(DEFAULT_DATABASE);
+	if (!o->socket)
+		o->socket = g_strdup(DEFAULT_SOCKET);
+	if (!o->pidfile)
+		o->pidfile = g_strdup(DEFAULT_PIDFILE);
+	return true;
+}
+
+/* One instance per node: the PID file is locked for the daemon's lifetime. */
+static bool lock_pidfile(daemon_t *d, GError **err)
+{
+	g_autofree char *dir = g_path_get_dirname(d->opt.pidfile);
+	char buf[32];
+
+	if (g_mkdir_with_parents(dir, 0755) < 0) {
+		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", dir,
+			    g_strerror(errno));
+		return false;
+	}
+	d->pidfd = open(d->opt.pidfile, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if (d->pidfd < 0) {
+		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
+			    d->opt.pidfile, g_strerror(errno));
+		return false;
+	}
+	if (flock(d->pidfd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = read(d->pidfd, buf, sizeof(buf) - 1);
+		buf[n > 0 ? n : 0] = '\0';
+		g_strchomp(buf);
+		g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+			    "pmxcfsd is already running (pid %s, %s)", *buf ? buf : "?",
+			    d->opt.pidfile);
+		close(d->pidfd);
+		d->pidfd = -1;
+		return false;
+	}
+	int len = snprintf(buf, sizeof(buf), "%d\n", (int)getpid());
+	if (ftruncate(d->pidfd, 0) < 0 || pwrite(d->pidfd, buf, (size_t)len, 0) != len) {
+		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s",
+			    d->opt.pidfile, g_strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static bool check_mountpoint(const char *mp, GError **err)
+{
+	g_autofree char *parent = g_path_get_dirname(mp);
+	struct stat st, pst;
+
+	if (g_mkdir_with_parents(mp, 0755) < 0 || stat(mp, &st) < 0 || stat(parent, &pst) < 0) {
+		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", mp,
+			    g_strerror(errno));
+		return false;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_NOTDIR, "%s: not a directory", mp);
+		return false;
+	}
+	if (st.st_dev != pst.st_dev) {
+		g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_EXIST,
+			    "mount point %s is busy: something is already mounted there "
+			    "(stop it, or 'umount %s')",
+			    mp, mp);
+		return false;
+	}
+	return true;
+}
+
+static bool open_tree(daemon_t *d, GError **err)
+{
+	g_autofree char *dir = g_path_get_dirname(d->opt.database);
+
+	if (g_mkdir_with_parents(dir, 0755) < 0) {
+		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", dir,
+			    g_strerror(errno));
+		return false;
+	}
+	d->mdb = memdb_open(d->opt.database, err);
+	if (!d->mdb)
+		return false;
+	int res = memdb_ensure_layout(d->mdb, d->nodename, LOCAL_NODEID, (uint32_t)time(NULL));
+	if (res < 0) {
+		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(-res),
+			    "%s: cannot create the directories of node %s: %s", d->opt.database,
+			    d->nodename, g_strerror(-res));
+		return false;
+	}
+	return true;
+}
+
+static bool start_services(daemon_t *d, GError **err)
+{
+	fusefs_config_t fc = {
+		.mountpoint = d->opt.mountpoint,
+		.nodename = d->nodename,
+		.nodeid = LOCAL_NODEID,
+		.mdb = d->mdb,
+	};
+
+	d->clog = clusterlog_new(CLUSTERLOG_MAX_ENTRIES);
+	d->vfiles = vfiles_new(d->mdb, d->clog, d->nodename, d->ip, d->starttime);
+	fc.vfiles = d->vfiles;
+	if (!check_mountpoint(d->opt.mountpoint, err))
+		return false;
+	d->fs = fusefs_new(&fc, err);
+	if (!d->fs || !fusefs_start(d->fs, err))
+		return false;
+	d->ctl = control_new(d->opt.socket, commands, G_N_ELEMENTS(commands), d, err);
+	return d->ctl != NULL;
+}
+
+static void stop_services(daemon_t *d)
+{
+	control_free(d->ctl);
+	fusefs_free(d->fs);
+	vfiles_free(d->vfiles);
+	clusterlog_free(d->clog);
+	memdb_free(d->mdb);
+	if (d->pidfd >= 0) {
+		unlink(d->opt.pidfile);
+		close(d->pidfd);
+	}
+}
+
+static gboolean on_quit_signal(gpointer p)
+{
+	daemon_t *d = p;
+
+	log_notice("received signal, shutting down");
+	g_main_loop_quit(d->loop);
+	return G_SOURCE_CONTINUE;
+}
+
+/* The parent of a daemonizing pmxcfsd waits here until the child reports
+ * that /etc/pve is served (a single 0 byte) or why it is not (the message),
+ * so that systemd and scripts can rely on the mount when we return. */
+static int wait_for_child(int fd)
+{
+	GString *msg = g_string_new(NULL);
+	char buf[512];
+	ssize_t n;
+
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		g_string_append_len(msg, buf, n);
+	int ok = msg->len == 1 && msg->str[0] == '\0';
+	if (!ok)
+		fprintf(stderr, "pmxcfsd: %s\n",
+			msg->len ? msg->str : "the daemon exited during start-up");
+	g_string_free(msg, TRUE);
+	return ok ? EXIT_SUCCESS : EXIT_FAILURE;
+}
+
+static int daemonize(int *notify_fd)
+{
+	int p[2];
+
+	if (pipe2(p, O_CLOEXEC) < 0) {
+		fprintf(stderr, "pmxcfsd: pipe: %s\n", g_strerror(errno));
+		return EXIT_FAILURE;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		fprintf(stderr, "pmxcfsd: fork: %s\n", g_strerror(errno));
+		return EXIT_FAILURE;
+	}
+	if (pid > 0) {
+		close(p[1]);
+		exit(wait_for_child(p[0]));
+	}
+	close(p[0]);
+	setsid();
+	if (chdir("/") < 0)
+		return EXIT_FAILURE;
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	*notify_fd = p[1];
+	return -1;
+}
+
+static void notify_parent(int *fd, const char *error)
+{
+	if (*fd < 0)
+		return;
+	if (error) {
+		ssize_t n = write(*fd, error, strlen(error));
+		(void)n;
+	} else {
+		ssize_t n = write(*fd, "", 1);
+		(void)n;
+	}
+	close(*fd);
+	*fd = -1;
+}
+
+static bool identify_node(daemon_t *d, GError **err)
+{
+	d->nodename = nodeinfo_nodename(err);
+	if (!d->nodename)
+		return false;
+	d->ip = nodeinfo_resolve(d->nodename, err);
+	if (d->ip)
+		return true;
+	if (!d->opt.local)
+		return false;
+	/* Local mode talks to no other node: an unresolvable name is fine. */
+	g_clear_error(err);
+	d->ip = g_strdup("");
+	return true;
+}
+
+int main(int argc, char **argv)
+{
+	daemon_t d = {.pidfd = -1};
+	g_autoptr(GError) err = NULL;
+	int notify_fd = -1;
+	int rc = EXIT_FAILURE;
+
+	if (!parse_options(argc, argv, &d.opt))
+		return EXIT_FAILURE;
+	log_init("pmxcfsd", true, d.opt.foreground);
+	log_set_debug(d.opt.debug);
+	if (!identify_node(&d, &err)) {
+		fprintf(stderr, "pmxcfsd: %s\n", err->message);
+		return EXIT_FAILURE;
+	}
+	if (!d.opt.foreground && (rc = daemonize(&notify_fd)) >= 0)
+		return rc;
+	d.starttime = time(NULL);
+	if (!lock_pidfile(&d, &err) || !open_tree(&d, &err) || !start_services(&d, &err)) {
+		log_err("%s", err->message);
+		notify_parent(&notify_fd, err->message);
+		stop_services(&d);
+		return EXIT_FAILURE;
+	}
+	clusterlog_add(d.clog, &(clusterlog_entry_t){.time = (uint32_t)d.starttime,
+						    .pid = (uint32_t)getpid(),
+						    .pri = LOG_INFO,
+						    .node = d.nodename,
+						    .tag = "pmxcfsd",
+						    .msg = "starting pmxcfsd"});
+	log_notice("serving %s from %s in %s mode as node %s", d.opt.mountpoint, d.opt.database,
+		   mode_name(&d), d.nodename);
+	signal(SIGPIPE, SIG_IGN);
+	d.loop = g_main_loop_new(NULL, FALSE);
+	g_unix_signal_add(SIGTERM, on_quit_signal, &d);
+	g_unix_signal_add(SIGINT, on_quit_signal, &d);
+	notify_parent(&notify_fd, NULL);
+	g_main_loop_run(d.loop);
+	stop_services(&d);
+	g_main_loop_unref(d.loop);
+	log_notice("stopped");
+	g_free(d.nodename);
+	g_free(d.ip);
+	g_free(d.opt.mountpoint);
+	g_free(d.opt.database);
+	g_free(d.opt.socket);
+	g_free(d.opt.pidfile);
+	return EXIT_SUCCESS;
+}

@@ -1,0 +1,1077 @@
+#include "memdb.h"
+
+#include "dbstore.h"
+#include "log.h"
+
+#include <errno.h>
+#include <string.h>
+
+typedef struct entry entry_t;
+
+struct entry {
+	uint64_t inode;
+	uint64_t parent;
+	uint64_t version;
+	uint32_t writer;
+	uint32_t mtime;
+	memdb_type_t type;
+	char *name;
+	uint32_t size;
+	uint8_t *data;          /* MEMDB_REG */
+	GHashTable *children;   /* MEMDB_DIR: name -> entry_t* (borrowed from index) */
+};
+
+struct memdb {
+	GMutex lock;
+	dbstore_t *store;
+	GHashTable *index; /* inode -> entry_t*, owns the entries */
+	entry_t *root;
+	uint64_t version;
+	uint64_t bytes;
+};
+
+static entry_t *entry_new(uint64_t inode, uint64_t parent, memdb_type_t type, const char *name)
+{
+	entry_t *e = g_new0(entry_t, 1);
+
+	e->inode = inode;
+	e->parent = parent;
+	e->type = type;
+	e->name = g_strdup(name);
+	if (type == MEMDB_DIR)
+		e->children = g_hash_table_new(g_str_hash, g_str_equal);
+	return e;
+}
+
+static void entry_free(gpointer p)
+{
+	entry_t *e = p;
+
+	if (!e)
+		return;
+	if (e->children)
+		g_hash_table_destroy(e->children);
+	g_free(e->data);
+	g_free(e->name);
+	g_free(e);
+}
+
+static entry_t *get(memdb_t *mdb, uint64_t inode)
+{
+	return g_hash_table_lookup(mdb->index, &inode);
+}
+
+static entry_t *parent_of(memdb_t *mdb, const entry_t *e)
+{
+	return e->inode == MEMDB_ROOT_INODE ? NULL : get(mdb, e->parent);
+}
+
+static bool is_named_child_of_root(memdb_t *mdb, const entry_t *e, const char *name)
+{
+	return e && e->parent == MEMDB_ROOT_INODE && e->inode != MEMDB_ROOT_INODE &&
+	       strcmp(e->name, name) == 0;
+}
+
+static bool entry_in_priv(memdb_t *mdb, const entry_t *e)
+{
+	for (; e && e->inode != MEMDB_ROOT_INODE; e = parent_of(mdb, e))
+		if (e->type == MEMDB_DIR && strcmp(e->name, "priv") == 0)
+			return true;
+	return false;
+}
+
+/* priv/lock itself, at the root. */
+static bool is_lock_parent(memdb_t *mdb, const entry_t *dir)
+{
+	return dir && dir->type == MEMDB_DIR && strcmp(dir->name, "lock") == 0 &&
+	       is_named_child_of_root(mdb, parent_of(mdb, dir), "priv");
+}
+
+static bool entry_is_lock(memdb_t *mdb, const entry_t *e)
+{
+	return e->type == MEMDB_DIR && is_lock_parent(mdb, parent_of(mdb, e));
+}
+
+static void fill_attr(memdb_t *mdb, const entry_t *e, memdb_attr_t *attr)
+{
+	if (!attr)
+		return;
+	attr->inode = e->inode;
+	attr->parent = e->parent;
+	attr->version = e->version;
+	attr->writer = e->writer;
+	attr->mtime = e->mtime;
+	attr->size = e->size;
+	attr->type = e->type;
+	attr->in_priv = entry_in_priv(mdb, e);
+	attr->is_lock = entry_is_lock(mdb, e);
+}
+
+static void to_row(const entry_t *e, dbstore_row_t *row)
+{
+	*row = (dbstore_row_t){
+		.inode = e->inode,
+		.parent = e->parent,
+		.version = e->version,
+		.writer = e->writer,
+		.mtime = e->mtime,
+		.type = (uint8_t)e->type,
+		.name = e->name,
+		.data = e->data,
+		.size = e->size,
+	};
+}
+
+static void index_insert(memdb_t *mdb, entry_t *e)
+{
+	g_hash_table_replace(mdb->index, &e->inode, e);
+}
+
+/* ---- guests ---- */
+
+/* VMID.conf with VMID a decimal number without leading zeros. */
+static bool parse_vmid(const char *name, uint32_t *vmid)
+{
+	const char *dot = strchr(name, '.');
+	size_t n = dot ? (size_t)(dot - name) : 0;
+
+	if (!dot || strcmp(dot, ".conf") != 0 || n == 0 || n > 9 || name[0] == '0')
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (name[i] < '0' || name[i] > '9')
+			return false;
+	*vmid = (uint32_t)strtoul(name, NULL, 10);
+	return true;
+}
+
+/* nodes/NODE/qemu-server or nodes/NODE/lxc; returns the node entry. */
+static entry_t *guest_dir_node(memdb_t *mdb, const entry_t *dir, memdb_guest_type_t *type)
+{
+	if (!dir || dir->type != MEMDB_DIR)
+		return NULL;
+	if (strcmp(dir->name, "qemu-server") == 0)
+		*type = MEMDB_GUEST_QEMU;
+	else if (strcmp(dir->name, "lxc") == 0)
+		*type = MEMDB_GUEST_LXC;
+	else
+		return NULL;
+	entry_t *node = parent_of(mdb, dir);
+	if (!node || !is_named_child_of_root(mdb, parent_of(mdb, node), "nodes"))
+		return NULL;
+	return node;
+}
+
+static entry_t *nodes_dir(memdb_t *mdb)
+{
+	entry_t *n = g_hash_table_lookup(mdb->root->children, "nodes");
+	return n && n->type == MEMDB_DIR ? n : NULL;
+}
+
+/* Another guest config with this VMID anywhere below nodes/, other than skip. */
+static bool vmid_taken(memdb_t *mdb, uint32_t vmid, const entry_t *skip)
+{
+	entry_t *nodes = nodes_dir(mdb);
+	char name[32];
+	GHashTableIter it;
+	gpointer v;
+
+	if (!nodes)
+		return false;
+	g_snprintf(name, sizeof(name), "%u.conf", vmid);
+	g_hash_table_iter_init(&it, nodes->children);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		entry_t *node = v;
+		static const char *const kinds[] = {"qemu-server", "lxc"};
+		if (node->type != MEMDB_DIR)
+			continue;
+		for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++) {
+			entry_t *d = g_hash_table_lookup(node->children, kinds[i]);
+			entry_t *f = d && d->type == MEMDB_DIR
+					     ? g_hash_table_lookup(d->children, name)
+					     : NULL;
+			if (f && f != skip)
+				return true;
+		}
+	}
+	return false;
+}
+
+/* Creating (or renaming to) dir/name must not duplicate a guest ID. */
+static bool guest_conflict(memdb_t *mdb, const entry_t *dir, const char *name,
+			   const entry_t *moving)
+{
+	memdb_guest_type_t type;
+	uint32_t vmid;
+
+	if (!guest_dir_node(mdb, dir, &type) || !parse_vmid(name, &vmid))
+		return false;
+	return vmid_taken(mdb, vmid, moving);
+}
+
+/* ---- loading ---- */
+
+typedef struct {
+	memdb_t *mdb;
+	GPtrArray *all;
+} load_ctx_t;
+
+static bool load_row(void *ctx, const dbstore_row_t *row, GError **err)
+{
+	load_ctx_t *lc = ctx;
+
+	if (row->type != MEMDB_DIR && row->type != MEMDB_REG) {
+		g_set_error(err, DBSTORE_ERROR, EIO, "inode %llu has unknown type %u",
+			    (unsigned long long)row->inode, row->type);
+		return false;
+	}
+	if (row->size > MEMDB_MAX_FILE_SIZE) {
+		g_set_error(err, DBSTORE_ERROR, EIO, "inode %llu is larger than %d bytes",
+			    (unsigned long long)row->inode, MEMDB_MAX_FILE_SIZE);
+		return false;
+	}
+	entry_t *e = entry_new(row->inode, row->parent, row->type, row->name);
+	e->version = row->version;
+	e->writer = row->writer;
+	e->mtime = row->mtime;
+	if (row->type == MEMDB_REG && row->size) {
+		e->data = g_memdup2(row->data, row->size);
+		e->size = row->size;
+	}
+	lc->mdb->bytes += e->size;
+	g_ptr_array_add(lc->all, e);
+	return true;
+}
+
+/* Links every loaded entry below its parent; a row whose parent is missing
+ * or not a directory means the store is inconsistent. */
+static bool link_tree(memdb_t *mdb, GPtrArray *all, GError **err)
+{
+	for (guint i = 0; i < all->len; i++)
+		index_insert(mdb, all->pdata[i]);
+	for (guint i = 0; i < all->len; i++) {
+		entry_t *e = all->pdata[i];
+		if (e->inode == MEMDB_ROOT_INODE)
+			continue;
+		entry_t *p = get(mdb, e->parent);
+		if (!p || p->type != MEMDB_DIR || p == e ||
+		    g_hash_table_contains(p->children, e->name)) {
+			g_set_error(err, DBSTORE_ERROR, EIO,
+				    "inode %llu (%s) has no valid parent %llu",
+				    (unsigned long long)e->inode, e->name,
+				    (unsigned long long)e->parent);
+			return false;
+		}
+		g_hash_table_insert(p->children, e->name, e);
+	}
+	return true;
+}
+
+static bool create_root(memdb_t *mdb, GError **err)
+{
+	dbstore_row_t row;
+	entry_t *root = entry_new(MEMDB_ROOT_INODE, 0, MEMDB_DIR, "");
+
+	/* New inodes are numbered by the version that creates them: the root
+	 * takes version 1 so that none of them can collide with it. */
+	root->mtime = (uint32_t)time(NULL);
+	root->version = MEMDB_ROOT_INODE;
+	to_row(root, &row);
+	if (!dbstore_begin(mdb->store, err) || !dbstore_put(mdb->store, &row, err) ||
+	    !dbstore_set_version(mdb->store, root->version, err) ||
+	    !dbstore_commit(mdb->store, err)) {
+		dbstore_rollback(mdb->store);
+		entry_free(root);
+		return false;
+	}
+	index_insert(mdb, root);
+	mdb->root = root;
+	mdb->version = root->version;
+	return true;
+}
+
+memdb_t *memdb_open(const char *dbpath, GError **err)
+{
+	memdb_t *mdb = g_new0(memdb_t, 1);
+	load_ctx_t lc = {.mdb = mdb, .all = g_ptr_array_new_with_free_func(entry_free)};
+
+	g_mutex_init(&mdb->lock);
+	mdb->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
+	mdb->store = dbstore_open(dbpath, err);
+	if (!mdb->store)
+		goto fail;
+	if (!dbstore_load(mdb->store, load_row, &lc, &mdb->version, err))
+		goto fail;
+	/* From here on the index owns the entries. */
+	g_ptr_array_set_free_func(lc.all, NULL);
+	if (!link_tree(mdb, lc.all, err))
+		goto fail;
+	mdb->root = get(mdb, MEMDB_ROOT_INODE);
+	if (mdb->root && mdb->root->type != MEMDB_DIR) {
+		g_set_error(err, DBSTORE_ERROR, EIO, "%s: root inode is not a directory", dbpath);
+		goto fail;
+	}
+	if (!mdb->root && !create_root(mdb, err))
+		goto fail;
+	g_ptr_array_free(lc.all, TRUE);
+	return mdb;
+
+fail:
+	g_ptr_array_free(lc.all, TRUE);
+	memdb_free(mdb);
+	return NULL;
+}
+
+void memdb_free(memdb_t *mdb)
+{
+	if (!mdb)
+		return;
+	if (mdb->index)
+		g_hash_table_destroy(mdb->index);
+	dbstore_free(mdb->store);
+	g_mutex_clear(&mdb->lock);
+	g_free(mdb);
+}
+
+uint64_t memdb_version(memdb_t *mdb)
+{
+	g_mutex_lock(&mdb->lock);
+	uint64_t v = mdb->version;
+	g_mutex_unlock(&mdb->lock);
+	return v;
+}
+
+/* ---- reads ---- */
+
+static int check_name(const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n == 0 || strchr(name, '/') || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return -EINVAL;
+	if (n > MEMDB_MAX_NAME)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+static int get_dir(memdb_t *mdb, uint64_t inode, entry_t **dir)
+{
+	*dir = get(mdb, inode);
+	if (!*dir)
+		return -ENOENT;
+	return (*dir)->type == MEMDB_DIR ? 0 : -ENOTDIR;
+}
+
+static entry_t *child(entry_t *dir, const char *name)
+{
+	return g_hash_table_lookup(dir->children, name);
+}
+
+int memdb_getattr(memdb_t *mdb, uint64_t inode, memdb_attr_t *attr)
+{
+	int res = 0;
+
+	g_mutex_lock(&mdb->lock);
+	entry_t *e = get(mdb, inode);
+	if (e)
+		fill_attr(mdb, e, attr);
+	else
+		res = -ENOENT;
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+int memdb_lookup(memdb_t *mdb, uint64_t parent, const char *name, memdb_attr_t *attr)
+{
+	entry_t *dir, *e;
+	int res;
+
+	if (strlen(name) > MEMDB_MAX_NAME)
+		return -ENAMETOOLONG;
+	g_mutex_lock(&mdb->lock);
+	res = get_dir(mdb, parent, &dir);
+	if (res == 0) {
+		e = child(dir, name);
+		if (e)
+			fill_attr(mdb, e, attr);
+		else
+			res = -ENOENT;
+	}
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+static entry_t *resolve(memdb_t *mdb, const char *path)
+{
+	entry_t *e = mdb->root;
+	g_auto(GStrv) parts = g_strsplit(path, "/", -1);
+
+	for (char **p = parts; e && *p; p++) {
+		if (**p == '\0')
+			continue;
+		if (e->type != MEMDB_DIR)
+			return NULL;
+		e = child(e, *p);
+	}
+	return e;
+}
+
+int memdb_lookup_path(memdb_t *mdb, const char *path, memdb_attr_t *attr)
+{
+	g_mutex_lock(&mdb->lock);
+	entry_t *e = resolve(mdb, path);
+	if (e)
+		fill_attr(mdb, e, attr);
+	g_mutex_unlock(&mdb->lock);
+	return e ? 0 : -ENOENT;
+}
+
+ssize_t memdb_read(memdb_t *mdb, uint64_t inode, uint64_t offset, size_t size, void *buf)
+{
+	ssize_t res;
+
+	g_mutex_lock(&mdb->lock);
+	entry_t *e = get(mdb, inode);
+	if (!e) {
+		res = -ENOENT;
+	} else if (e->type != MEMDB_REG) {
+		res = -EISDIR;
+	} else if (offset >= e->size) {
+		res = 0;
+	} else {
+		size_t n = MIN(size, e->size - offset);
+		memcpy(buf, e->data + offset, n);
+		res = (ssize_t)n;
+	}
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+char *memdb_read_path(memdb_t *mdb, const char *path, size_t *len)
+{
+	char *out = NULL;
+
+	g_mutex_lock(&mdb->lock);
+	entry_t *e = resolve(mdb, path);
+	if (e && e->type == MEMDB_REG) {
+		out = g_malloc(e->size + 1);
+		if (e->size)
+			memcpy(out, e->data, e->size);
+		out[e->size] = '\0';
+		if (len)
+			*len = e->size;
+	}
+	g_mutex_unlock(&mdb->lock);
+	return out;
+}
+
+static void dirent_free(gpointer p)
+{
+	memdb_dirent_t *d = p;
+
+	g_free(d->name);
+	g_free(d);
+}
+
+int memdb_readdir(memdb_t *mdb, uint64_t inode, GPtrArray **entries)
+{
+	entry_t *dir;
+	GHashTableIter it;
+	gpointer v;
+
+	g_mutex_lock(&mdb->lock);
+	int res = get_dir(mdb, inode, &dir);
+	if (res == 0) {
+		GPtrArray *a = g_ptr_array_new_full(g_hash_table_size(dir->children), dirent_free);
+		g_hash_table_iter_init(&it, dir->children);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			entry_t *e = v;
+			memdb_dirent_t *d = g_new(memdb_dirent_t, 1);
+			d->name = g_strdup(e->name);
+			d->inode = e->inode;
+			d->type = e->type;
+			g_ptr_array_add(a, d);
+		}
+		*entries = a;
+	}
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+void memdb_dirents_free(GPtrArray *entries)
+{
+	if (entries)
+		g_ptr_array_free(entries, TRUE);
+}
+
+/* ---- mutations ----
+ *
+ * Each one checks everything first, then writes the changed rows and the new
+ * global version in one transaction, and changes memory only once that
+ * committed: a failed transaction leaves memory and disk as they were. */
+
+static int store_fail(memdb_t *mdb, GError *err, const char *op)
+{
+	log_err("memdb: %s failed: %s", op, err ? err->message : "unknown error");
+	g_clear_error(&err);
+	dbstore_rollback(mdb->store);
+	return -EIO;
+}
+
+/* Writes rows for the given entries (each with its new state already in the
+ * entry copies passed) plus optional deletions, and the new version. */
+static int persist(memdb_t *mdb, const char *op, entry_t **puts, size_t nputs,
+		   const uint64_t *dels, size_t ndels, uint64_t version)
+{
+	GError *err = NULL;
+	dbstore_row_t row;
+
+	if (!dbstore_begin(mdb->store, &err))
+		return store_fail(mdb, err, op);
+	for (size_t i = 0; i < nputs; i++) {
+		to_row(puts[i], &row);
+		if (!dbstore_put(mdb->store, &row, &err))
+			return store_fail(mdb, err, op);
+	}
+	for (size_t i = 0; i < ndels; i++)
+		if (!dbstore_delete(mdb->store, dels[i], &err))
+			return store_fail(mdb, err, op);
+	if (!dbstore_set_version(mdb->store, version, &err) ||
+	    !dbstore_commit(mdb->store, &err))
+		return store_fail(mdb, err, op);
+	return 0;
+}
+
+/* A shallow copy of an entry's attributes (no data, no children) to stage
+ * a new row before commit. */
+static entry_t stage(const entry_t *e, uint64_t version, uint32_t writer, uint32_t mtime)
+{
+	entry_t s = *e;
+
+	s.version = version;
+	s.writer = writer;
+	s.mtime = mtime;
+	return s;
+}
+
+static void commit_meta(entry_t *e, const entry_t *s)
+{
+	e->version = s->version;
+	e->writer = s->writer;
+	e->mtime = s->mtime;
+}
+
+static int check_new(memdb_t *mdb, uint64_t parent, const char *name, entry_t **dir)
+{
+	int res = check_name(name);
+
+	if (res == 0)
+		res = get_dir(mdb, parent, dir);
+	if (res == 0 && g_hash_table_size(mdb->index) >= MEMDB_MAX_INODES)
+		res = -ENOSPC;
+	return res;
+}
+
+static bool lock_expired(const entry_t *e, uint32_t now)
+{
+	return now > e->mtime && now - e->mtime > MEMDB_LOCK_TIMEOUT;
+}
+
+/* mkdir on an expired lock takes it over: the directory stays, with the new
+ * holder and time. */
+static int take_lock(memdb_t *mdb, entry_t *e, uint32_t writer, uint32_t mtime)
+{
+	uint64_t v = mdb->version + 1;
+	entry_t s = stage(e, v, writer, mtime);
+	entry_t *puts[] = {&s};
+
+	if (g_hash_table_size(e->children) != 0 || !lock_expired(e, mtime))
+		return -EEXIST;
+	int res = persist(mdb, "take lock", puts, 1, NULL, 0, v);
+	if (res == 0) {
+		commit_meta(e, &s);
+		mdb->version = v;
+		log_info("lock priv/lock/%s expired, taken over by node %u", e->name, writer);
+	}
+	return res;
+}
+
+static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_type_t type,
+			uint32_t writer, uint32_t mtime, memdb_attr_t *attr)
+{
+	entry_t *dir, *old;
+	int res = check_new(mdb, parent, name, &dir);
+
+	if (res < 0)
+		return res;
+	if ((old = child(dir, name))) {
+		if (type != MEMDB_DIR || old->type != MEMDB_DIR || !is_lock_parent(mdb, dir))
+			return -EEXIST;
+		if ((res = take_lock(mdb, old, writer, mtime)) == 0)
+			fill_attr(mdb, old, attr);
+		return res;
+	}
+	if (type == MEMDB_REG && guest_conflict(mdb, dir, name, NULL))
+		return -EEXIST;
+
+	uint64_t v = mdb->version + 1;
+	entry_t *e = entry_new(v, parent, type, name);
+	e->version = v;
+	e->writer = writer;
+	e->mtime = mtime;
+	entry_t ps = stage(dir, v, writer, mtime);
+	entry_t *puts[] = {e, &ps};
+	res = persist(mdb, type == MEMDB_DIR ? "mkdir" : "create", puts, 2, NULL, 0, v);
+	if (res < 0) {
+		entry_free(e);
+		return res;
+	}
+	commit_meta(dir, &ps);
+	index_insert(mdb, e);
+	g_hash_table_insert(dir->children, e->name, e);
+	mdb->version = v;
+	fill_attr(mdb, e, attr);
+	return 0;
+}
+
+int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
+		 uint32_t mtime, memdb_attr_t *attr)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = create_entry(mdb, parent, name, MEMDB_REG, writer, mtime, attr);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+int memdb_mkdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
+		memdb_attr_t *attr)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = create_entry(mdb, parent, name, MEMDB_DIR, writer, mtime, attr);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+/* Replaces a file's content by newdata (owned on success). */
+static int set_content(memdb_t *mdb, entry_t *e, uint8_t *newdata, uint32_t newsize,
+		       uint32_t writer, uint32_t mtime, const char *op)
+{
+	uint64_t v = mdb->version + 1;
+	entry_t s = stage(e, v, writer, mtime);
+	entry_t *puts[] = {&s};
+
+	s.data = newdata;
+	s.size = newsize;
+	int res = persist(mdb, op, puts, 1, NULL, 0, v);
+	if (res < 0)
+		return res;
+	mdb->bytes = mdb->bytes - e->size + newsize;
+	g_free(e->data);
+	e->data = newdata;
+	e->size = newsize;
+	commit_meta(e, &s);
+	mdb->version = v;
+	return 0;
+}
+
+static int check_file(memdb_t *mdb, uint64_t inode, entry_t **e)
+{
+	*e = get(mdb, inode);
+	if (!*e)
+		return -ENOENT;
+	return (*e)->type == MEMDB_REG ? 0 : -EISDIR;
+}
+
+static int check_size(memdb_t *mdb, const entry_t *e, uint64_t newsize)
+{
+	if (newsize > MEMDB_MAX_FILE_SIZE)
+		return -EFBIG;
+	if (newsize > e->size && mdb->bytes + (newsize - e->size) > MEMDB_MAX_FS_SIZE)
+		return -ENOSPC;
+	return 0;
+}
+
+static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
+			size_t len, uint32_t writer, uint32_t mtime)
+{
+	entry_t *e;
+	int res = check_file(mdb, inode, &e);
+
+	if (res < 0)
+		return res;
+	if (offset > MEMDB_MAX_FILE_SIZE || len > MEMDB_MAX_FILE_SIZE - offset)
+		return -EFBIG;
+	uint64_t end = offset + len;
+	uint32_t newsize = (uint32_t)MAX(end, (uint64_t)e->size);
+	if ((res = check_size(mdb, e, newsize)) < 0)
+		return res;
+	uint8_t *buf = g_malloc0(MAX(newsize, 1u));
+	if (e->size)
+		memcpy(buf, e->data, e->size);
+	if (len)
+		memcpy(buf + offset, data, len);
+	res = set_content(mdb, e, buf, newsize, writer, mtime, "write");
+	if (res < 0)
+		g_free(buf);
+	return res < 0 ? res : (int)len;
+}
+
+int memdb_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
+		uint32_t writer, uint32_t mtime)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = write_locked(mdb, inode, offset, data, len, writer, mtime);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+static int truncate_locked(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
+			   uint32_t mtime)
+{
+	entry_t *e;
+	int res = check_file(mdb, inode, &e);
+
+	if (res < 0)
+		return res;
+	if ((res = check_size(mdb, e, size)) < 0)
+		return res;
+	uint8_t *buf = NULL;
+	if (size) {
+		buf = g_malloc0(size);
+		memcpy(buf, e->data, MIN(size, (uint64_t)e->size));
+	}
+	res = set_content(mdb, e, buf, (uint32_t)size, writer, mtime, "truncate");
+	if (res < 0)
+		g_free(buf);
+	return res;
+}
+
+int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
+		   uint32_t mtime)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = truncate_locked(mdb, inode, size, writer, mtime);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+/* Drops e from memory after its row was deleted. */
+static void forget(memdb_t *mdb, entry_t *dir, entry_t *e)
+{
+	g_hash_table_remove(dir->children, e->name);
+	mdb->bytes -= e->size;
+	g_hash_table_remove(mdb->index, &e->inode);
+}
+
+static int remove_locked(memdb_t *mdb, uint64_t parent, const char *name, memdb_type_t type,
+			 uint32_t writer, uint32_t mtime)
+{
+	entry_t *dir, *e;
+	int res = get_dir(mdb, parent, &dir);
+
+	if (res < 0)
+		return res;
+	if (!(e = child(dir, name)))
+		return -ENOENT;
+	if (type == MEMDB_REG && e->type == MEMDB_DIR)
+		return -EISDIR;
+	if (type == MEMDB_DIR && e->type != MEMDB_DIR)
+		return -ENOTDIR;
+	if (e->type == MEMDB_DIR && g_hash_table_size(e->children))
+		return -ENOTEMPTY;
+	uint64_t v = mdb->version + 1;
+	entry_t ps = stage(dir, v, writer, mtime);
+	entry_t *puts[] = {&ps};
+	res = persist(mdb, type == MEMDB_DIR ? "rmdir" : "unlink", puts, 1, &e->inode, 1, v);
+	if (res < 0)
+		return res;
+	forget(mdb, dir, e);
+	commit_meta(dir, &ps);
+	mdb->version = v;
+	return 0;
+}
+
+int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
+		 uint32_t mtime)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = remove_locked(mdb, parent, name, MEMDB_REG, writer, mtime);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
+		uint32_t mtime)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = remove_locked(mdb, parent, name, MEMDB_DIR, writer, mtime);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+static bool is_ancestor(memdb_t *mdb, const entry_t *a, const entry_t *e)
+{
+	for (; e; e = parent_of(mdb, e))
+		if (e == a)
+			return true;
+	return false;
+}
+
+static int check_replace(const entry_t *src, const entry_t *dst)
+{
+	if (src->type == MEMDB_DIR && dst->type != MEMDB_DIR)
+		return -ENOTDIR;
+	if (src->type != MEMDB_DIR && dst->type == MEMDB_DIR)
+		return -EISDIR;
+	if (dst->type == MEMDB_DIR && g_hash_table_size(dst->children))
+		return -ENOTEMPTY;
+	return 0;
+}
+
+static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64_t newparent,
+			 const char *newname, bool noreplace, uint32_t writer, uint32_t mtime)
+{
+	entry_t *from, *to, *e, *old;
+	int res;
+
+	if ((res = check_name(newname)) < 0 || (res = get_dir(mdb, parent, &from)) < 0 ||
+	    (res = get_dir(mdb, newparent, &to)) < 0)
+		return res;
+	if (!(e = child(from, name)))
+		return -ENOENT;
+	old = child(to, newname);
+	if (old == e)
+		return 0;
+	if (old && noreplace)
+		return -EEXIST;
+	if (old && (res = check_replace(e, old)) < 0)
+		return res;
+	if (e->type == MEMDB_DIR && is_ancestor(mdb, e, to))
+		return -EINVAL;
+	if (e->type == MEMDB_REG && guest_conflict(mdb, to, newname, e))
+		return -EEXIST;
+
+	uint64_t v = mdb->version + 1;
+	entry_t s = stage(e, v, writer, mtime);
+	entry_t fs = stage(from, v, writer, mtime);
+	entry_t ts = stage(to, v, writer, mtime);
+	s.parent = to->inode;
+	s.name = (char *)newname;
+	entry_t *puts[] = {&s, &fs, &ts};
+	res = persist(mdb, "rename", puts, from == to ? 2 : 3, old ? &old->inode : NULL,
+		      old ? 1 : 0, v);
+	if (res < 0)
+		return res;
+	if (old)
+		forget(mdb, to, old);
+	g_hash_table_remove(from->children, e->name);
+	g_free(e->name);
+	e->name = g_strdup(newname);
+	e->parent = to->inode;
+	g_hash_table_insert(to->children, e->name, e);
+	commit_meta(e, &s);
+	commit_meta(from, &fs);
+	commit_meta(to, &ts);
+	mdb->version = v;
+	return 0;
+}
+
+int memdb_rename(memdb_t *mdb, uint64_t parent, const char *name, uint64_t newparent,
+		 const char *newname, bool noreplace, uint32_t writer, uint32_t mtime)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = rename_locked(mdb, parent, name, newparent, newname, noreplace, writer, mtime);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+static int set_mtime_locked(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t writer,
+			    uint32_t now)
+{
+	entry_t *e = get(mdb, inode);
+
+	if (!e)
+		return -ENOENT;
+	if (entry_is_lock(mdb, e)) {
+		bool may = e->writer == writer || lock_expired(e, now);
+		if (!may)
+			return -EACCES;
+		if (mtime == 0) {
+			entry_t *dir = parent_of(mdb, e);
+			g_autofree char *name = g_strdup(e->name);
+			int res = remove_locked(mdb, dir->inode, name, MEMDB_DIR, writer, now);
+			if (res == 0)
+				log_debug("lock priv/lock/%s released by node %u", name, writer);
+			return res;
+		}
+	}
+	uint64_t v = mdb->version + 1;
+	entry_t s = stage(e, v, writer, mtime);
+	entry_t *puts[] = {&s};
+	int res = persist(mdb, "set mtime", puts, 1, NULL, 0, v);
+	if (res < 0)
+		return res;
+	commit_meta(e, &s);
+	mdb->version = v;
+	return 0;
+}
+
+int memdb_set_mtime(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t writer, uint32_t now)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = set_mtime_locked(mdb, inode, mtime, writer, now);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+static int ensure_dir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
+		      uint32_t mtime, uint64_t *inode)
+{
+	memdb_attr_t a;
+	entry_t *dir, *e;
+	int res = get_dir(mdb, parent, &dir);
+
+	if (res < 0)
+		return res;
+	if ((e = child(dir, name))) {
+		*inode = e->inode;
+		return e->type == MEMDB_DIR ? 0 : -ENOTDIR;
+	}
+	res = create_entry(mdb, parent, name, MEMDB_DIR, writer, mtime, &a);
+	*inode = a.inode;
+	return res;
+}
+
+int memdb_ensure_layout(memdb_t *mdb, const char *nodename, uint32_t writer, uint32_t mtime)
+{
+	uint64_t nodes, node, priv, ino;
+	int res;
+
+	g_mutex_lock(&mdb->lock);
+	if ((res = ensure_dir(mdb, MEMDB_ROOT_INODE, "nodes", writer, mtime, &nodes)) < 0 ||
+	    (res = ensure_dir(mdb, nodes, nodename, writer, mtime, &node)) < 0 ||
+	    (res = ensure_dir(mdb, node, "qemu-server", writer, mtime, &ino)) < 0 ||
+	    (res = ensure_dir(mdb, node, "lxc", writer, mtime, &ino)) < 0 ||
+	    (res = ensure_dir(mdb, node, "priv", writer, mtime, &ino)) < 0 ||
+	    (res = ensure_dir(mdb, MEMDB_ROOT_INODE, "priv", writer, mtime, &priv)) < 0 ||
+	    (res = ensure_dir(mdb, priv, "lock", writer, mtime, &ino)) < 0)
+		log_err("cannot create the layout for node %s: %s", nodename, g_strerror(-res));
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+/* ---- listings ---- */
+
+static gint by_name(gconstpointer a, gconstpointer b)
+{
+	const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
+	return strcmp(x->name, y->name);
+}
+
+static GPtrArray *values(GHashTable *h)
+{
+	GPtrArray *a = g_ptr_array_sized_new(g_hash_table_size(h));
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, h);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		g_ptr_array_add(a, v);
+	return a;
+}
+
+static GPtrArray *sorted_children(entry_t *dir)
+{
+	GPtrArray *a = values(dir->children);
+	g_ptr_array_sort(a, by_name);
+	return a;
+}
+
+void memdb_foreach_guest(memdb_t *mdb, memdb_guest_fn fn, void *ctx)
+{
+	static const char *const kinds[] = {"qemu-server", "lxc"};
+
+	g_mutex_lock(&mdb->lock);
+	entry_t *nodes = nodes_dir(mdb);
+	g_autoptr(GPtrArray) nl = nodes ? sorted_children(nodes) : g_ptr_array_new();
+	for (guint i = 0; i < nl->len; i++) {
+		entry_t *node = nl->pdata[i];
+		if (node->type != MEMDB_DIR)
+			continue;
+		for (size_t k = 0; k < G_N_ELEMENTS(kinds); k++) {
+			entry_t *d = child(node, kinds[k]);
+			if (!d || d->type != MEMDB_DIR)
+				continue;
+			g_autoptr(GPtrArray) files = sorted_children(d);
+			for (guint j = 0; j < files->len; j++) {
+				entry_t *f = files->pdata[j];
+				uint32_t vmid;
+				if (f->type == MEMDB_REG && parse_vmid(f->name, &vmid))
+					fn(ctx, vmid, node->name,
+					   k == 0 ? MEMDB_GUEST_QEMU : MEMDB_GUEST_LXC,
+					   f->version);
+			}
+		}
+	}
+	g_mutex_unlock(&mdb->lock);
+}
+
+uint64_t memdb_guest_dirs_version(memdb_t *mdb)
+{
+	static const char *const kinds[] = {"qemu-server", "lxc"};
+	GHashTableIter it;
+	gpointer v;
+	uint64_t max = 0;
+
+	g_mutex_lock(&mdb->lock);
+	entry_t *nodes = nodes_dir(mdb);
+	if (nodes) {
+		max = nodes->version;
+		g_hash_table_iter_init(&it, nodes->children);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			entry_t *node = v;
+			for (size_t k = 0; node->type == MEMDB_DIR && k < G_N_ELEMENTS(kinds); k++) {
+				entry_t *d = child(node, kinds[k]);
+				if (d)
+					max = MAX(max, d->version);
+			}
+		}
+	}
+	g_mutex_unlock(&mdb->lock);
+	return max;
+}
+
+void memdb_usage(memdb_t *mdb, memdb_usage_t *usage)
+{
+	g_mutex_lock(&mdb->lock);
+	usage->inodes = g_hash_table_size(mdb->index);
+	usage->bytes = mdb->bytes;
+	g_mutex_unlock(&mdb->lock);
+}
+
+static gint by_inode(gconstpointer a, gconstpointer b)
+{
+	const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
+	return x->inode < y->inode ? -1 : x->inode > y->inode;
+}
+
+void memdb_checksum(memdb_t *mdb, uint8_t out[32])
+{
+	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
+	gsize len = 32;
+
+	g_mutex_lock(&mdb->lock);
+	g_autoptr(GPtrArray) all = values(mdb->index);
+	g_ptr_array_sort(all, by_inode);
+	for (guint i = 0; i < all->len; i++) {
+		const entry_t *e = all->pdata[i];
+		uint64_t fixed[5] = {e->inode, e->parent, e->version,
+				     ((uint64_t)e->writer << 32) | e->mtime,
+				     ((uint64_t)e->type << 32) | e->size};
+		g_checksum_update(sum, (const guchar *)fixed, sizeof(fixed));
+		g_checksum_update(sum, (const guchar *)e->name, (gssize)strlen(e->name) + 1);
+		if (e->size)
+			g_checksum_update(sum, e->data, e->size);
+	}
+	g_mutex_unlock(&mdb->lock);
+	g_checksum_get_digest(sum, out, &len);
+}
