@@ -14,7 +14,7 @@ BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system
 
-PKGS = fuse3 sqlite3 glib-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0 libcpg libquorum \
+PKGS = fuse3 sqlite3 libcorosync_common glib-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0 libcpg libquorum \
        libvotequorum libcmap libcfg libknet libssh libcrypto libssl
 
 ifeq ($(SANITIZE),1)
@@ -95,3 +95,11 @@ clean:
 
 .PHONY: all deps check demo bench format format-check install clean
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/pmxcfsd/main.d $(BUILD)/src/pvecm/main.d
+
+# ---- benchmark (tests/bench/): fsbench needs nothing but libc ----
+$(BUILD)/tests/fsbench: tests/bench/fsbench.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< -lc
+
+bench: $(BUILD)/tests/fsbench
+# ---- end of benchmark block ----

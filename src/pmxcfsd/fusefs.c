@@ -655,6 +655,7 @@ fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 	for (int i = 0; i < LINK_COUNT; i++)
 		fs->link_target[i] = g_strdup_printf("nodes/%s%s", cfg->nodename, link_suffix[i]);
 	fs->se = fuse_session_new(&args, &ops, sizeof(ops), fs);
+	fuse_opt_free_args(&args);
 	if (!fs->se) {
 		g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_FAILED,
 			    "%s: cannot create the FUSE session", cfg->mountpoint);

@@ -1,0 +1,29 @@
+/* Where pvecm finds things. Every default mirrors the reference and can be
+ * overridden from the environment, for packaging and for tests that run
+ * several nodes on one machine. */
+#ifndef PVECM_ENV_H
+#define PVECM_ENV_H
+
+#define PVECM_ENV_SOCKET "PVECM_SOCKET"
+#define PVECM_DEFAULT_SOCKET "/run/pmxcfsd/pmxcfsd.sock"
+
+#define PVECM_ENV_PVE_DIR "PVECM_PVE_DIR"
+#define PVECM_DEFAULT_PVE_DIR "/etc/pve"
+
+/* The service seam of DESIGN.md: called as `CMD ACTION UNIT`. */
+#define PVECM_ENV_SERVICE_CMD "PVECM_SERVICE_CMD"
+#define PVECM_DEFAULT_SERVICE_CMD "systemctl"
+
+/* pmxcfsd's control socket. */
+const char *pvecm_env_socket(void);
+
+/* The cluster file system's mount point. */
+const char *pvecm_env_pve_dir(void);
+
+/* The program that starts and stops services. */
+const char *pvecm_env_service_cmd(void);
+
+/* The cluster-wide corosync.conf inside pvecm_env_pve_dir(); free with g_free. */
+char *pvecm_env_cluster_conf(void);
+
+#endif
