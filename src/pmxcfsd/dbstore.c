@@ -125,7 +125,10 @@ static bool create_schema(dbstore_t *db, GError **err)
 	return exec(db, sql, err);
 }
 
-static bool verify_existing(dbstore_t *db, GError **err)
+/* Runs on a connection that cannot write (immutable, read-only), so that a
+ * refused file and its directory stay exactly as they were. Sets *empty for
+ * an SQLite file without any table, which becomes a new store. */
+static bool verify_existing(dbstore_t *db, bool *empty, GError **err)
 {
 	int64_t appid, schema, ntables;
 	char *foreign = "%s: not a pmxcfsd database (application id %#llx); refusing to use or "
@@ -135,8 +138,9 @@ static bool verify_existing(dbstore_t *db, GError **err)
 	    !query_int(db, "PRAGMA user_version", &schema, err) ||
 	    !query_int(db, "SELECT count(*) FROM sqlite_master", &ntables, err))
 		return false;
-	if (appid == 0 && ntables == 0)
-		return create_schema(db, err);
+	*empty = appid == 0 && ntables == 0;
+	if (*empty)
+		return true;
 	if (appid != DBSTORE_APPLICATION_ID) {
 		g_set_error(err, DBSTORE_ERROR, EINVAL, foreign, db->path,
 			    (unsigned long long)appid);
@@ -149,6 +153,39 @@ static bool verify_existing(dbstore_t *db, GError **err)
 		return false;
 	}
 	return dbstore_check(db, err);
+}
+
+static bool verify_file(const char *path, bool *empty, GError **err)
+{
+	dbstore_t probe = {.path = (char *)path};
+	GString *uri = g_string_new("file:");
+
+	/* immutable: no locks, no journal or WAL replay, no side files. */
+	for (const char *p = path; *p; p++)
+		if (*p == '%' || *p == '?' || *p == '#')
+			g_string_append_printf(uri, "%%%02X", (unsigned char)*p);
+		else
+			g_string_append_c(uri, *p);
+	g_string_append(uri, "?immutable=1");
+	int rc = sqlite3_open_v2(uri->str, &probe.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
+	g_string_free(uri, TRUE);
+	bool ok = rc == SQLITE_OK ? verify_existing(&probe, empty, err) : fail(&probe, err, "open");
+	sqlite3_close(probe.db);
+	if (ok && *empty) {
+		/* Our stores have their tables in the main file from the start;
+		 * tables that exist only in a WAL belong to another program. */
+		g_autofree char *wal = g_strconcat(path, "-wal", NULL);
+		struct stat st;
+		if (stat(wal, &st) == 0 && st.st_size > 0) {
+			g_set_error(err, DBSTORE_ERROR, EINVAL,
+				    "%s: not a pmxcfsd database (its content is in %s); refusing "
+				    "to use or overwrite it (move both away to start with an empty "
+				    "tree)",
+				    path, wal);
+			ok = false;
+		}
+	}
+	return ok;
 }
 
 static bool prepare(dbstore_t *db, sqlite3_stmt **st, const char *sql, GError **err)
@@ -173,11 +210,13 @@ static bool prepare_all(dbstore_t *db, GError **err)
 
 dbstore_t *dbstore_open(const char *path, GError **err)
 {
-	bool is_new = false;
+	bool is_new = false, empty = false;
 	dbstore_t *db;
 	char pragmas[256];
 
 	if (!file_state(path, &is_new, err))
+		return NULL;
+	if (!is_new && !verify_file(path, &empty, err))
 		return NULL;
 	db = g_new0(dbstore_t, 1);
 	db->path = g_strdup(path);
@@ -190,7 +229,7 @@ dbstore_t *dbstore_open(const char *path, GError **err)
 		goto out_free;
 	}
 	sqlite3_extended_result_codes(db->db, 1);
-	if (!(is_new ? create_schema(db, err) : verify_existing(db, err)))
+	if ((is_new || empty) && !create_schema(db, err))
 		goto out_free;
 	/* NORMAL in WAL mode: a commit reaches the kernel before it returns, so
 	 * a killed daemon loses nothing; only power loss could cost the tail. */

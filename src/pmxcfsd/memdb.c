@@ -167,8 +167,9 @@ static entry_t *nodes_dir(memdb_t *mdb)
 	return n && n->type == MEMDB_DIR ? n : NULL;
 }
 
-/* Another guest config with this VMID anywhere below nodes/, other than skip. */
-static bool vmid_taken(memdb_t *mdb, uint32_t vmid, const entry_t *skip)
+/* Another guest config with this VMID anywhere below nodes/, other than the
+ * two given (the file being moved, the file it replaces). */
+static bool vmid_taken(memdb_t *mdb, uint32_t vmid, const entry_t *skip, const entry_t *skip2)
 {
 	entry_t *nodes = nodes_dir(mdb);
 	char name[32];
@@ -189,7 +190,7 @@ static bool vmid_taken(memdb_t *mdb, uint32_t vmid, const entry_t *skip)
 			entry_t *f = d && d->type == MEMDB_DIR
 					     ? g_hash_table_lookup(d->children, name)
 					     : NULL;
-			if (f && f != skip)
+			if (f && f != skip && f != skip2)
 				return true;
 		}
 	}
@@ -198,14 +199,14 @@ static bool vmid_taken(memdb_t *mdb, uint32_t vmid, const entry_t *skip)
 
 /* Creating (or renaming to) dir/name must not duplicate a guest ID. */
 static bool guest_conflict(memdb_t *mdb, const entry_t *dir, const char *name,
-			   const entry_t *moving)
+			   const entry_t *moving, const entry_t *replaced)
 {
 	memdb_guest_type_t type;
 	uint32_t vmid;
 
 	if (!guest_dir_node(mdb, dir, &type) || !parse_vmid(name, &vmid))
 		return false;
-	return vmid_taken(mdb, vmid, moving);
+	return vmid_taken(mdb, vmid, moving, replaced);
 }
 
 /* ---- loading ---- */
@@ -266,6 +267,53 @@ static bool link_tree(memdb_t *mdb, GPtrArray *all, GError **err)
 	return true;
 }
 
+static guint count_reachable(const entry_t *dir)
+{
+	GHashTableIter it;
+	gpointer v;
+	guint n = 1;
+
+	g_hash_table_iter_init(&it, dir->children);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		const entry_t *e = v;
+		n += e->type == MEMDB_DIR ? count_reachable(e) : 1;
+	}
+	return n;
+}
+
+/* A loaded tree must be one tree: rooted, without cycles or strays, and
+ * every inode and version at or below the global version, because new
+ * inodes are numbered by the next version. */
+static bool check_tree(memdb_t *mdb, const char *dbpath, GError **err)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	if (mdb->root->type != MEMDB_DIR) {
+		g_set_error(err, DBSTORE_ERROR, EIO, "%s: root inode is not a directory", dbpath);
+		return false;
+	}
+	g_hash_table_iter_init(&it, mdb->index);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		const entry_t *e = v;
+		if (e->inode > mdb->version || e->version > mdb->version) {
+			g_set_error(err, DBSTORE_ERROR, EIO,
+				    "%s: inode %llu (%s) is newer than the database version %llu",
+				    dbpath, (unsigned long long)e->inode, e->name,
+				    (unsigned long long)mdb->version);
+			return false;
+		}
+	}
+	/* Entries on a cycle are linked to each other but not to the root. */
+	if (count_reachable(mdb->root) != g_hash_table_size(mdb->index)) {
+		g_set_error(err, DBSTORE_ERROR, EIO,
+			    "%s: %u entries are not reachable from the root", dbpath,
+			    g_hash_table_size(mdb->index) - count_reachable(mdb->root));
+		return false;
+	}
+	return true;
+}
+
 static bool create_root(memdb_t *mdb, GError **err)
 {
 	dbstore_row_t row;
@@ -306,10 +354,8 @@ memdb_t *memdb_open(const char *dbpath, GError **err)
 	if (!link_tree(mdb, lc.all, err))
 		goto fail;
 	mdb->root = get(mdb, MEMDB_ROOT_INODE);
-	if (mdb->root && mdb->root->type != MEMDB_DIR) {
-		g_set_error(err, DBSTORE_ERROR, EIO, "%s: root inode is not a directory", dbpath);
+	if (mdb->root && !check_tree(mdb, dbpath, err))
 		goto fail;
-	}
 	if (!mdb->root && !create_root(mdb, err))
 		goto fail;
 	g_ptr_array_free(lc.all, TRUE);
@@ -610,7 +656,7 @@ static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_t
 			fill_attr(mdb, old, attr);
 		return res;
 	}
-	if (type == MEMDB_REG && guest_conflict(mdb, dir, name, NULL))
+	if (type == MEMDB_REG && guest_conflict(mdb, dir, name, NULL, NULL))
 		return -EEXIST;
 
 	uint64_t v = mdb->version + 1;
@@ -698,6 +744,8 @@ static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const voi
 
 	if (res < 0)
 		return res;
+	if (len == 0)
+		return 0;
 	if (offset > MEMDB_MAX_FILE_SIZE || len > MEMDB_MAX_FILE_SIZE - offset)
 		return -EFBIG;
 	uint64_t end = offset + len;
@@ -737,7 +785,8 @@ static int truncate_locked(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t
 	uint8_t *buf = NULL;
 	if (size) {
 		buf = g_malloc0(size);
-		memcpy(buf, e->data, MIN(size, (uint64_t)e->size));
+		if (e->size)
+			memcpy(buf, e->data, MIN(size, (uint64_t)e->size));
 	}
 	res = set_content(mdb, e, buf, (uint32_t)size, writer, mtime, "truncate");
 	if (res < 0)
@@ -847,7 +896,7 @@ static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64
 		return res;
 	if (e->type == MEMDB_DIR && is_ancestor(mdb, e, to))
 		return -EINVAL;
-	if (e->type == MEMDB_REG && guest_conflict(mdb, to, newname, e))
+	if (e->type == MEMDB_REG && guest_conflict(mdb, to, newname, e, old))
 		return -EEXIST;
 
 	uint64_t v = mdb->version + 1;
@@ -926,7 +975,7 @@ int memdb_set_mtime(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t write
 static int ensure_dir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
 		      uint32_t mtime, uint64_t *inode)
 {
-	memdb_attr_t a;
+	memdb_attr_t a = {0};
 	entry_t *dir, *e;
 	int res = get_dir(mdb, parent, &dir);
 
@@ -967,6 +1016,17 @@ static gint by_name(gconstpointer a, gconstpointer b)
 	return strcmp(x->name, y->name);
 }
 
+/* Guest configs in VMID order, anything else after them. */
+static gint by_vmid(gconstpointer a, gconstpointer b)
+{
+	const entry_t *x = *(entry_t *const *)a, *y = *(entry_t *const *)b;
+	uint32_t vx = UINT32_MAX, vy = UINT32_MAX;
+
+	parse_vmid(x->name, &vx);
+	parse_vmid(y->name, &vy);
+	return vx < vy ? -1 : vx > vy;
+}
+
 static GPtrArray *values(GHashTable *h)
 {
 	GPtrArray *a = g_ptr_array_sized_new(g_hash_table_size(h));
@@ -1001,7 +1061,8 @@ void memdb_foreach_guest(memdb_t *mdb, memdb_guest_fn fn, void *ctx)
 			entry_t *d = child(node, kinds[k]);
 			if (!d || d->type != MEMDB_DIR)
 				continue;
-			g_autoptr(GPtrArray) files = sorted_children(d);
+			g_autoptr(GPtrArray) files = values(d->children);
+			g_ptr_array_sort(files, by_vmid);
 			for (guint j = 0; j < files->len; j++) {
 				entry_t *f = files->pdata[j];
 				uint32_t vmid;
@@ -1029,6 +1090,8 @@ uint64_t memdb_guest_dirs_version(memdb_t *mdb)
 		g_hash_table_iter_init(&it, nodes->children);
 		while (g_hash_table_iter_next(&it, NULL, &v)) {
 			entry_t *node = v;
+			/* Renaming a guest directory away changes its node's version. */
+			max = MAX(max, node->version);
 			for (size_t k = 0; node->type == MEMDB_DIR && k < G_N_ELEMENTS(kinds); k++) {
 				entry_t *d = child(node, kinds[k]);
 				if (d)
