@@ -18,7 +18,8 @@ typedef struct {
 	uint32_t nodeid;      /* recorded as the writer of local changes */
 	memdb_t *mdb;
 	vfiles_t *vfiles;
-	bool debug; /* libfuse's own request tracing */
+	bool sole_writer; /* every change passes through this mount (not clustered) */
+	bool debug;       /* libfuse's own request tracing */
 } fusefs_config_t;
 
 /* Mounts; the file system serves requests once fusefs_start() ran. */

@@ -11,10 +11,12 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long the kernel may cache names and attributes. Every local change
- * passes through the kernel, which updates its cache; short enough that a
- * change arriving from elsewhere shows without a long delay. */
-#define FUSEFS_CACHE_TIMEOUT 1.0
+/* How long the kernel may cache names and attributes when changes can also
+ * arrive from elsewhere: short enough that they show without a long delay. */
+#define FUSEFS_SHARED_CACHE_TIMEOUT 1.0
+/* When every change passes through this mount, the kernel's caches cannot
+ * go stale; it drops what a change touches by itself. */
+#define FUSEFS_SOLE_CACHE_TIMEOUT 3600.0
 #define FUSEFS_MAX_THREADS 10
 #define FUSEFS_MAX_IDLE_THREADS 4
 /* Inode numbers above this are the virtual root entries; tree inodes are
@@ -38,6 +40,8 @@ struct fusefs {
 	char *mountpoint;
 	char *link_target[LINK_COUNT];
 	uint32_t nodeid;
+	bool sole_writer;
+	double cache_timeout;
 	gid_t gid;
 	struct fuse_session *se;
 	bool mounted;
@@ -138,8 +142,8 @@ static void reply_entry(fuse_req_t req, const memdb_attr_t *a)
 	struct fuse_entry_param e = {0};
 
 	e.ino = a->inode;
-	e.attr_timeout = FUSEFS_CACHE_TIMEOUT;
-	e.entry_timeout = FUSEFS_CACHE_TIMEOUT;
+	e.attr_timeout = FS(req)->cache_timeout;
+	e.entry_timeout = FS(req)->cache_timeout;
 	fill_stat(FS(req), a, &e.attr);
 	fuse_reply_entry(req, &e);
 }
@@ -158,7 +162,7 @@ static void reply_attr(fuse_req_t req, const memdb_attr_t *a)
 	struct stat st;
 
 	fill_stat(FS(req), a, &st);
-	fuse_reply_attr(req, &st, FUSEFS_CACHE_TIMEOUT);
+	fuse_reply_attr(req, &st, FS(req)->cache_timeout);
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -329,8 +333,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	e.ino = a.inode;
-	e.attr_timeout = FUSEFS_CACHE_TIMEOUT;
-	e.entry_timeout = FUSEFS_CACHE_TIMEOUT;
+	e.attr_timeout = fs->cache_timeout;
+	e.entry_timeout = fs->cache_timeout;
 	fill_stat(fs, &a, &e.attr);
 	fi->fh = 0;
 	fuse_reply_create(req, &e, fi);
@@ -428,6 +432,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	fi->fh = 0;
+	fi->keep_cache = fs->sole_writer;
 	fuse_reply_open(req, fi);
 }
 
@@ -495,17 +500,6 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		g_free(vo->data);
 		g_free(vo);
 	}
-	fuse_reply_err(req, 0);
-}
-
-/* Every write is in the store when it returns: nothing left to flush. */
-static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
-{
-	fuse_reply_err(req, 0);
-}
-
-static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
-{
 	fuse_reply_err(req, 0);
 }
 
@@ -624,9 +618,9 @@ static const struct fuse_lowlevel_ops ops = {
 	.open = op_open,
 	.read = op_read,
 	.write = op_write,
-	.flush = op_flush,
+	/* No flush or fsync: every write is in the store when it returns, and
+	 * the kernel stops asking once it learns they are not implemented. */
 	.release = op_release,
-	.fsync = op_fsync,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
 	.releasedir = op_releasedir,
@@ -643,13 +637,15 @@ static gid_t www_data_gid(void)
 fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 {
 	fusefs_t *fs = g_new0(fusefs_t, 1);
-	char *argv[] = {"pmxcfsd", "-o", "default_permissions,allow_other,fsname=pmxcfsd",
+	char *argv[] = {"pmxcfsd", "-o", "default_permissions,allow_other,noatime,fsname=pmxcfsd",
 			cfg->debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(cfg->debug ? 4 : 3, argv);
 
 	fs->mdb = cfg->mdb;
 	fs->vfiles = cfg->vfiles;
 	fs->nodeid = cfg->nodeid;
+	fs->sole_writer = cfg->sole_writer;
+	fs->cache_timeout = cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_CACHE_TIMEOUT;
 	fs->gid = www_data_gid();
 	fs->mountpoint = g_strdup(cfg->mountpoint);
 	for (int i = 0; i < LINK_COUNT; i++)

@@ -220,6 +220,8 @@ static bool start_services(daemon_t *d, GError **err)
 		.nodename = d->nodename,
 		.nodeid = LOCAL_NODEID,
 		.mdb = d->mdb,
+		/* Not in a cluster: nothing changes the tree behind the kernel. */
+		.sole_writer = true,
 	};
 
 	d->clog = clusterlog_new(CLUSTERLOG_MAX_ENTRIES);
