@@ -137,13 +137,20 @@ static void virtual_stat(fusefs_t *fs, fuse_ino_t ino, struct stat *st)
 	/* Content is rendered at open; readers use direct I/O and stop at EOF. */
 }
 
+/* A lock's existence and mtime are its state, and the kernel answers mkdir
+ * of a name it has cached by itself: never let it cache a lock. */
+static double timeout_for(fusefs_t *fs, const memdb_attr_t *a)
+{
+	return a->is_lock ? 0.0 : fs->cache_timeout;
+}
+
 static void reply_entry(fuse_req_t req, const memdb_attr_t *a)
 {
 	struct fuse_entry_param e = {0};
 
 	e.ino = a->inode;
-	e.attr_timeout = FS(req)->cache_timeout;
-	e.entry_timeout = FS(req)->cache_timeout;
+	e.attr_timeout = timeout_for(FS(req), a);
+	e.entry_timeout = timeout_for(FS(req), a);
 	fill_stat(FS(req), a, &e.attr);
 	fuse_reply_entry(req, &e);
 }
@@ -162,7 +169,7 @@ static void reply_attr(fuse_req_t req, const memdb_attr_t *a)
 	struct stat st;
 
 	fill_stat(FS(req), a, &st);
-	fuse_reply_attr(req, &st, FS(req)->cache_timeout);
+	fuse_reply_attr(req, &st, timeout_for(FS(req), a));
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -333,8 +340,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	e.ino = a.inode;
-	e.attr_timeout = fs->cache_timeout;
-	e.entry_timeout = fs->cache_timeout;
+	e.attr_timeout = timeout_for(fs, &a);
+	e.entry_timeout = timeout_for(fs, &a);
 	fill_stat(fs, &a, &e.attr);
 	fi->fh = 0;
 	fuse_reply_create(req, &e, fi);

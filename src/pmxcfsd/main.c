@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -167,11 +168,27 @@ static bool lock_pidfile(daemon_t *d, GError **err)
 	return true;
 }
 
+/* A pmxcfsd that was killed leaves its mount behind, dead: every access
+ * fails with ENOTCONN. No one can be using it, so detach it. */
+static void clear_dead_mount(const char *mp)
+{
+	struct stat st;
+
+	if (stat(mp, &st) == 0 || errno != ENOTCONN)
+		return;
+	if (umount2(mp, MNT_DETACH) == 0)
+		log_notice("%s: detached the dead mount of a pmxcfsd that did not stop cleanly",
+			   mp);
+	else
+		log_err("%s: cannot detach the dead mount: %s", mp, g_strerror(errno));
+}
+
 static bool check_mountpoint(const char *mp, GError **err)
 {
 	g_autofree char *parent = g_path_get_dirname(mp);
 	struct stat st, pst;
 
+	clear_dead_mount(mp);
 	if (g_mkdir_with_parents(mp, 0755) < 0 || stat(mp, &st) < 0 || stat(parent, &pst) < 0) {
 		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", mp,
 			    g_strerror(errno));
@@ -191,7 +208,7 @@ static bool check_mountpoint(const char *mp, GError **err)
 	return true;
 }
 
-static bool open_tree(daemon_t *d, GError **err)
+static bool load_tree(daemon_t *d, GError **err)
 {
 	g_autofree char *dir = g_path_get_dirname(d->opt.database);
 
@@ -359,7 +376,7 @@ int main(int argc, char **argv)
 	if (!d.opt.foreground && (rc = daemonize(&notify_fd)) >= 0)
 		return rc;
 	d.starttime = time(NULL);
-	if (!lock_pidfile(&d, &err) || !open_tree(&d, &err) || !start_services(&d, &err)) {
+	if (!lock_pidfile(&d, &err) || !load_tree(&d, &err) || !start_services(&d, &err)) {
 		log_err("%s", err->message);
 		notify_parent(&notify_fd, err->message);
 		stop_services(&d);

@@ -1061,10 +1061,6 @@ static void test_limit_inodes(fx_t *fx, gconstpointer data)
 	memdb_usage_t u;
 	char name[32];
 
-	if (!g_test_slow()) {
-		g_test_skip("creating 262144 inodes takes long; run with -m slow");
-		return;
-	}
 	memdb_usage(m, &u);
 	uint64_t dir = MEMDB_ROOT_INODE;
 	for (uint64_t i = u.inodes; i < MEMDB_MAX_INODES; i++) {
