@@ -93,6 +93,16 @@ static const control_cmd_t commands[] = {
 	{PROTO_CMD_SET_DEBUG, "set-debug", PROTO_SET_DEBUG_REQUEST_TYPE, 64, cmd_set_debug},
 };
 
+static void daemon_clear(daemon_t *d)
+{
+	g_free(d->nodename);
+	g_free(d->ip);
+	g_free(d->opt.mountpoint);
+	g_free(d->opt.database);
+	g_free(d->opt.socket);
+	g_free(d->opt.pidfile);
+}
+
 static bool parse_options(int argc, char **argv, options_t *o)
 {
 	GOptionEntry entries[] = {
@@ -371,15 +381,19 @@ int main(int argc, char **argv)
 	log_set_debug(d.opt.debug);
 	if (!identify_node(&d, &err)) {
 		fprintf(stderr, "pmxcfsd: %s\n", err->message);
+		daemon_clear(&d);
 		return EXIT_FAILURE;
 	}
-	if (!d.opt.foreground && (rc = daemonize(&notify_fd)) >= 0)
+	if (!d.opt.foreground && (rc = daemonize(&notify_fd)) >= 0) {
+		daemon_clear(&d);
 		return rc;
+	}
 	d.starttime = time(NULL);
 	if (!lock_pidfile(&d, &err) || !load_tree(&d, &err) || !start_services(&d, &err)) {
 		log_err("%s", err->message);
 		notify_parent(&notify_fd, err->message);
 		stop_services(&d);
+		daemon_clear(&d);
 		return EXIT_FAILURE;
 	}
 	clusterlog_add(d.clog, &(clusterlog_entry_t){.time = (uint32_t)d.starttime,
@@ -399,11 +413,6 @@ int main(int argc, char **argv)
 	stop_services(&d);
 	g_main_loop_unref(d.loop);
 	log_notice("stopped");
-	g_free(d.nodename);
-	g_free(d.ip);
-	g_free(d.opt.mountpoint);
-	g_free(d.opt.database);
-	g_free(d.opt.socket);
-	g_free(d.opt.pidfile);
+	daemon_clear(&d);
 	return EXIT_SUCCESS;
 }
