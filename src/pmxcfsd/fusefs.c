@@ -626,7 +626,7 @@ static const struct fuse_lowlevel_ops ops = {
 	.read = op_read,
 	.write = op_write,
 	/* No flush or fsync: every write is in the store when it returns, and
-	 * the kernel stops asking once it learns they are not implemented. */
+	 * the kernel stops sending them after the first ENOSYS. */
 	.release = op_release,
 	.opendir = op_opendir,
 	.readdir = op_readdir,
