@@ -49,6 +49,12 @@ bool dbstore_set_version(dbstore_t *db, uint64_t version, GError **err);
  * another node's tree puts the new ones. */
 bool dbstore_clear(dbstore_t *db, GError **err);
 
+/* Small named counters kept beside the tree (other than its version), for
+ * state that must survive a restart. A missing key reads as 0. set_meta
+ * commits on its own when called outside a transaction. */
+bool dbstore_get_meta(dbstore_t *db, const char *key, uint64_t *value, GError **err);
+bool dbstore_set_meta(dbstore_t *db, const char *key, uint64_t value, GError **err);
+
 /* PRAGMA integrity_check; true when "ok". */
 bool dbstore_check(dbstore_t *db, GError **err);
 

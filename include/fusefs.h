@@ -5,6 +5,7 @@
 #define PVECM_FUSEFS_H
 
 #include "memdb.h"
+#include "replica.h"
 #include "vfiles.h"
 
 #include <glib.h>
@@ -17,6 +18,7 @@ typedef struct {
 	const char *nodename; /* target of the local, qemu-server and lxc links */
 	uint32_t nodeid;      /* recorded as the writer of local changes */
 	memdb_t *mdb;
+	replica_t *replica; /* cluster mode: mutations go through it; NULL: local */
 	vfiles_t *vfiles;
 	bool sole_writer; /* every change passes through this mount (not clustered) */
 	bool debug;       /* libfuse's own request tracing */

@@ -113,4 +113,19 @@ void memdb_usage(memdb_t *mdb, memdb_usage_t *usage);
 /* SHA-256 over every entry, independent of memory layout and insertion order. */
 void memdb_checksum(memdb_t *mdb, uint8_t out[32]);
 
+/* The whole tree as one value, for a member that must take over this
+ * node's state: "(ta(tttuuysay))", the global version and every inode. */
+GVariant *memdb_dump(memdb_t *mdb);
+/* Replaces the whole tree, in memory and in the store (one transaction), by
+ * a dump. A dump that is not one valid tree within the limits is refused
+ * and nothing changes. */
+bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err);
+/* Counts replacements: an inode number seen before a replacement may name
+ * another file after it. */
+uint64_t memdb_generation(memdb_t *mdb);
+
+/* Named counters persisted with the tree (see dbstore_get_meta). */
+uint64_t memdb_get_meta(memdb_t *mdb, const char *key);
+int memdb_set_meta(memdb_t *mdb, const char *key, uint64_t value);
+
 #endif

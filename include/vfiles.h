@@ -5,6 +5,7 @@
 
 #include "clusterlog.h"
 #include "memdb.h"
+#include "replica.h"
 
 #include <stddef.h>
 #include <time.h>
@@ -24,6 +25,8 @@ typedef struct vfiles vfiles_t;
 vfiles_t *vfiles_new(memdb_t *mdb, clusterlog_t *log, const char *nodename, const char *ip,
 		     time_t starttime);
 void vfiles_free(vfiles_t *vf);
+/* In cluster mode: .members lists the configured nodes and who is online. */
+void vfiles_set_replica(vfiles_t *vf, replica_t *r);
 
 /* The file's name at the root ("." prefixed), or NULL. */
 const char *vfiles_name(vfile_id_t id);

@@ -390,3 +390,42 @@ bool dbstore_clear(dbstore_t *db, GError **err)
 {
 	return exec(db, "DELETE FROM tree", err);
 }
+
+bool dbstore_get_meta(dbstore_t *db, const char *key, uint64_t *value, GError **err)
+{
+	sqlite3_stmt *st = NULL;
+	bool ok = false;
+
+	if (sqlite3_prepare_v2(db->db, "SELECT value FROM meta WHERE key = ?", -1, &st, NULL) !=
+	    SQLITE_OK)
+		return fail(db, err, "read meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	int rc = sqlite3_step(st);
+	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
+		*value = rc == SQLITE_ROW ? (uint64_t)sqlite3_column_int64(st, 0) : 0;
+		ok = true;
+	} else {
+		fail(db, err, "read meta");
+	}
+	sqlite3_finalize(st);
+	return ok;
+}
+
+bool dbstore_set_meta(dbstore_t *db, const char *key, uint64_t value, GError **err)
+{
+	sqlite3_stmt *st = NULL;
+
+	if (strcmp(key, "version") == 0) {
+		g_set_error(err, DBSTORE_ERROR, EINVAL, "%s: meta key 'version' is the tree's own",
+			    db->path);
+		return false;
+	}
+	if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+			       -1, &st, NULL) != SQLITE_OK)
+		return fail(db, err, "write meta");
+	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, (sqlite3_int64)value);
+	int rc = sqlite3_step(st);
+	sqlite3_finalize(st);
+	return rc == SQLITE_DONE ? true : fail(db, err, "write meta");
+}

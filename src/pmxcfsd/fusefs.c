@@ -1,6 +1,8 @@
 #include "fusefs.h"
 
+#include "fsop.h"
 #include "log.h"
+#include "replica.h"
 
 #include <errno.h>
 #include <fuse_lowlevel.h>
@@ -11,9 +13,10 @@
 #include <time.h>
 #include <unistd.h>
 
-/* How long the kernel may cache names and attributes when changes can also
- * arrive from elsewhere: short enough that they show without a long delay. */
-#define FUSEFS_SHARED_CACHE_TIMEOUT 1.0
+/* When changes also arrive from other members, the kernel may not cache
+ * names or attributes at all: a file written elsewhere must read back whole
+ * here at once (a stale cached size would cut the read short). */
+#define FUSEFS_SHARED_CACHE_TIMEOUT 0.0
 /* When every change passes through this mount, the kernel's caches cannot
  * go stale; it drops what a change touches by itself. */
 #define FUSEFS_SOLE_CACHE_TIMEOUT 3600.0
@@ -36,6 +39,7 @@ static const char *const link_suffix[LINK_COUNT] = {"", "/qemu-server", "/lxc"};
 
 struct fusefs {
 	memdb_t *mdb;
+	replica_t *replica;
 	vfiles_t *vfiles;
 	char *mountpoint;
 	char *link_target[LINK_COUNT];
@@ -93,6 +97,24 @@ static int link_lookup(const char *name)
 static uint32_t now(void)
 {
 	return (uint32_t)time(NULL);
+}
+
+/* Every mutation goes through here: applied at once in local mode, through
+ * every member in cluster mode. */
+static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
+{
+	op.writer = fs->nodeid;
+	op.time = now();
+	if (fs->replica)
+		return replica_submit(fs->replica, &op, attr);
+	return fsop_apply(fs->mdb, &op, attr);
+}
+
+/* An open file remembers which tree it was opened in: after the tree was
+ * replaced by another member's, its inode number may name another file. */
+static bool handle_stale(fusefs_t *fs, const struct fuse_file_info *fi)
+{
+	return fi && fi->fh && fi->fh != memdb_generation(fs->mdb);
 }
 
 /* The reference's modes: nothing else can be set, see setattr. */
@@ -247,12 +269,13 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	    (res = check_owner_mode(fs, &a, attr, to_set)) < 0)
 		goto out;
 	if ((to_set & FUSE_SET_ATTR_SIZE) &&
-	    (res = memdb_truncate(fs->mdb, ino, (uint64_t)attr->st_size, fs->nodeid, now())) < 0)
+	    (res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino,
+				       .size = (uint64_t)attr->st_size}, NULL)) < 0)
 		goto out;
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		uint32_t t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now()
 								: (uint32_t)attr->st_mtime;
-		res = memdb_set_mtime(fs->mdb, ino, t, fs->nodeid, now());
+		res = submit(fs, (fsop_t){.kind = FSOP_SET_MTIME, .inode = ino, .mtime = t}, NULL);
 		/* Releasing a lock removes it: report it as it was. */
 		if (res == 0 && a.is_lock && t == 0) {
 			a.mtime = 0;
@@ -294,7 +317,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	int res = memdb_mkdir(fs->mdb, parent, name, fs->nodeid, now(), &a);
+	int res = submit(fs, (fsop_t){.kind = FSOP_MKDIR, .parent = parent, .name = name}, &a);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
@@ -316,7 +339,7 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	int res = memdb_create(fs->mdb, parent, name, fs->nodeid, now(), &a);
+	int res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
@@ -334,7 +357,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, EEXIST);
 		return;
 	}
-	int res = memdb_create(fs->mdb, parent, name, fs->nodeid, now(), &a);
+	int res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
 	if (res < 0) {
 		fuse_reply_err(req, -res);
 		return;
@@ -343,7 +366,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = timeout_for(fs, &a);
 	e.entry_timeout = timeout_for(fs, &a);
 	fill_stat(fs, &a, &e.attr);
-	fi->fh = 0;
+	fi->fh = memdb_generation(fs->mdb);
+	fi->keep_cache = fs->sole_writer;
 	fuse_reply_create(req, &e, fi);
 }
 
@@ -355,14 +379,16 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fuse_reply_err(req, -memdb_unlink(fs->mdb, parent, name, fs->nodeid, now()));
+	fuse_reply_err(req, -submit(fs, (fsop_t){.kind = FSOP_UNLINK, .parent = parent,
+						 .name = name}, NULL));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fusefs_t *fs = FS(req);
 
-	fuse_reply_err(req, -memdb_rmdir(fs->mdb, parent, name, fs->nodeid, now()));
+	fuse_reply_err(req, -submit(fs, (fsop_t){.kind = FSOP_RMDIR, .parent = parent,
+						 .name = name}, NULL));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -378,8 +404,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fuse_reply_err(req, -memdb_rename(fs->mdb, parent, name, newparent, newname,
-					  flags & RENAME_NOREPLACE, fs->nodeid, now()));
+	fuse_reply_err(req, -submit(fs, (fsop_t){.kind = FSOP_RENAME, .parent = parent,
+						 .name = name, .newparent = newparent,
+						 .newname = newname,
+						 .noreplace = flags & RENAME_NOREPLACE}, NULL));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -434,11 +462,11 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		return;
 	}
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size &&
-	    (res = memdb_truncate(fs->mdb, ino, 0, fs->nodeid, now())) < 0) {
+	    (res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL)) < 0) {
 		fuse_reply_err(req, -res);
 		return;
 	}
-	fi->fh = 0;
+	fi->fh = memdb_generation(fs->mdb);
 	fi->keep_cache = fs->sole_writer;
 	fuse_reply_open(req, fi);
 }
@@ -452,6 +480,10 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			fuse_reply_buf(req, NULL, 0);
 		else
 			fuse_reply_buf(req, vo->data + off, MIN(size, vo->len - (size_t)off));
+		return;
+	}
+	if (handle_stale(FS(req), fi)) {
+		fuse_reply_err(req, ESTALE);
 		return;
 	}
 	char *buf = g_malloc(MAX(size, 1));
@@ -493,7 +525,12 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	int res = memdb_write(fs->mdb, ino, (uint64_t)off, buf, size, fs->nodeid, now());
+	if (handle_stale(fs, fi)) {
+		fuse_reply_err(req, ESTALE);
+		return;
+	}
+	int res = submit(fs, (fsop_t){.kind = FSOP_WRITE, .inode = ino, .offset = (uint64_t)off,
+				      .data = buf, .len = size}, NULL);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
@@ -652,6 +689,7 @@ fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 	fs->vfiles = cfg->vfiles;
 	fs->nodeid = cfg->nodeid;
 	fs->sole_writer = cfg->sole_writer;
+	fs->replica = cfg->replica;
 	fs->cache_timeout = cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_CACHE_TIMEOUT;
 	fs->gid = www_data_gid();
 	fs->mountpoint = g_strdup(cfg->mountpoint);

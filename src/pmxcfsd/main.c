@@ -6,6 +6,7 @@
 #include "memdb.h"
 #include "nodeinfo.h"
 #include "proto.h"
+#include "replica.h"
 #include "vfiles.h"
 
 #include <errno.h>
@@ -49,6 +50,7 @@ typedef struct {
 	memdb_t *mdb;
 	clusterlog_t *clog;
 	vfiles_t *vfiles;
+	replica_t *replica; /* cluster mode only */
 	fusefs_t *fs;
 	control_t *ctl;
 	GMainLoop *loop;
@@ -56,7 +58,7 @@ typedef struct {
 
 static const char *mode_name(const daemon_t *d)
 {
-	return d->opt.local ? "local" : "standalone";
+	return d->opt.local ? "local" : "cluster";
 }
 
 static int cmd_status(void *ctx, GVariant *request, GVariant **reply)
@@ -72,7 +74,17 @@ static int cmd_status(void *ctx, GVariant *request, GVariant **reply)
 			      g_variant_new_uint64((uint64_t)d->starttime));
 	g_variant_builder_add(&b, "{sv}", "version", g_variant_new_uint64(memdb_version(d->mdb)));
 	/* Outside a cluster this node alone decides. */
-	g_variant_builder_add(&b, "{sv}", "quorate", g_variant_new_boolean(TRUE));
+	bool quorate = true;
+	if (d->replica) {
+		replica_status_t st;
+		replica_status(d->replica, &st);
+		quorate = st.writable;
+		g_variant_builder_add(&b, "{sv}", "nodeid", g_variant_new_uint32(st.nodeid));
+		g_variant_builder_add(&b, "{sv}", "members", g_variant_new_uint32(st.members));
+		g_variant_builder_add(&b, "{sv}", "synced", g_variant_new_boolean(st.synced));
+		g_variant_builder_add(&b, "{sv}", "syncs", g_variant_new_uint64(st.syncs));
+	}
+	g_variant_builder_add(&b, "{sv}", "quorate", g_variant_new_boolean(quorate));
 	*reply = g_variant_builder_end(&b);
 	return 0;
 }
@@ -230,6 +242,10 @@ static bool load_tree(daemon_t *d, GError **err)
 	d->mdb = memdb_open(d->opt.database, err);
 	if (!d->mdb)
 		return false;
+	/* In a cluster the node's directories are created through the group,
+	 * once it is synced and quorate (see replica.c). */
+	if (!d->opt.local)
+		return true;
 	int res = memdb_ensure_layout(d->mdb, d->nodename, LOCAL_NODEID, (uint32_t)time(NULL));
 	if (res < 0) {
 		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(-res),
@@ -248,12 +264,18 @@ static bool start_services(daemon_t *d, GError **err)
 		.nodeid = LOCAL_NODEID,
 		.mdb = d->mdb,
 		/* Not in a cluster: nothing changes the tree behind the kernel. */
-		.sole_writer = true,
+		.sole_writer = d->opt.local,
 	};
 
 	d->clog = clusterlog_new(CLUSTERLOG_MAX_ENTRIES);
 	d->vfiles = vfiles_new(d->mdb, d->clog, d->nodename, d->ip, d->starttime);
 	fc.vfiles = d->vfiles;
+	if (!d->opt.local) {
+		d->replica = replica_new(&(replica_config_t){
+			.mdb = d->mdb, .clog = d->clog, .nodename = d->nodename});
+		vfiles_set_replica(d->vfiles, d->replica);
+		fc.replica = d->replica;
+	}
 	if (!check_mountpoint(d->opt.mountpoint, err))
 		return false;
 	d->fs = fusefs_new(&fc, err);
@@ -266,7 +288,11 @@ static bool start_services(daemon_t *d, GError **err)
 static void stop_services(daemon_t *d)
 {
 	control_free(d->ctl);
+	/* Writes waiting for the cluster fail first, so the FUSE threads that
+	 * wait for them can finish. */
+	replica_shutdown(d->replica);
 	fusefs_free(d->fs);
+	replica_free(d->replica);
 	vfiles_free(d->vfiles);
 	clusterlog_free(d->clog);
 	memdb_free(d->mdb);

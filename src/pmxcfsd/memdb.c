@@ -28,6 +28,7 @@ struct memdb {
 	entry_t *root;
 	uint64_t version;
 	uint64_t bytes;
+	uint64_t generation; /* bumped when the whole tree is replaced */
 };
 
 static entry_t *entry_new(uint64_t inode, uint64_t parent, memdb_type_t type, const char *name)
@@ -353,6 +354,7 @@ memdb_t *memdb_open(const char *dbpath, GError **err)
 	g_ptr_array_set_free_func(lc.all, NULL);
 	if (!link_tree(mdb, lc.all, err))
 		goto fail;
+	mdb->generation = 1;
 	mdb->root = get(mdb, MEMDB_ROOT_INODE);
 	if (mdb->root && !check_tree(mdb, dbpath, err))
 		goto fail;
@@ -1137,4 +1139,189 @@ void memdb_checksum(memdb_t *mdb, uint8_t out[32])
 	}
 	g_mutex_unlock(&mdb->lock);
 	g_checksum_get_digest(sum, out, &len);
+}
+
+/* ---- whole-tree transfer ---- */
+
+#define DUMP_TYPE "(ta(tttuuysay))"
+
+GVariant *memdb_dump(memdb_t *mdb)
+{
+	GVariantBuilder b;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a(tttuuysay)"));
+	g_mutex_lock(&mdb->lock);
+	g_autoptr(GPtrArray) all = values(mdb->index);
+	g_ptr_array_sort(all, by_inode);
+	for (guint i = 0; i < all->len; i++) {
+		const entry_t *e = all->pdata[i];
+		GVariant *data = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, e->data, e->size, 1);
+		g_variant_builder_add(&b, "(tttuuys@ay)", e->inode, e->parent, e->version,
+				      e->writer, e->mtime, (guchar)e->type, e->name, data);
+	}
+	uint64_t version = mdb->version;
+	g_mutex_unlock(&mdb->lock);
+	return g_variant_ref_sink(g_variant_new("(t@a(tttuuysay))", version, g_variant_builder_end(&b)));
+}
+
+/* Builds a complete tree from a dump into a scratch memdb (no store), with
+ * the same checks a load from disk gets, plus the limits and name rules. */
+static memdb_t *tree_from_dump(GVariant *dump, GError **err)
+{
+	memdb_t *t = g_new0(memdb_t, 1);
+	load_ctx_t lc = {.mdb = t, .all = g_ptr_array_new_with_free_func(entry_free)};
+	GVariantIter it;
+	GVariant *rows;
+	guint64 inode, parent, version;
+	guint32 writer, mtime;
+	guchar type;
+	const char *name;
+	GVariant *data;
+	guint64 last = 0;
+	bool ok = true;
+
+	g_mutex_init(&t->lock);
+	t->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
+	if (!g_variant_is_of_type(dump, G_VARIANT_TYPE(DUMP_TYPE))) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "tree transfer has type %s, not %s",
+			    g_variant_get_type_string(dump), DUMP_TYPE);
+		ok = false;
+		goto out;
+	}
+	g_variant_get(dump, "(t@a(tttuuysay))", &t->version, &rows);
+	if (g_variant_n_children(rows) > MEMDB_MAX_INODES) {
+		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer has %zu inodes, more than %d",
+			    g_variant_n_children(rows), MEMDB_MAX_INODES);
+		ok = false;
+	}
+	g_variant_iter_init(&it, rows);
+	while (ok && g_variant_iter_next(&it, "(tttuuy&s@ay)", &inode, &parent, &version, &writer,
+					 &mtime, &type, &name, &data)) {
+		gsize size = 0;
+		const void *p = g_variant_get_fixed_array(data, &size, 1);
+		dbstore_row_t row = {.inode = inode, .parent = parent, .version = version,
+				     .writer = writer, .mtime = mtime, .type = type,
+				     .name = name, .data = p, .size = (uint32_t)MIN(size, UINT32_MAX)};
+		if (size > MEMDB_MAX_FILE_SIZE) {
+			g_set_error(err, DBSTORE_ERROR, EFBIG, "inode %llu is larger than %d bytes",
+				    (unsigned long long)inode, MEMDB_MAX_FILE_SIZE);
+			ok = false;
+		} else if (inode != MEMDB_ROOT_INODE && check_name(name) < 0) {
+			g_set_error(err, DBSTORE_ERROR, EINVAL, "inode %llu has an invalid name",
+				    (unsigned long long)inode);
+			ok = false;
+		} else if (inode <= last) {
+			/* memdb_dump sends inodes in increasing order: anything else
+			 * could hold one twice. */
+			g_set_error(err, DBSTORE_ERROR, EPROTO,
+				    "tree transfer has inode %llu out of order",
+				    (unsigned long long)inode);
+			ok = false;
+		} else {
+			ok = load_row(&lc, &row, err);
+			last = inode;
+		}
+		g_variant_unref(data);
+	}
+	g_variant_unref(rows);
+	if (!ok)
+		goto out;
+	if (t->bytes > MEMDB_MAX_FS_SIZE) {
+		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer holds %llu bytes, more than %d",
+			    (unsigned long long)t->bytes, MEMDB_MAX_FS_SIZE);
+		ok = false;
+		goto out;
+	}
+	g_ptr_array_set_free_func(lc.all, NULL);
+	ok = link_tree(t, lc.all, err);
+	if (!ok) {
+		/* link_tree indexed every entry: the index frees them now. */
+		g_ptr_array_set_size(lc.all, 0);
+		goto out;
+	}
+	t->root = get(t, MEMDB_ROOT_INODE);
+	if (!t->root) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "tree transfer has no root");
+		ok = false;
+	} else {
+		ok = check_tree(t, "tree transfer", err);
+	}
+out:
+	g_ptr_array_free(lc.all, TRUE);
+	if (!ok) {
+		memdb_free(t);
+		return NULL;
+	}
+	return t;
+}
+
+bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err)
+{
+	memdb_t *t = tree_from_dump(dump, err);
+	GHashTableIter it;
+	gpointer v;
+	dbstore_row_t row;
+
+	if (!t)
+		return false;
+	g_mutex_lock(&mdb->lock);
+	bool ok = dbstore_begin(mdb->store, err) && dbstore_clear(mdb->store, err);
+	g_hash_table_iter_init(&it, t->index);
+	while (ok && g_hash_table_iter_next(&it, NULL, &v)) {
+		to_row(v, &row);
+		ok = dbstore_put(mdb->store, &row, err);
+	}
+	ok = ok && dbstore_set_version(mdb->store, t->version, err) &&
+	     dbstore_commit(mdb->store, err);
+	if (!ok) {
+		dbstore_rollback(mdb->store);
+	} else {
+		GHashTable *old = mdb->index;
+		mdb->index = t->index;
+		mdb->root = t->root;
+		mdb->version = t->version;
+		mdb->bytes = t->bytes;
+		mdb->generation++;
+		t->index = old;
+	}
+	g_mutex_unlock(&mdb->lock);
+	memdb_free(t);
+	return ok;
+}
+
+uint64_t memdb_generation(memdb_t *mdb)
+{
+	g_mutex_lock(&mdb->lock);
+	uint64_t g = mdb->generation;
+	g_mutex_unlock(&mdb->lock);
+	return g;
+}
+
+uint64_t memdb_get_meta(memdb_t *mdb, const char *key)
+{
+	GError *err = NULL;
+	uint64_t v = 0;
+
+	g_mutex_lock(&mdb->lock);
+	if (!dbstore_get_meta(mdb->store, key, &v, &err)) {
+		log_err("memdb: reading %s failed: %s", key, err->message);
+		g_error_free(err);
+	}
+	g_mutex_unlock(&mdb->lock);
+	return v;
+}
+
+int memdb_set_meta(memdb_t *mdb, const char *key, uint64_t value)
+{
+	GError *err = NULL;
+	int res = 0;
+
+	g_mutex_lock(&mdb->lock);
+	if (!dbstore_set_meta(mdb->store, key, value, &err)) {
+		log_err("memdb: writing %s failed: %s", key, err->message);
+		g_error_free(err);
+		res = -EIO;
+	}
+	g_mutex_unlock(&mdb->lock);
+	return res;
 }

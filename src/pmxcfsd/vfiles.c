@@ -1,5 +1,6 @@
 #include "vfiles.h"
 
+#include "cmapconf.h"
 #include "log.h"
 
 #include <glib.h>
@@ -8,6 +9,7 @@
 
 struct vfiles {
 	memdb_t *mdb;
+	replica_t *replica;
 	clusterlog_t *log;
 	char *nodename;
 	char *ip;
@@ -40,6 +42,11 @@ vfiles_t *vfiles_new(memdb_t *mdb, clusterlog_t *log, const char *nodename, cons
 	vf->ip = g_strdup(ip ? ip : "");
 	vf->starttime = starttime;
 	return vf;
+}
+
+void vfiles_set_replica(vfiles_t *vf, replica_t *r)
+{
+	vf->replica = r;
 }
 
 void vfiles_free(vfiles_t *vf)
@@ -229,21 +236,47 @@ static char *render_version(vfiles_t *vf, size_t *len)
 }
 
 /* Outside a cluster this node is the only member, and online. */
+/* In a cluster: every configured node, online when its pmxcfsd is in the
+ * group. Outside one, or while corosync cannot be asked: this node alone. */
 static char *render_members(vfiles_t *vf, size_t *len)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
+	g_autoptr(cmapconf_t) conf = vf->replica ? cmapconf_read(NULL) : NULL;
 
 	json_builder_begin_object(b);
 	member_str(b, "nodename", vf->nodename);
-	member_int(b, "version", 1);
+	member_int(b, "version", conf ? (int64_t)conf->config_version : 1);
+	if (conf) {
+		replica_status_t st;
+		replica_status(vf->replica, &st);
+		json_builder_set_member_name(b, "cluster");
+		json_builder_begin_object(b);
+		member_str(b, "name", conf->cluster_name);
+		member_int(b, "version", (int64_t)conf->config_version);
+		member_int(b, "nodes", conf->nodes->len);
+		member_int(b, "quorate", st.writable);
+		json_builder_end_object(b);
+	}
 	json_builder_set_member_name(b, "nodelist");
 	json_builder_begin_object(b);
-	json_builder_set_member_name(b, vf->nodename);
-	json_builder_begin_object(b);
-	member_int(b, "id", 0);
-	member_int(b, "online", 1);
-	member_str(b, "ip", vf->ip);
-	json_builder_end_object(b);
+	if (conf) {
+		for (guint i = 0; i < conf->nodes->len; i++) {
+			const cmapconf_node_t *n = conf->nodes->pdata[i];
+			json_builder_set_member_name(b, n->name);
+			json_builder_begin_object(b);
+			member_int(b, "id", n->nodeid);
+			member_int(b, "online", replica_node_online(vf->replica, n->nodeid));
+			member_str(b, "ip", n->addr);
+			json_builder_end_object(b);
+		}
+	} else {
+		json_builder_set_member_name(b, vf->nodename);
+		json_builder_begin_object(b);
+		member_int(b, "id", 0);
+		member_int(b, "online", 1);
+		member_str(b, "ip", vf->ip);
+		json_builder_end_object(b);
+	}
 	json_builder_end_object(b);
 	json_builder_end_object(b);
 	return finish(b, len);

@@ -1,0 +1,59 @@
+/* One mutation of the tree as a value: what a FUSE request asks for, applied
+ * to the tree here (local mode) or sent to every member and applied by each
+ * in the same order (cluster mode). Everything apply needs travels in the
+ * value, the writer's node id and clock included, so that every member gets
+ * the same result. */
+#ifndef PVECM_FSOP_H
+#define PVECM_FSOP_H
+
+#include "memdb.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+typedef enum {
+	FSOP_CREATE = 1,
+	FSOP_MKDIR,
+	FSOP_WRITE,
+	FSOP_TRUNCATE,
+	FSOP_UNLINK,
+	FSOP_RMDIR,
+	FSOP_RENAME,
+	FSOP_SET_MTIME,
+	FSOP_ENSURE_LAYOUT, /* name: the node whose directories must exist */
+	FSOP_KIND_MAX = FSOP_ENSURE_LAYOUT,
+} fsop_kind_t;
+
+typedef struct {
+	fsop_kind_t kind;
+	uint64_t inode;     /* write, truncate, set_mtime */
+	uint64_t parent;    /* create, mkdir, unlink, rmdir, rename (source) */
+	const char *name;   /* borrowed */
+	uint64_t newparent; /* rename */
+	const char *newname;
+	bool noreplace;
+	uint64_t offset; /* write */
+	uint64_t size;   /* truncate */
+	const void *data; /* write, borrowed */
+	size_t len;
+	uint32_t mtime;  /* set_mtime: the new value */
+	uint32_t writer; /* node id of the writer */
+	uint32_t time;   /* the writer's clock when it asked */
+} fsop_t;
+
+/* Applies op to the tree: the memdb result (0, a byte count for a write, or
+ * a negative errno). attr, when not NULL, gets the created entry's
+ * attributes for create and mkdir. */
+int fsop_apply(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr);
+
+const char *fsop_name(fsop_kind_t kind);
+
+/* The wire form, of type FSOP_VARIANT_TYPE. */
+GVariant *fsop_to_variant(const fsop_t *op);
+/* Fills op with pointers into v (keep v alive while op is used). False for
+ * a value of the wrong type or an unknown kind. */
+bool fsop_from_variant(GVariant *v, fsop_t *op);
+#define FSOP_VARIANT_TYPE "(uttstsbttayuuu)"
+
+#endif

@@ -1,0 +1,70 @@
+/* The tree replicated through corosync: one CPG group, every mutation one
+ * message applied by every member in delivery order, a state exchange after
+ * every membership change, and writes confirmed by members holding quorum.
+ * Lives on the glib main loop of the thread that creates it; connects in the
+ * background and reconnects after corosync restarts.
+ *
+ * Write rule: a mutation is answered only once members whose votes reach
+ * corosync's quorum confirmed that they applied it (the sender's own vote
+ * included). Without quorum, or when that cannot happen in bounded time, it
+ * fails with EACCES: the caller never hears success for a write a majority
+ * may not have. */
+#ifndef PVECM_REPLICA_H
+#define PVECM_REPLICA_H
+
+#include "clusterlog.h"
+#include "fsop.h"
+#include "memdb.h"
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+/* The CPG group every pmxcfsd of a cluster joins. */
+#define REPLICA_GROUP "pmxcfsd_v1"
+/* A write that cannot be confirmed within this time fails with EACCES;
+ * far above any token timeout, so that only a lost quorum gets there. */
+#define REPLICA_WRITE_TIMEOUT_S 30
+/* Members compare a checksum of the whole tree this often (and after
+ * every sync). */
+#define REPLICA_VERIFY_INTERVAL_S 60
+
+typedef struct replica replica_t;
+
+typedef struct {
+	memdb_t *mdb;
+	clusterlog_t *clog;
+	const char *nodename;
+} replica_config_t;
+
+replica_t *replica_new(const replica_config_t *cfg);
+/* Leaves the group: waiting writes fail with EACCES and new ones fail at
+ * once. Call before stopping the threads that submit. Safe on NULL. */
+void replica_shutdown(replica_t *r);
+/* Shuts down if needed, waits for every submitter to have its answer, frees. */
+void replica_free(replica_t *r);
+
+/* From any thread but the main loop's: sends op to every member and waits
+ * for its confirmation. Returns what applying op gave (see fsop_apply), or
+ * -EACCES. */
+int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
+
+/* Sends a cluster log entry to every member (each adds it to its log). */
+void replica_log(replica_t *r, const clusterlog_entry_t *entry);
+
+typedef struct {
+	bool connected;    /* in the CPG group */
+	bool synced;       /* state exchange done for the current membership */
+	bool quorate;      /* corosync's verdict */
+	bool writable;     /* the write rule holds now */
+	uint32_t nodeid;   /* 0 while unknown */
+	uint32_t members;  /* replicas in the group */
+	uint64_t syncs;    /* state exchanges completed */
+} replica_status_t;
+
+/* Thread safe. */
+void replica_status(replica_t *r, replica_status_t *st);
+/* Whether the pmxcfsd of node nodeid is in the group now. Thread safe. */
+bool replica_node_online(replica_t *r, uint32_t nodeid);
+
+#endif

@@ -1,0 +1,86 @@
+#include "fsop.h"
+
+#include <errno.h>
+
+/* FSOP_VARIANT_TYPE with the bytes passed as a GVariant. */
+#define FSOP_FORMAT "(uttstsbtt@ayuuu)"
+
+static const char *const names[] = {
+	[FSOP_CREATE] = "create",     [FSOP_MKDIR] = "mkdir",
+	[FSOP_WRITE] = "write",       [FSOP_TRUNCATE] = "truncate",
+	[FSOP_UNLINK] = "unlink",     [FSOP_RMDIR] = "rmdir",
+	[FSOP_RENAME] = "rename",     [FSOP_SET_MTIME] = "utime",
+	[FSOP_ENSURE_LAYOUT] = "layout",
+};
+
+const char *fsop_name(fsop_kind_t kind)
+{
+	return kind >= FSOP_CREATE && kind <= FSOP_KIND_MAX ? names[kind] : "unknown";
+}
+
+int fsop_apply(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr)
+{
+	switch (op->kind) {
+	case FSOP_CREATE:
+		return memdb_create(mdb, op->parent, op->name, op->writer, op->time, attr);
+	case FSOP_MKDIR:
+		return memdb_mkdir(mdb, op->parent, op->name, op->writer, op->time, attr);
+	case FSOP_WRITE:
+		return memdb_write(mdb, op->inode, op->offset, op->data, op->len, op->writer,
+				   op->time);
+	case FSOP_TRUNCATE:
+		return memdb_truncate(mdb, op->inode, op->size, op->writer, op->time);
+	case FSOP_UNLINK:
+		return memdb_unlink(mdb, op->parent, op->name, op->writer, op->time);
+	case FSOP_RMDIR:
+		return memdb_rmdir(mdb, op->parent, op->name, op->writer, op->time);
+	case FSOP_RENAME:
+		return memdb_rename(mdb, op->parent, op->name, op->newparent, op->newname,
+				    op->noreplace, op->writer, op->time);
+	case FSOP_SET_MTIME:
+		return memdb_set_mtime(mdb, op->inode, op->mtime, op->writer, op->time);
+	case FSOP_ENSURE_LAYOUT:
+		return memdb_ensure_layout(mdb, op->name, op->writer, op->time);
+	}
+	return -EINVAL;
+}
+
+GVariant *fsop_to_variant(const fsop_t *op)
+{
+	GVariant *data = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, op->data ? op->data : "",
+						   op->data ? op->len : 0, 1);
+
+	return g_variant_new(FSOP_FORMAT, (guint32)op->kind, op->inode, op->parent,
+			     op->name ? op->name : "", op->newparent,
+			     op->newname ? op->newname : "", op->noreplace, op->offset, op->size,
+			     data, op->mtime, op->writer, op->time);
+}
+
+bool fsop_from_variant(GVariant *v, fsop_t *op)
+{
+	guint32 kind;
+	gboolean noreplace;
+	GVariant *data;
+	gsize len = 0;
+
+	if (!g_variant_is_of_type(v, G_VARIANT_TYPE(FSOP_VARIANT_TYPE)))
+		return false;
+	*op = (fsop_t){0};
+	g_variant_get(v, FSOP_FORMAT, &kind, &op->inode, &op->parent, NULL, &op->newparent,
+		      NULL, &noreplace, &op->offset, &op->size, &data, &op->mtime, &op->writer,
+		      &op->time);
+	if (kind < FSOP_CREATE || kind > FSOP_KIND_MAX) {
+		g_variant_unref(data);
+		return false;
+	}
+	op->kind = (fsop_kind_t)kind;
+	op->noreplace = noreplace;
+	/* Borrow the strings and bytes from v: it stays alive while op is used. */
+	g_variant_get_child(v, 3, "&s", &op->name);
+	g_variant_get_child(v, 5, "&s", &op->newname);
+	op->data = g_variant_get_fixed_array(data, &len, 1);
+	op->len = len;
+	/* data is a child of v: the bytes stay valid while v lives. */
+	g_variant_unref(data);
+	return true;
+}

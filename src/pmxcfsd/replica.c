@@ -1,0 +1,1099 @@
+#include "replica.h"
+
+#include "log.h"
+#include "quorum.h"
+
+#include <corosync/cpg.h>
+#include <errno.h>
+#include <glib-unix.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define RETRY_MS 1000
+/* Tree transfers are cut into messages of this size. */
+#define CHUNK_SIZE (256 * 1024)
+/* How long a send may wait for corosync's queue to drain. */
+#define SEND_TIMEOUT_US (5 * G_USEC_PER_SEC)
+
+#define MSG_MAGIC 0x52435650u /* "PVCR" little-endian */
+#define MSG_VERSION 1
+#define ENVELOPE_TYPE "(uuuv)"
+
+/* Persisted: the stamp of the last membership in which this node was in a
+ * quorate, synced group. */
+#define META_QSTAMP "quorate_stamp"
+
+enum {
+	MSG_SYNC_START = 1, /* epoch: the leader opens a state exchange */
+	MSG_STATE,          /* epoch, stamp, quorate stamp, version, checksum, gen */
+	MSG_TREE,           /* epoch, index, count, bytes of the winner's dump */
+	MSG_OP,             /* reqid, gen, fsop */
+	MSG_ACK,            /* epoch, ops applied */
+	MSG_VERIFY_REQ,     /* epoch, round */
+	MSG_VERIFY,         /* epoch, round, checksum */
+	MSG_LOG,            /* a cluster log entry */
+};
+
+#define EPOCH_T "(uut)"
+#define STATE_T "(" EPOCH_T "tttayt)"
+#define TREE_T "(" EPOCH_T "uuay)"
+#define OP_T "(ttv)"
+#define ACK_T "(" EPOCH_T "t)"
+#define VREQ_T "(" EPOCH_T "t)"
+#define VERIFY_T "(" EPOCH_T "tay)"
+#define LOG_T "(uuyssss)"
+
+/* A state exchange round, named by the leader that opened it. */
+typedef struct {
+	uint32_t nodeid, pid;
+	uint64_t counter;
+} epoch_t;
+
+typedef struct {
+	uint32_t nodeid, pid;
+	bool have_state;
+	uint64_t stamp, qstamp, version, gen;
+	uint8_t csum[32];
+	bool stale;     /* its tree differs from the winner's */
+	uint64_t acked; /* ops it applied in this epoch */
+} member_t;
+
+typedef struct {
+	uint64_t reqid;
+	bool applied; /* our own message came back and was applied */
+	bool done;
+	int result;
+	memdb_attr_t attr;
+	uint64_t seq; /* its position among the ops of the epoch */
+} pending_t;
+
+typedef struct {
+	uint32_t nodeid, pid;
+	GVariant *body;
+} queued_t;
+
+typedef enum {
+	ST_DOWN,   /* not in the group */
+	ST_SYNC,   /* membership changed, state exchange running */
+	ST_SYNCED, /* ops flow */
+} state_t;
+
+struct replica {
+	memdb_t *mdb;
+	clusterlog_t *clog;
+	char *nodename;
+	quorum_t *quorum;
+
+	/* Everything FUSE threads see goes under lock; the main loop is the
+	 * only writer of the rest. */
+	GMutex lock;
+	GCond cond;
+	GMutex send_lock;
+
+	cpg_handle_t handle;
+	bool have_handle;
+	guint fd_source, retry_source, verify_source;
+	int last_error;
+
+	uint32_t nodeid, pid;
+	state_t state;
+	GPtrArray *members; /* member_t*, sorted by (nodeid, pid) */
+	epoch_t epoch;
+	bool have_epoch;
+	uint64_t counter; /* for the epochs this node opens */
+	uint64_t stamp, qstamp, gen, syncs;
+	uint64_t new_stamp;
+	member_t *winner;
+	GByteArray *tree;
+	uint32_t tree_next;
+	GQueue queued;
+	uint64_t applied;
+	bool foreign_applied;
+	uint64_t verify_round;
+	uint8_t verify_csum[32];
+	bool have_verify;
+	GHashTable *replaced; /* (nodeid << 32 | pid) -> gen below which its ops are refused */
+
+	GHashTable *pending; /* reqid -> pending_t* (owned by the waiter) */
+	bool stopped;
+	uint64_t next_reqid;
+	bool cs_quorate;
+	bool writable;
+};
+
+static void try_connect(replica_t *r);
+static void disconnect(replica_t *r);
+
+/* ---- small helpers ---- */
+
+static uint64_t member_key(uint32_t nodeid, uint32_t pid)
+{
+	return ((uint64_t)nodeid << 32) | pid;
+}
+
+static gint member_cmp(gconstpointer a, gconstpointer b)
+{
+	const member_t *x = *(member_t *const *)a, *y = *(member_t *const *)b;
+	uint64_t kx = member_key(x->nodeid, x->pid), ky = member_key(y->nodeid, y->pid);
+	return kx < ky ? -1 : kx > ky;
+}
+
+static member_t *find_member(replica_t *r, uint32_t nodeid, uint32_t pid)
+{
+	for (guint i = 0; i < r->members->len; i++) {
+		member_t *m = r->members->pdata[i];
+		if (m->nodeid == nodeid && m->pid == pid)
+			return m;
+	}
+	return NULL;
+}
+
+static member_t *leader(replica_t *r)
+{
+	return r->members->len ? r->members->pdata[0] : NULL;
+}
+
+static bool is_me(replica_t *r, uint32_t nodeid, uint32_t pid)
+{
+	return nodeid == r->nodeid && pid == r->pid;
+}
+
+static char *hex(const uint8_t *b, size_t n)
+{
+	GString *s = g_string_sized_new(n * 2 + 1);
+	for (size_t i = 0; i < n; i++)
+		g_string_append_printf(s, "%02x", b[i]);
+	return g_string_free(s, FALSE);
+}
+
+static GVariant *epoch_variant(const epoch_t *e)
+{
+	return g_variant_new(EPOCH_T, e->nodeid, e->pid, e->counter);
+}
+
+static bool epoch_is_current(replica_t *r, GVariant *ev)
+{
+	epoch_t e;
+
+	g_variant_get(ev, EPOCH_T, &e.nodeid, &e.pid, &e.counter);
+	return r->have_epoch && e.nodeid == r->epoch.nodeid && e.pid == r->epoch.pid &&
+	       e.counter == r->epoch.counter;
+}
+
+/* Sum of the votes of the distinct nodes in the group for which ok(m). */
+static uint32_t votes_where(replica_t *r, bool (*ok)(const member_t *, uint64_t), uint64_t arg)
+{
+	uint32_t sum = 0, last = 0;
+	bool any = false;
+
+	for (guint i = 0; i < r->members->len; i++) {
+		member_t *m = r->members->pdata[i];
+		if (!ok(m, arg) || (any && m->nodeid == last))
+			continue;
+		sum += quorum_node_votes(r->quorum, m->nodeid);
+		last = m->nodeid;
+		any = true;
+	}
+	return sum;
+}
+
+static bool any_member(const member_t *m, uint64_t arg)
+{
+	return true;
+}
+
+/* ---- sending ---- */
+
+static bool send_msg(replica_t *r, uint32_t type, GVariant *body)
+{
+	g_autoptr(GVariant) env =
+		g_variant_ref_sink(g_variant_new(ENVELOPE_TYPE, MSG_MAGIC, MSG_VERSION, type, body));
+	struct iovec iov = {.iov_base = (void *)g_variant_get_data(env),
+			    .iov_len = g_variant_get_size(env)};
+	gint64 end = g_get_monotonic_time() + SEND_TIMEOUT_US;
+	cs_error_t rc;
+
+	g_mutex_lock(&r->send_lock);
+	for (;;) {
+		rc = r->have_handle ? cpg_mcast_joined(r->handle, CPG_TYPE_AGREED, &iov, 1)
+				    : CS_ERR_BAD_HANDLE;
+		if (rc != CS_ERR_TRY_AGAIN || g_get_monotonic_time() > end)
+			break;
+		g_usleep(1000);
+	}
+	g_mutex_unlock(&r->send_lock);
+	if (rc != CS_OK) {
+		log_warn("sending a message of type %u to the group failed (corosync error %d)",
+			 type, rc);
+		return false;
+	}
+	return true;
+}
+
+/* ---- write admission and confirmation ---- */
+
+static bool acked_at_least(const member_t *m, uint64_t seq)
+{
+	return m->acked >= seq;
+}
+
+/* Under r->lock. */
+static void update_writable(replica_t *r)
+{
+	uint32_t q = quorum_threshold(r->quorum);
+
+	r->cs_quorate = quorum_quorate(r->quorum);
+	r->writable = r->state == ST_SYNCED && r->cs_quorate && q > 0 &&
+		      votes_where(r, any_member, 0) >= q;
+}
+
+static void finish(replica_t *r, pending_t *p, int result)
+{
+	p->done = true;
+	p->result = result;
+	g_cond_broadcast(&r->cond);
+}
+
+/* Under r->lock: answers every applied write that members holding quorum
+ * confirmed. */
+static void confirm_pending(replica_t *r)
+{
+	GHashTableIter it;
+	gpointer v;
+	uint32_t q = quorum_threshold(r->quorum);
+
+	if (!r->writable)
+		return;
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (p->done || !p->applied)
+			continue;
+		if (votes_where(r, acked_at_least, p->seq) >= q)
+			finish(r, p, p->result);
+	}
+}
+
+/* Under r->lock: every write still waiting fails. */
+static void fail_pending(replica_t *r, const char *why)
+{
+	GHashTableIter it;
+	gpointer v;
+	guint n = 0;
+
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (!p->done) {
+			finish(r, p, -EACCES);
+			n++;
+		}
+	}
+	if (n)
+		log_warn("%u write(s) in flight fail with EACCES: %s", n, why);
+}
+
+/* ---- applying ops ---- */
+
+static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
+{
+	guint64 reqid, gen;
+	g_autoptr(GVariant) opv = NULL;
+	fsop_t op;
+	memdb_attr_t attr = {0};
+	int res;
+	gpointer threshold;
+
+	g_variant_get(body, OP_T, &reqid, &gen, &opv);
+	if (!fsop_from_variant(opv, &op)) {
+		log_warn("node %u sent an operation that cannot be decoded; ignored", nodeid);
+		return;
+	}
+	/* An op sent before its sender's tree was replaced may name inodes of
+	 * the old tree: every member refuses it alike. */
+	if (g_hash_table_lookup_extended(r->replaced,
+					 (gpointer)(uintptr_t)member_key(nodeid, pid), NULL,
+					 &threshold) &&
+	    gen < (uint64_t)(uintptr_t)threshold)
+		res = -ESTALE;
+	else
+		res = fsop_apply(r->mdb, &op, &attr);
+	r->applied++;
+	if (!is_me(r, nodeid, pid)) {
+		r->foreign_applied = true;
+		log_debug("applied %s from node %u: %d", fsop_name(op.kind), nodeid, res);
+		return;
+	}
+	g_mutex_lock(&r->lock);
+	pending_t *p = g_hash_table_lookup(r->pending, &reqid);
+	if (p && !p->done) {
+		p->applied = true;
+		p->result = res == -ESTALE ? -EACCES : res;
+		p->attr = attr;
+		p->seq = r->applied;
+		member_t *me = find_member(r, r->nodeid, r->pid);
+		if (me)
+			me->acked = r->applied;
+		confirm_pending(r);
+	}
+	g_mutex_unlock(&r->lock);
+}
+
+static void send_ack(replica_t *r)
+{
+	if (!r->foreign_applied || r->state != ST_SYNCED)
+		return;
+	r->foreign_applied = false;
+	send_msg(r, MSG_ACK, g_variant_new(ACK_T, r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
+					   (guint64)r->applied));
+}
+
+/* ---- state exchange ---- */
+
+static void send_state(replica_t *r)
+{
+	uint8_t csum[32];
+
+	memdb_checksum(r->mdb, csum);
+	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, csum, 32, 1);
+	send_msg(r, MSG_STATE,
+		 g_variant_new("(" EPOCH_T "ttt@ayt)", r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
+			       r->stamp, r->qstamp, memdb_version(r->mdb), cs, r->gen));
+}
+
+static void start_round(replica_t *r, const epoch_t *e)
+{
+	r->epoch = *e;
+	r->have_epoch = true;
+	r->winner = NULL;
+	g_byte_array_set_size(r->tree, 0);
+	r->tree_next = 0;
+	for (guint i = 0; i < r->members->len; i++) {
+		member_t *m = r->members->pdata[i];
+		m->have_state = false;
+		m->stale = false;
+	}
+	send_state(r);
+}
+
+static bool better(const member_t *a, const member_t *b)
+{
+	if (a->qstamp != b->qstamp)
+		return a->qstamp > b->qstamp;
+	if (a->version != b->version)
+		return a->version > b->version;
+	return member_key(a->nodeid, a->pid) < member_key(b->nodeid, b->pid);
+}
+
+static void send_tree(replica_t *r)
+{
+	g_autoptr(GVariant) dump = memdb_dump(r->mdb);
+	const uint8_t *data = g_variant_get_data(dump);
+	gsize size = g_variant_get_size(dump);
+	uint32_t count = (uint32_t)((size + CHUNK_SIZE - 1) / CHUNK_SIZE);
+
+	if (count == 0)
+		count = 1;
+	log_info("sending the tree (version %llu, %zu bytes) to the members that need it",
+		 (unsigned long long)memdb_version(r->mdb), (size_t)size);
+	for (uint32_t i = 0; i < count; i++) {
+		gsize off = (gsize)i * CHUNK_SIZE, n = MIN(CHUNK_SIZE, size - MIN(off, size));
+		GVariant *bytes = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data + off, n, 1);
+		if (!send_msg(r, MSG_TREE, g_variant_new("(" EPOCH_T "uu@ay)", r->epoch.nodeid, r->epoch.pid,
+							r->epoch.counter, i, count, bytes)))
+			return;
+	}
+}
+
+static void log_cluster(replica_t *r, int pri, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
+static void finish_sync(replica_t *r)
+{
+	member_t *me = find_member(r, r->nodeid, r->pid);
+	bool replaced = me && me->stale;
+
+	g_mutex_lock(&r->lock);
+	r->state = ST_SYNCED;
+	r->applied = 0;
+	r->stamp = r->new_stamp;
+	r->gen++;
+	r->syncs++;
+	for (guint i = 0; i < r->members->len; i++) {
+		member_t *m = r->members->pdata[i];
+		m->acked = 0;
+		if (m->stale)
+			g_hash_table_insert(r->replaced,
+					    (gpointer)(uintptr_t)member_key(m->nodeid, m->pid),
+					    (gpointer)(uintptr_t)(m->gen + 1));
+	}
+	update_writable(r);
+	/* Writes applied before the membership changed are in the tree every
+	 * member now has, unless ours was replaced; with quorum, they stand. */
+	GHashTableIter it;
+	gpointer v;
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (p->done || !p->applied)
+			continue;
+		if (r->writable && !replaced)
+			finish(r, p, p->result);
+		else
+			finish(r, p, -EACCES);
+	}
+	bool writable = r->writable;
+	g_mutex_unlock(&r->lock);
+
+	if (writable && r->qstamp != r->stamp) {
+		r->qstamp = r->stamp;
+		memdb_set_meta(r->mdb, META_QSTAMP, r->qstamp);
+	}
+	log_info("sync done: %u member(s), tree version %llu%s, %s", r->members->len,
+		 (unsigned long long)memdb_version(r->mdb), replaced ? " (taken over)" : "",
+		 writable ? "writable" : "read-only (no quorum)");
+
+	queued_t *q;
+	while ((q = g_queue_pop_head(&r->queued))) {
+		apply_op(r, q->nodeid, q->pid, q->body);
+		g_variant_unref(q->body);
+		g_free(q);
+	}
+	send_ack(r);
+	member_t *l = leader(r);
+	if (l && is_me(r, l->nodeid, l->pid))
+		send_msg(r, MSG_VERIFY_REQ, g_variant_new(VREQ_T, r->epoch.nodeid, r->epoch.pid,
+							  r->epoch.counter, ++r->verify_round));
+	memdb_attr_t a;
+	g_autofree char *mine = g_strdup_printf("nodes/%s/priv", r->nodename);
+	if (writable && memdb_lookup_path(r->mdb, mine, &a) < 0) {
+		fsop_t op = {.kind = FSOP_ENSURE_LAYOUT, .name = r->nodename,
+			     .writer = r->nodeid, .time = (uint32_t)time(NULL)};
+		send_msg(r, MSG_OP, g_variant_new(OP_T, (guint64)0, r->gen, fsop_to_variant(&op)));
+	}
+}
+
+static void decide(replica_t *r)
+{
+	member_t *w = NULL;
+	uint64_t maxstamp = 0;
+	bool all_same = true;
+
+	for (guint i = 0; i < r->members->len; i++) {
+		member_t *m = r->members->pdata[i];
+		if (!m->have_state)
+			return;
+		if (!w || better(m, w))
+			w = m;
+		maxstamp = MAX(maxstamp, m->stamp);
+	}
+	r->new_stamp = maxstamp + 1;
+	r->winner = w;
+	for (guint i = 0; i < r->members->len; i++) {
+		member_t *m = r->members->pdata[i];
+		m->stale = m->version != w->version || memcmp(m->csum, w->csum, 32) != 0;
+		all_same = all_same && !m->stale;
+	}
+	if (all_same) {
+		finish_sync(r);
+		return;
+	}
+	if (is_me(r, w->nodeid, w->pid))
+		send_tree(r);
+}
+
+static void on_state(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
+{
+	g_autoptr(GVariant) ev = g_variant_get_child_value(body, 0);
+	g_autoptr(GVariant) cs = g_variant_get_child_value(body, 4);
+	member_t *m = find_member(r, nodeid, pid);
+	gsize n = 0;
+	const uint8_t *csum = g_variant_get_fixed_array(cs, &n, 1);
+
+	if (r->state != ST_SYNC || !m || !epoch_is_current(r, ev) || n != 32)
+		return;
+	g_variant_get_child(body, 1, "t", &m->stamp);
+	g_variant_get_child(body, 2, "t", &m->qstamp);
+	g_variant_get_child(body, 3, "t", &m->version);
+	g_variant_get_child(body, 5, "t", &m->gen);
+	memcpy(m->csum, csum, 32);
+	m->have_state = true;
+	decide(r);
+}
+
+static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
+{
+	g_autoptr(GVariant) ev = g_variant_get_child_value(body, 0);
+	g_autoptr(GVariant) bytes = g_variant_get_child_value(body, 3);
+	guint32 index, count;
+	gsize n = 0;
+	member_t *me = find_member(r, r->nodeid, r->pid);
+
+	if (r->state != ST_SYNC || !r->winner || !epoch_is_current(r, ev) ||
+	    r->winner->nodeid != nodeid || r->winner->pid != pid)
+		return;
+	g_variant_get_child(body, 1, "u", &index);
+	g_variant_get_child(body, 2, "u", &count);
+	if (index != r->tree_next || index >= count) {
+		log_warn("tree transfer from node %u out of order (%u of %u)", nodeid, index,
+			 count);
+		return;
+	}
+	r->tree_next++;
+	if (me && me->stale) {
+		const uint8_t *p = g_variant_get_fixed_array(bytes, &n, 1);
+		g_byte_array_append(r->tree, p, (guint)n);
+	}
+	if (index + 1 < count)
+		return;
+	if (me && me->stale) {
+		g_autoptr(GBytes) b = g_byte_array_free_to_bytes(r->tree);
+		r->tree = g_byte_array_new();
+		g_autoptr(GVariant) dump = g_variant_ref_sink(
+			g_variant_new_from_bytes(G_VARIANT_TYPE("(ta(tttuuysay))"), b, FALSE));
+		GError *err = NULL;
+		if (!memdb_replace(r->mdb, dump, &err)) {
+			log_err("taking over the tree of node %u failed: %s; leaving the group to "
+				"try again",
+				nodeid, err->message);
+			g_error_free(err);
+			r->qstamp = 0;
+			memdb_set_meta(r->mdb, META_QSTAMP, 0);
+			disconnect(r);
+			return;
+		}
+		log_notice("took over the tree of node %u (version %llu)", nodeid,
+			   (unsigned long long)memdb_version(r->mdb));
+	}
+	finish_sync(r);
+}
+
+/* ---- checksums ---- */
+
+static void on_verify_req(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
+{
+	g_autoptr(GVariant) ev = g_variant_get_child_value(body, 0);
+	member_t *l = leader(r);
+	guint64 round;
+
+	if (r->state != ST_SYNCED || !epoch_is_current(r, ev) || !l || l->nodeid != nodeid ||
+	    l->pid != pid)
+		return;
+	g_variant_get_child(body, 1, "t", &round);
+	/* Every member computes at the same point of the message stream. */
+	memdb_checksum(r->mdb, r->verify_csum);
+	r->verify_round = round;
+	r->have_verify = true;
+	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, r->verify_csum, 32, 1);
+	send_msg(r, MSG_VERIFY, g_variant_new("(" EPOCH_T "t@ay)", r->epoch.nodeid, r->epoch.pid,
+					      r->epoch.counter, round, cs));
+}
+
+static void on_verify(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
+{
+	g_autoptr(GVariant) ev = g_variant_get_child_value(body, 0);
+	g_autoptr(GVariant) cs = g_variant_get_child_value(body, 2);
+	member_t *l = leader(r);
+	guint64 round;
+	gsize n = 0;
+	const uint8_t *csum = g_variant_get_fixed_array(cs, &n, 1);
+
+	g_variant_get_child(body, 1, "t", &round);
+	if (r->state != ST_SYNCED || !epoch_is_current(r, ev) || !r->have_verify ||
+	    round != r->verify_round || n != 32 || memcmp(csum, r->verify_csum, 32) == 0)
+		return;
+	g_autofree char *ours = hex(r->verify_csum, 32);
+	g_autofree char *theirs = hex(csum, 32);
+	log_err("tree checksum mismatch: node %u has %s, this node %s", nodeid, theirs, ours);
+	/* The leader's tree is the reference: a member that differs from it
+	 * leaves, forgets that its state was ever current, and rejoins. */
+	if (l && l->nodeid == nodeid && l->pid == pid && !is_me(r, nodeid, pid)) {
+		log_err("this node's tree diverged from the leader's; resyncing");
+		r->qstamp = 0;
+		memdb_set_meta(r->mdb, META_QSTAMP, 0);
+		disconnect(r);
+	}
+}
+
+static gboolean verify_timer(gpointer data)
+{
+	replica_t *r = data;
+	member_t *l = leader(r);
+
+	if (r->state == ST_SYNCED && l && is_me(r, l->nodeid, l->pid))
+		send_msg(r, MSG_VERIFY_REQ, g_variant_new(VREQ_T, r->epoch.nodeid, r->epoch.pid,
+							  r->epoch.counter, ++r->verify_round));
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- cluster log ---- */
+
+static void on_log(replica_t *r, GVariant *body)
+{
+	guint32 time, pid;
+	guchar pri;
+	const char *node, *user, *tag, *msg;
+
+	g_variant_get(body, "(uuy&s&s&s&s)", &time, &pid, &pri, &node, &user, &tag, &msg);
+	clusterlog_add(r->clog, &(clusterlog_entry_t){.time = time, .pid = pid, .pri = pri,
+						      .node = node, .user = user, .tag = tag,
+						      .msg = msg});
+}
+
+void replica_log(replica_t *r, const clusterlog_entry_t *e)
+{
+	send_msg(r, MSG_LOG, g_variant_new(LOG_T, e->time, e->pid, e->pri, e->node ? e->node : "",
+					   e->user ? e->user : "", e->tag ? e->tag : "",
+					   e->msg ? e->msg : ""));
+}
+
+static void log_cluster(replica_t *r, int pri, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
+	va_end(ap);
+	replica_log(r, &(clusterlog_entry_t){.time = (uint32_t)time(NULL), .pid = (uint32_t)getpid(),
+					     .pri = (uint8_t)pri, .node = r->nodename,
+					     .user = "root@pam", .tag = "pmxcfsd", .msg = msg});
+}
+
+/* ---- corosync callbacks ---- */
+
+static replica_t *from_handle(cpg_handle_t h)
+{
+	void *ctx = NULL;
+
+	cpg_context_get(h, &ctx);
+	return ctx;
+}
+
+static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
+		       uint32_t pid, void *msg, size_t len)
+{
+	replica_t *r = from_handle(h);
+	guint32 magic, version, type;
+	GVariant *body;
+
+	if (!r)
+		return;
+	g_autoptr(GBytes) bytes = g_bytes_new(msg, len);
+	g_autoptr(GVariant) env =
+		g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE(ENVELOPE_TYPE), bytes, FALSE));
+	g_variant_get(env, ENVELOPE_TYPE, &magic, &version, &type, &body);
+	g_autoptr(GVariant) b = body;
+	if (magic != MSG_MAGIC || version != MSG_VERSION) {
+		log_warn("ignoring a message from node %u: not ours or protocol version %u "
+			 "(this node speaks %u)",
+			 nodeid, version, MSG_VERSION);
+		return;
+	}
+	static const char *const types[] = {
+		[MSG_SYNC_START] = EPOCH_T, [MSG_STATE] = STATE_T, [MSG_TREE] = TREE_T,
+		[MSG_OP] = OP_T,	    [MSG_ACK] = ACK_T,	   [MSG_VERIFY_REQ] = VREQ_T,
+		[MSG_VERIFY] = VERIFY_T,    [MSG_LOG] = LOG_T,
+	};
+	if (type < MSG_SYNC_START || type > MSG_LOG ||
+	    !g_variant_is_of_type(b, G_VARIANT_TYPE(types[type]))) {
+		log_warn("ignoring a malformed message of type %u from node %u", type, nodeid);
+		return;
+	}
+	switch (type) {
+	case MSG_SYNC_START: {
+		member_t *l = leader(r);
+		epoch_t e;
+		g_variant_get(b, EPOCH_T, &e.nodeid, &e.pid, &e.counter);
+		if (r->state == ST_SYNC && l && l->nodeid == nodeid && l->pid == pid &&
+		    e.nodeid == nodeid && e.pid == pid)
+			start_round(r, &e);
+		break;
+	}
+	case MSG_STATE:
+		on_state(r, nodeid, pid, b);
+		break;
+	case MSG_TREE:
+		on_tree(r, nodeid, pid, b);
+		break;
+	case MSG_OP:
+		if (r->state == ST_SYNCED) {
+			apply_op(r, nodeid, pid, b);
+		} else {
+			queued_t *q = g_new(queued_t, 1);
+			q->nodeid = nodeid;
+			q->pid = pid;
+			q->body = g_variant_ref(b);
+			g_queue_push_tail(&r->queued, q);
+		}
+		break;
+	case MSG_ACK: {
+		g_autoptr(GVariant) ev = g_variant_get_child_value(b, 0);
+		member_t *m = find_member(r, nodeid, pid);
+		guint64 n;
+		g_variant_get_child(b, 1, "t", &n);
+		if (r->state == ST_SYNCED && m && epoch_is_current(r, ev)) {
+			g_mutex_lock(&r->lock);
+			m->acked = MAX(m->acked, n);
+			confirm_pending(r);
+			g_mutex_unlock(&r->lock);
+		}
+		break;
+	}
+	case MSG_VERIFY_REQ:
+		on_verify_req(r, nodeid, pid, b);
+		break;
+	case MSG_VERIFY:
+		on_verify(r, nodeid, pid, b);
+		break;
+	case MSG_LOG:
+		on_log(r, b);
+		break;
+	}
+}
+
+static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
+		       const struct cpg_address *members, size_t nmembers,
+		       const struct cpg_address *left, size_t nleft,
+		       const struct cpg_address *joined, size_t njoined)
+{
+	replica_t *r = from_handle(h);
+
+	if (!r)
+		return;
+	g_mutex_lock(&r->lock);
+	g_ptr_array_set_size(r->members, 0);
+	bool in = false;
+	for (size_t i = 0; i < nmembers; i++) {
+		member_t *m = g_new0(member_t, 1);
+		m->nodeid = members[i].nodeid;
+		m->pid = members[i].pid;
+		in = in || is_me(r, m->nodeid, m->pid);
+		g_ptr_array_add(r->members, m);
+	}
+	g_ptr_array_sort(r->members, member_cmp);
+	for (size_t i = 0; i < nleft; i++)
+		g_hash_table_remove(r->replaced,
+				    (gpointer)(uintptr_t)member_key(left[i].nodeid, left[i].pid));
+	r->state = in ? ST_SYNC : ST_DOWN;
+	r->have_epoch = false;
+	r->winner = NULL;
+	update_writable(r);
+	g_mutex_unlock(&r->lock);
+
+	log_info("group membership changed: %zu member(s), %zu joined, %zu left", nmembers,
+		 njoined, nleft);
+	if (!in)
+		return;
+	member_t *l = leader(r);
+	if (is_me(r, l->nodeid, l->pid)) {
+		epoch_t e = {.nodeid = r->nodeid, .pid = r->pid, .counter = ++r->counter};
+		send_msg(r, MSG_SYNC_START, epoch_variant(&e));
+		for (size_t i = 0; i < njoined; i++)
+			if (!is_me(r, joined[i].nodeid, joined[i].pid))
+				log_cluster(r, 6, "node %u joined the file system group",
+					    joined[i].nodeid);
+		for (size_t i = 0; i < nleft; i++)
+			log_cluster(r, 6, "node %u left the file system group", left[i].nodeid);
+	}
+}
+
+static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n,
+		     const uint32_t *members)
+{
+	log_debug("corosync ring %u.%llu with %u node(s)", ring.nodeid,
+		  (unsigned long long)ring.seq, n);
+}
+
+/* ---- connection ---- */
+
+static gboolean retry_cb(gpointer data)
+{
+	replica_t *r = data;
+
+	r->retry_source = 0;
+	try_connect(r);
+	return G_SOURCE_REMOVE;
+}
+
+static void schedule_retry(replica_t *r)
+{
+	if (!r->retry_source)
+		r->retry_source = g_timeout_add(RETRY_MS, retry_cb, r);
+}
+
+static void disconnect(replica_t *r)
+{
+	if (r->fd_source)
+		g_source_remove(r->fd_source);
+	r->fd_source = 0;
+	g_mutex_lock(&r->send_lock);
+	if (r->have_handle)
+		cpg_finalize(r->handle);
+	r->have_handle = false;
+	g_mutex_unlock(&r->send_lock);
+
+	g_mutex_lock(&r->lock);
+	r->state = ST_DOWN;
+	r->have_epoch = false;
+	r->winner = NULL;
+	g_ptr_array_set_size(r->members, 0);
+	update_writable(r);
+	fail_pending(r, "this node left the cluster's file system group");
+	g_mutex_unlock(&r->lock);
+
+	queued_t *q;
+	while ((q = g_queue_pop_head(&r->queued))) {
+		g_variant_unref(q->body);
+		g_free(q);
+	}
+	if (!r->stopped)
+		schedule_retry(r);
+}
+
+static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
+{
+	replica_t *r = data;
+	cs_error_t rc = cpg_dispatch(r->handle, CS_DISPATCH_ALL);
+
+	if (rc == CS_OK || rc == CS_ERR_TRY_AGAIN) {
+		if (r->have_handle)
+			send_ack(r);
+		return G_SOURCE_CONTINUE;
+	}
+	if (!r->have_handle)
+		return G_SOURCE_REMOVE;
+	log_warn("lost the connection to corosync (error %d); reads go on, writes fail until "
+		 "it is back",
+		 rc);
+	r->last_error = rc;
+	r->fd_source = 0;
+	disconnect(r);
+	return G_SOURCE_REMOVE;
+}
+
+static void try_connect(replica_t *r)
+{
+	cpg_model_v1_data_t model = {
+		.model = CPG_MODEL_V1,
+		.cpg_deliver_fn = on_deliver,
+		.cpg_confchg_fn = on_confchg,
+		.cpg_totem_confchg_fn = on_totem,
+		.flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
+	};
+	struct cpg_name name;
+	unsigned int nodeid = 0;
+	int fd = -1;
+	cs_error_t rc;
+
+	strcpy(name.value, REPLICA_GROUP);
+	name.length = (uint32_t)strlen(REPLICA_GROUP);
+	rc = cpg_model_initialize(&r->handle, CPG_MODEL_V1, (cpg_model_data_t *)&model, NULL);
+	if (rc == CS_OK) {
+		r->have_handle = true;
+		cpg_context_set(r->handle, r);
+		rc = cpg_local_get(r->handle, &nodeid);
+	}
+	if (rc == CS_OK) {
+		r->nodeid = nodeid;
+		gint64 end = g_get_monotonic_time() + SEND_TIMEOUT_US;
+		while ((rc = cpg_join(r->handle, &name)) == CS_ERR_TRY_AGAIN &&
+		       g_get_monotonic_time() < end)
+			g_usleep(10000);
+	}
+	if (rc == CS_OK)
+		rc = cpg_fd_get(r->handle, &fd);
+	if (rc != CS_OK) {
+		if (r->last_error != (int)rc)
+			log_warn("cannot join the cluster's file system group through corosync "
+				 "(error %d); serving reads, retrying every %d ms",
+				 rc, RETRY_MS);
+		r->last_error = rc;
+		if (r->have_handle)
+			cpg_finalize(r->handle);
+		r->have_handle = false;
+		schedule_retry(r);
+		return;
+	}
+	log_notice("joined the cluster's file system group as node %u", r->nodeid);
+	r->last_error = 0;
+	g_mutex_lock(&r->lock);
+	r->state = ST_SYNC; /* until the first membership comes */
+	g_mutex_unlock(&r->lock);
+	r->fd_source = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, dispatch_cb, r);
+}
+
+static void quorum_changed(void *ctx)
+{
+	replica_t *r = ctx;
+
+	/* The first call can come from quorum_new() itself. */
+	if (!r->quorum)
+		return;
+	g_mutex_lock(&r->lock);
+	bool was = r->writable;
+	update_writable(r);
+	if (r->writable)
+		confirm_pending(r);
+	else if (r->state == ST_SYNCED)
+		fail_pending(r, "quorum lost");
+	bool now = r->writable;
+	g_mutex_unlock(&r->lock);
+	if (now && !was && r->qstamp != r->stamp) {
+		r->qstamp = r->stamp;
+		memdb_set_meta(r->mdb, META_QSTAMP, r->qstamp);
+	}
+	if (now != was)
+		log_notice("/etc/pve is now %s", now ? "writable" : "read-only (no quorum)");
+}
+
+/* ---- public ---- */
+
+replica_t *replica_new(const replica_config_t *cfg)
+{
+	replica_t *r = g_new0(replica_t, 1);
+
+	r->mdb = cfg->mdb;
+	r->clog = cfg->clog;
+	r->nodename = g_strdup(cfg->nodename);
+	r->pid = (uint32_t)getpid();
+	g_mutex_init(&r->lock);
+	g_cond_init(&r->cond);
+	g_mutex_init(&r->send_lock);
+	r->members = g_ptr_array_new_with_free_func(g_free);
+	r->tree = g_byte_array_new();
+	g_queue_init(&r->queued);
+	r->replaced = g_hash_table_new(g_direct_hash, g_direct_equal);
+	r->pending = g_hash_table_new(g_int64_hash, g_int64_equal);
+	r->qstamp = memdb_get_meta(r->mdb, META_QSTAMP);
+	r->stamp = r->qstamp;
+	r->last_error = -1;
+	r->state = ST_DOWN;
+	r->quorum = quorum_new(quorum_changed, r);
+	try_connect(r);
+	r->verify_source = g_timeout_add_seconds(REPLICA_VERIFY_INTERVAL_S, verify_timer, r);
+	return r;
+}
+
+void replica_shutdown(replica_t *r)
+{
+	if (!r || r->stopped)
+		return;
+	r->stopped = true;
+	if (r->verify_source)
+		g_source_remove(r->verify_source);
+	r->verify_source = 0;
+	if (r->fd_source)
+		g_source_remove(r->fd_source);
+	r->fd_source = 0;
+	if (r->retry_source)
+		g_source_remove(r->retry_source);
+	r->retry_source = 0;
+	g_mutex_lock(&r->send_lock);
+	if (r->have_handle)
+		cpg_finalize(r->handle);
+	r->have_handle = false;
+	g_mutex_unlock(&r->send_lock);
+	quorum_free(r->quorum);
+	r->quorum = NULL;
+	g_mutex_lock(&r->lock);
+	r->state = ST_DOWN;
+	r->writable = false;
+	r->cs_quorate = false;
+	fail_pending(r, "pmxcfsd is stopping");
+	g_mutex_unlock(&r->lock);
+}
+
+void replica_free(replica_t *r)
+{
+	if (!r)
+		return;
+	replica_shutdown(r);
+	g_mutex_lock(&r->lock);
+	/* Waiters hold their records: wait until every one picked its answer. */
+	while (g_hash_table_size(r->pending))
+		g_cond_wait(&r->cond, &r->lock);
+	g_mutex_unlock(&r->lock);
+
+	queued_t *q;
+	while ((q = g_queue_pop_head(&r->queued))) {
+		g_variant_unref(q->body);
+		g_free(q);
+	}
+	g_hash_table_destroy(r->pending);
+	g_hash_table_destroy(r->replaced);
+	g_byte_array_free(r->tree, TRUE);
+	g_ptr_array_free(r->members, TRUE);
+	g_mutex_clear(&r->send_lock);
+	g_cond_clear(&r->cond);
+	g_mutex_clear(&r->lock);
+	g_free(r->nodename);
+	g_free(r);
+}
+
+int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
+{
+	pending_t p = {0};
+	fsop_t o = *op;
+	int res;
+
+	g_mutex_lock(&r->lock);
+	/* Without corosync's quorum nothing can be confirmed; during a state
+	 * exchange writes wait (they are queued by every member), after it
+	 * the group itself must hold quorum. */
+	if (r->state == ST_DOWN || !r->cs_quorate || (r->state == ST_SYNCED && !r->writable)) {
+		g_mutex_unlock(&r->lock);
+		return -EACCES;
+	}
+	p.reqid = ++r->next_reqid;
+	g_hash_table_insert(r->pending, &p.reqid, &p);
+	o.writer = r->nodeid;
+	uint64_t gen = r->gen;
+	g_mutex_unlock(&r->lock);
+
+	bool sent = send_msg(r, MSG_OP, g_variant_new(OP_T, p.reqid, gen, fsop_to_variant(&o)));
+
+	gint64 end = g_get_monotonic_time() + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
+	g_mutex_lock(&r->lock);
+	if (!sent && !p.done)
+		finish(r, &p, -EACCES);
+	while (!p.done)
+		if (!g_cond_wait_until(&r->cond, &r->lock, end) && !p.done) {
+			log_err("a %s was not confirmed by a quorum of members within %d s; "
+				"failing it with EACCES",
+				fsop_name(o.kind), REPLICA_WRITE_TIMEOUT_S);
+			finish(r, &p, -EACCES);
+		}
+	g_hash_table_remove(r->pending, &p.reqid);
+	g_cond_broadcast(&r->cond);
+	res = p.result;
+	if (res >= 0 && attr)
+		*attr = p.attr;
+	g_mutex_unlock(&r->lock);
+	return res;
+}
+
+void replica_status(replica_t *r, replica_status_t *st)
+{
+	g_mutex_lock(&r->lock);
+	*st = (replica_status_t){
+		.connected = r->state != ST_DOWN,
+		.synced = r->state == ST_SYNCED,
+		.quorate = r->cs_quorate,
+		.writable = r->writable,
+		.nodeid = r->nodeid,
+		.members = r->members->len,
+		.syncs = r->syncs,
+	};
+	g_mutex_unlock(&r->lock);
+}
+
+bool replica_node_online(replica_t *r, uint32_t nodeid)
+{
+	bool on = false;
+
+	g_mutex_lock(&r->lock);
+	for (guint i = 0; i < r->members->len && !on; i++)
+		on = ((member_t *)r->members->pdata[i])->nodeid == nodeid;
+	g_mutex_unlock(&r->lock);
+	return on;
+}
