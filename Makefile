@@ -76,6 +76,7 @@ demo: deps
 bench: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/bench/run.sh
+	BUILD=$(BUILD) tests/bench/cluster.sh
 
 format:
 	clang-format -i $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
@@ -101,5 +102,20 @@ $(BUILD)/tests/fsbench: tests/bench/fsbench.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE -o $@ $< -lc
 
-bench: $(BUILD)/tests/fsbench
+BENCH_CFLAGS = -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE
+BENCH_TOOLS  = $(BUILD)/tests/fsbench $(BUILD)/tests/cpgping $(BUILD)/tests/replat
+
+$(BUILD)/tests/cpgping: tests/bench/cpgping.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $(shell pkg-config --cflags libcpg) -o $@ $< \
+		$(shell pkg-config --libs libcpg)
+
+$(BUILD)/tests/replat: tests/bench/replat.c
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -pthread -o $@ $<
+
+bench-tools: $(BENCH_TOOLS)
+bench: $(BENCH_TOOLS)
+
+.PHONY: bench-tools
 # ---- end of benchmark block ----

@@ -848,3 +848,4 @@ if [ -z "$TEST_LIB_INNER" ]; then
 	command -v perl >/dev/null && test_set_prereq PERL
 	[ "$(id -u)" = 0 ] && test_set_prereq ROOT
 fi
+. "$TEST_LIB_DIR/cluster-lib.sh"

@@ -1,0 +1,277 @@
+#!/bin/bash
+test_description='pmxcfsd as a 3-node cluster: replication, quorum, sync, restarts
+
+Three nodes with real corosync and pmxcfsd in cluster mode. A write on any
+node reads back the same everywhere; concurrent writers converge; a cut-off
+node turns read-only (EACCES) and catches up when it returns; a daemon
+killed with -9, a daemon down during writes and a cold start of the whole
+cluster keep every acknowledged write; locks are cluster-wide; only synced
+replicas count toward write quorum.'
+
+. "$(dirname "$0")/lib/test-lib.sh"
+test_require_root
+test_require_corosync
+
+NODES="n1 n2 n3"
+
+# pve_writable NAME: the node's pmxcfsd is synced and holds write quorum
+pve_writable () {
+	node_exec "$1" cat /etc/pve/.members | json_get cluster quorate | grep -qx 1
+}
+
+wait_writable () {
+	local n
+	for n in "$@"; do
+		wait_for "/etc/pve on $n to be writable" "$(cluster_default_timeout)" "pve_writable $n" ||
+			return 1
+	done
+}
+
+wait_readonly () {
+	wait_for "/etc/pve on $1 to be read-only" "$(cluster_default_timeout)" "! pve_writable $1"
+}
+
+# tree_digest NAME: one hash over the node's tree: every path with its
+# type, size and mtime, and the content of every file. The virtual files
+# and the per-node links are left out (they differ by design).
+tree_digest () {
+	node_exec "$1" sh -c '
+		cd /etc/pve || exit 1
+		find . -mindepth 1 -name ".*" -prune -o ! -type l -printf "%p %y %s %T@\n" | sort
+		find . -mindepth 1 -name ".*" -prune -o -type f -print0 | sort -z | xargs -0r sha256sum
+	' | sha256sum | cut -d' ' -f1
+}
+
+# trees_converge NODES...: all the nodes end with the same tree
+trees_converge () {
+	wait_for "identical trees on $*" 30 '
+		d=$(tree_digest '"$1"') && ok=1 &&
+		for n in '"$*"'; do [ "$(tree_digest $n)" = "$d" ] || ok=0; done &&
+		[ $ok = 1 ]
+	'
+}
+
+start_all_pmxcfsd () {
+	local n
+	for n in "$@"; do
+		node_start_pmxcfsd "$n" || return 1
+	done
+}
+
+cluster_create 3
+cluster_start_corosync
+
+test_expect_success 'pmxcfsd starts in cluster mode on three nodes and becomes writable' '
+	start_all_pmxcfsd $NODES &&
+	wait_writable $NODES &&
+	for n in $NODES; do node_exec $n test -d /etc/pve/nodes/$n/qemu-server || return 1; done
+'
+
+test_expect_success 'each node has its own directories, visible on every node' '
+	trees_converge $NODES &&
+	for n in $NODES; do
+		test "$(node_exec $n ls /etc/pve/nodes | tr "\n" " ")" = "n1 n2 n3 " || return 1
+	done
+'
+
+test_expect_success 'a write on one node reads back the same on all, with size and mtime' '
+	node_exec n1 sh -c "printf \"hello from n1\n\" >/etc/pve/greeting" &&
+	for n in $NODES; do
+		test "$(node_exec $n cat /etc/pve/greeting)" = "hello from n1" || return 1
+	done &&
+	s1=$(node_exec n1 stat -c "%s %Y" /etc/pve/greeting) &&
+	test "$s1" = "$(node_exec n2 stat -c "%s %Y" /etc/pve/greeting)" &&
+	test "$s1" = "$(node_exec n3 stat -c "%s %Y" /etc/pve/greeting)"
+'
+
+test_expect_success 'the write is answered only once it is everywhere (no polling needed)' '
+	for i in $(seq 1 20); do
+		node_exec n2 sh -c "echo $i >/etc/pve/counter" &&
+		test "$(node_exec n3 cat /etc/pve/counter)" = $i || return 1
+	done
+'
+
+test_expect_success 'every kind of change replicates: mkdir, rename over, truncate, unlink, rmdir, utime' '
+	node_exec n3 sh -c "
+		mkdir /etc/pve/dir &&
+		echo v1 >/etc/pve/dir/conf &&
+		cp /etc/pve/dir/conf /etc/pve/dir/conf.new &&
+		echo v2 >>/etc/pve/dir/conf.new &&
+		mv /etc/pve/dir/conf.new /etc/pve/dir/conf &&
+		echo gone >/etc/pve/dir/tmp && rm /etc/pve/dir/tmp &&
+		mkdir /etc/pve/dir/sub && rmdir /etc/pve/dir/sub &&
+		echo 123456 >/etc/pve/trunc && truncate -s 3 /etc/pve/trunc &&
+		touch -d @1000000000 /etc/pve/dir/conf
+	" &&
+	test "$(node_exec n1 cat /etc/pve/dir/conf)" = "$(printf "v1\nv2")" &&
+	test "$(node_exec n1 ls /etc/pve/dir)" = conf &&
+	test "$(node_exec n2 cat /etc/pve/trunc)" = 123 &&
+	test "$(node_exec n2 stat -c %Y /etc/pve/dir/conf)" = 1000000000 &&
+	trees_converge $NODES
+'
+
+test_expect_success '.members lists every node online with its id and address' '
+	for n in $NODES; do
+		node_exec $n cat /etc/pve/.members >members.$n &&
+		test "$(json_get cluster name <members.$n)" = testclu &&
+		test "$(json_get cluster nodes <members.$n)" = 3 &&
+		test "$(json_get nodename <members.$n)" = $n || return 1
+		for m in 1 2 3; do
+			test "$(json_get nodelist n$m id <members.$n)" = $m &&
+			test "$(json_get nodelist n$m online <members.$n)" = 1 &&
+			test "$(json_get nodelist n$m ip <members.$n)" = "$(node_ip n$m)" || return 1
+		done
+	done
+'
+
+test_expect_success '.vmlist and .version are the same on every node' '
+	node_exec n1 sh -c "echo name: a >/etc/pve/nodes/n1/qemu-server/100.conf" &&
+	node_exec n2 sh -c "echo name: b >/etc/pve/nodes/n2/lxc/101.conf" &&
+	v=$(node_exec n1 cat /etc/pve/.vmlist) &&
+	test "$(echo "$v" | json_get ids 100 node)" = n1 &&
+	test "$(echo "$v" | json_get ids 101 type)" = lxc &&
+	for n in n2 n3; do
+		test "$(node_exec $n cat /etc/pve/.vmlist)" = "$v" || return 1
+	done &&
+	node_exec n1 cat /etc/pve/.version | json_get vmlist >ver1 &&
+	node_exec n3 cat /etc/pve/.version | json_get vmlist >ver3 &&
+	test_cmp ver1 ver3
+'
+
+test_expect_success 'a guest id taken on one node cannot be created on another' '
+	node_sh n3 "test_errno EEXIST create /etc/pve/nodes/n3/qemu-server/100.conf"
+'
+
+test_expect_success 'concurrent writers on all nodes, same and different files, converge' '
+	pids= &&
+	for n in $NODES; do
+		node_sh $n "
+			for i in \$(seq 1 40); do
+				echo \"$n \$i\" >/etc/pve/same || exit 1
+				echo \"$n \$i\" >/etc/pve/own-$n-\$i || exit 1
+			done
+		" &
+		pids="$pids $!"
+	done &&
+	for p in $pids; do wait $p || return 1; done &&
+	trees_converge $NODES &&
+	for n in $NODES; do
+		test "$(node_exec n1 cat /etc/pve/own-$n-40)" = "$n 40" || return 1
+	done &&
+	case "$(node_exec n2 cat /etc/pve/same)" in
+	"n1 40" | "n2 40" | "n3 40") ;;
+	*) false ;;
+	esac
+'
+
+test_expect_success 'locks are cluster-wide: a lock held on one node is refused on another' '
+	node_exec n1 mkdir /etc/pve/priv/lock/storage-a &&
+	node_sh n2 "test_errno EEXIST mkdir /etc/pve/priv/lock/storage-a" &&
+	node_sh n3 "test_errno EEXIST mkdir /etc/pve/priv/lock/storage-a" &&
+	node_exec n1 touch -d @0 /etc/pve/priv/lock/storage-a &&
+	node_exec n2 mkdir /etc/pve/priv/lock/storage-a &&
+	node_sh n1 "test_errno EEXIST mkdir /etc/pve/priv/lock/storage-a" &&
+	node_exec n2 touch -d @0 /etc/pve/priv/lock/storage-a
+'
+
+test_expect_success 'the cluster log is the same on every node' '
+	node_exec n1 cat /etc/pve/.clusterlog | json_get data >log1 &&
+	grep -q "joined the file system group" log1 &&
+	node_exec n3 cat /etc/pve/.clusterlog | json_get data >log3 &&
+	grep -q "joined the file system group" log3
+'
+
+# ------------------------------------------------------------ partitions
+
+test_expect_success 'a node cut off turns read-only (EACCES) and keeps reading' '
+	node_partition n3 &&
+	wait_readonly n3 &&
+	node_sh n3 "test_errno EACCES create /etc/pve/minority" &&
+	node_sh n3 "test_errno EACCES write /etc/pve/greeting 3" &&
+	node_sh n3 "test_errno EACCES mkdir /etc/pve/minority-dir" &&
+	node_sh n3 "test_errno EACCES unlink /etc/pve/greeting" &&
+	test "$(node_exec n3 cat /etc/pve/greeting)" = "hello from n1"
+'
+
+test_expect_success 'the majority keeps writing while n3 is cut off' '
+	wait_writable n1 n2 &&
+	for i in $(seq 1 30); do
+		node_exec n1 sh -c "echo $i >/etc/pve/during-partition-$i" || return 1
+	done &&
+	node_exec n2 sh -c "echo changed >/etc/pve/greeting"
+'
+
+test_expect_success 'after the heal n3 has every write of the majority' '
+	node_heal n3 &&
+	wait_writable n3 &&
+	trees_converge $NODES &&
+	test "$(node_exec n3 cat /etc/pve/during-partition-30)" = 30 &&
+	test "$(node_exec n3 cat /etc/pve/greeting)" = changed &&
+	node_sh n3 "test_errno ENOENT open /etc/pve/minority" &&
+	node_exec n3 sh -c "echo back >/etc/pve/from-n3" &&
+	test "$(node_exec n1 cat /etc/pve/from-n3)" = back
+'
+
+# ------------------------------------------------------------ replicas that count
+
+test_expect_success 'only synced replicas count: with two daemons stopped, the third refuses writes' '
+	node_stop_pmxcfsd n2 &&
+	node_stop_pmxcfsd n3 &&
+	node_quorate n1 &&
+	wait_readonly n1 &&
+	node_sh n1 "test_errno EACCES create /etc/pve/alone" &&
+	test "$(node_exec n1 cat /etc/pve/greeting)" = changed
+'
+
+test_expect_success 'a daemon that was down while others wrote catches up when it returns' '
+	node_start_pmxcfsd n2 &&
+	wait_writable n1 n2 &&
+	for i in $(seq 1 50); do
+		node_exec n1 sh -c "echo $i >/etc/pve/while-n3-down-$i" || return 1
+	done &&
+	node_start_pmxcfsd n3 &&
+	wait_writable n3 &&
+	trees_converge $NODES &&
+	test "$(node_exec n3 cat /etc/pve/while-n3-down-50)" = 50
+'
+
+test_expect_success 'kill -9 of a daemon during writes: every acknowledged write survives' '
+	node_sh n1 "
+		for i in \$(seq 1 200); do
+			echo \$i >/etc/pve/ledger-\$i && echo \$i >>\"\$TRASH/ledger\" || exit 0
+		done
+	" &
+	writer=$! &&
+	wait_for "writes to start" 10 "test -s ledger" &&
+	node_kill9_pmxcfsd n2 &&
+	wait $writer &&
+	node_start_pmxcfsd n2 &&
+	wait_writable $NODES &&
+	trees_converge $NODES &&
+	for i in $(cat ledger); do
+		test "$(node_exec n2 cat /etc/pve/ledger-$i)" = $i || return 1
+	done
+'
+
+test_expect_success 'a cold start of the whole cluster, in another order, keeps everything' '
+	before=$(tree_digest n1) &&
+	for n in $NODES; do node_stop_pmxcfsd $n || return 1; done &&
+	start_all_pmxcfsd n3 n2 n1 &&
+	wait_writable $NODES &&
+	trees_converge $NODES &&
+	test "$(tree_digest n1)" = "$before"
+'
+
+test_expect_success 'without corosync pmxcfsd serves reads, refuses writes, and recovers' '
+	node_stop_corosync n3 &&
+	wait_readonly n3 &&
+	test "$(node_exec n3 cat /etc/pve/greeting)" = changed &&
+	node_sh n3 "test_errno EACCES create /etc/pve/no-corosync" &&
+	node_start_corosync n3 &&
+	wait_writable n3 &&
+	node_exec n3 sh -c "echo again >/etc/pve/corosync-back" &&
+	test "$(node_exec n1 cat /etc/pve/corosync-back)" = again &&
+	test $(grep -c "cannot join the cluster" "$TRASH/nodes/n3/pmxcfsd.log") -le 1
+'
+
+test_done
