@@ -14,61 +14,17 @@ test_require_corosync
 
 NODES="n1 n2 n3"
 
-# pve_writable NAME: the node's pmxcfsd is synced and holds write quorum
-pve_writable () {
-	node_exec "$1" cat /etc/pve/.members | json_get cluster quorate | grep -qx 1
-}
-
-wait_writable () {
-	local n
-	for n in "$@"; do
-		wait_for "/etc/pve on $n to be writable" "$(cluster_default_timeout)" "pve_writable $n" ||
-			return 1
-	done
-}
-
-wait_readonly () {
-	wait_for "/etc/pve on $1 to be read-only" "$(cluster_default_timeout)" "! pve_writable $1"
-}
-
-# tree_digest NAME: one hash over the node's tree: every path with its
-# type, size and mtime, and the content of every file. The virtual files
-# and the per-node links are left out (they differ by design).
-tree_digest () {
-	node_exec "$1" sh -c '
-		cd /etc/pve || exit 1
-		find . -mindepth 1 -name ".*" -prune -o ! -type l -printf "%p %y %s %T@\n" | sort
-		find . -mindepth 1 -name ".*" -prune -o -type f -print0 | sort -z | xargs -0r sha256sum
-	' | sha256sum | cut -d' ' -f1
-}
-
-# trees_converge NODES...: all the nodes end with the same tree
-trees_converge () {
-	wait_for "identical trees on $*" 30 '
-		d=$(tree_digest '"$1"') && ok=1 &&
-		for n in '"$*"'; do [ "$(tree_digest $n)" = "$d" ] || ok=0; done &&
-		[ $ok = 1 ]
-	'
-}
-
-start_all_pmxcfsd () {
-	local n
-	for n in "$@"; do
-		node_start_pmxcfsd "$n" || return 1
-	done
-}
-
 cluster_create 3
 cluster_start_corosync
 
 test_expect_success 'pmxcfsd starts in cluster mode on three nodes and becomes writable' '
-	start_all_pmxcfsd $NODES &&
-	wait_writable $NODES &&
+	cluster_start_pmxcfsd $NODES &&
+	cluster_wait_pve_writable $NODES &&
 	for n in $NODES; do node_exec $n test -d /etc/pve/nodes/$n/qemu-server || return 1; done
 '
 
 test_expect_success 'each node has its own directories, visible on every node' '
-	trees_converge $NODES &&
+	cluster_wait_trees_equal $NODES &&
 	for n in $NODES; do
 		test "$(node_exec $n ls /etc/pve/nodes | tr "\n" " ")" = "n1 n2 n3 " || return 1
 	done
@@ -107,7 +63,7 @@ test_expect_success 'every kind of change replicates: mkdir, rename over, trunca
 	test "$(node_exec n1 ls /etc/pve/dir)" = conf &&
 	test "$(node_exec n2 cat /etc/pve/trunc)" = 123 &&
 	test "$(node_exec n2 stat -c %Y /etc/pve/dir/conf)" = 1000000000 &&
-	trees_converge $NODES
+	cluster_wait_trees_equal $NODES
 '
 
 test_expect_success '.members lists every node online with its id and address' '
@@ -154,7 +110,7 @@ test_expect_success 'concurrent writers on all nodes, same and different files, 
 		pids="$pids $!"
 	done &&
 	for p in $pids; do wait $p || return 1; done &&
-	trees_converge $NODES &&
+	cluster_wait_trees_equal $NODES &&
 	for n in $NODES; do
 		test "$(node_exec n1 cat /etc/pve/own-$n-40)" = "$n 40" || return 1
 	done &&
@@ -185,7 +141,7 @@ test_expect_success 'the cluster log is the same on every node' '
 
 test_expect_success 'a node cut off turns read-only (EACCES) and keeps reading' '
 	node_partition n3 &&
-	wait_readonly n3 &&
+	cluster_wait_pve_readonly n3 &&
 	node_sh n3 "test_errno EACCES create /etc/pve/minority" &&
 	node_sh n3 "test_errno EACCES write /etc/pve/greeting 3" &&
 	node_sh n3 "test_errno EACCES mkdir /etc/pve/minority-dir" &&
@@ -194,7 +150,7 @@ test_expect_success 'a node cut off turns read-only (EACCES) and keeps reading' 
 '
 
 test_expect_success 'the majority keeps writing while n3 is cut off' '
-	wait_writable n1 n2 &&
+	cluster_wait_pve_writable n1 n2 &&
 	for i in $(seq 1 30); do
 		node_exec n1 sh -c "echo $i >/etc/pve/during-partition-$i" || return 1
 	done &&
@@ -203,8 +159,8 @@ test_expect_success 'the majority keeps writing while n3 is cut off' '
 
 test_expect_success 'after the heal n3 has every write of the majority' '
 	node_heal n3 &&
-	wait_writable n3 &&
-	trees_converge $NODES &&
+	cluster_wait_pve_writable n3 &&
+	cluster_wait_trees_equal $NODES &&
 	test "$(node_exec n3 cat /etc/pve/during-partition-30)" = 30 &&
 	test "$(node_exec n3 cat /etc/pve/greeting)" = changed &&
 	node_sh n3 "test_errno ENOENT open /etc/pve/minority" &&
@@ -218,20 +174,20 @@ test_expect_success 'only synced replicas count: with two daemons stopped, the t
 	node_stop_pmxcfsd n2 &&
 	node_stop_pmxcfsd n3 &&
 	node_quorate n1 &&
-	wait_readonly n1 &&
+	cluster_wait_pve_readonly n1 &&
 	node_sh n1 "test_errno EACCES create /etc/pve/alone" &&
 	test "$(node_exec n1 cat /etc/pve/greeting)" = changed
 '
 
 test_expect_success 'a daemon that was down while others wrote catches up when it returns' '
 	node_start_pmxcfsd n2 &&
-	wait_writable n1 n2 &&
+	cluster_wait_pve_writable n1 n2 &&
 	for i in $(seq 1 50); do
 		node_exec n1 sh -c "echo $i >/etc/pve/while-n3-down-$i" || return 1
 	done &&
 	node_start_pmxcfsd n3 &&
-	wait_writable n3 &&
-	trees_converge $NODES &&
+	cluster_wait_pve_writable n3 &&
+	cluster_wait_trees_equal $NODES &&
 	test "$(node_exec n3 cat /etc/pve/while-n3-down-50)" = 50
 '
 
@@ -246,29 +202,29 @@ test_expect_success 'kill -9 of a daemon during writes: every acknowledged write
 	node_kill9_pmxcfsd n2 &&
 	wait $writer &&
 	node_start_pmxcfsd n2 &&
-	wait_writable $NODES &&
-	trees_converge $NODES &&
+	cluster_wait_pve_writable $NODES &&
+	cluster_wait_trees_equal $NODES &&
 	for i in $(cat ledger); do
 		test "$(node_exec n2 cat /etc/pve/ledger-$i)" = $i || return 1
 	done
 '
 
 test_expect_success 'a cold start of the whole cluster, in another order, keeps everything' '
-	before=$(tree_digest n1) &&
+	before=$(node_tree_digest n1) &&
 	for n in $NODES; do node_stop_pmxcfsd $n || return 1; done &&
-	start_all_pmxcfsd n3 n2 n1 &&
-	wait_writable $NODES &&
-	trees_converge $NODES &&
-	test "$(tree_digest n1)" = "$before"
+	cluster_start_pmxcfsd n3 n2 n1 &&
+	cluster_wait_pve_writable $NODES &&
+	cluster_wait_trees_equal $NODES &&
+	test "$(node_tree_digest n1)" = "$before"
 '
 
 test_expect_success 'without corosync pmxcfsd serves reads, refuses writes, and recovers' '
 	node_stop_corosync n3 &&
-	wait_readonly n3 &&
+	cluster_wait_pve_readonly n3 &&
 	test "$(node_exec n3 cat /etc/pve/greeting)" = changed &&
 	node_sh n3 "test_errno EACCES create /etc/pve/no-corosync" &&
 	node_start_corosync n3 &&
-	wait_writable n3 &&
+	cluster_wait_pve_writable n3 &&
 	node_exec n3 sh -c "echo again >/etc/pve/corosync-back" &&
 	test "$(node_exec n1 cat /etc/pve/corosync-back)" = again &&
 	test $(grep -c "cannot join the cluster" "$TRASH/nodes/n3/pmxcfsd.log") -le 1

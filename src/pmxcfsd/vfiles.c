@@ -10,6 +10,10 @@
 struct vfiles {
 	memdb_t *mdb;
 	replica_t *replica;
+	/* The node list corosync last gave: shown while corosync is away, so
+	 * that .members keeps naming the cluster and its nodes. */
+	GMutex conf_lock;
+	cmapconf_t *conf;
 	clusterlog_t *log;
 	char *nodename;
 	char *ip;
@@ -38,6 +42,7 @@ vfiles_t *vfiles_new(memdb_t *mdb, clusterlog_t *log, const char *nodename, cons
 
 	vf->mdb = mdb;
 	vf->log = log;
+	g_mutex_init(&vf->conf_lock);
 	vf->nodename = g_strdup(nodename);
 	vf->ip = g_strdup(ip ? ip : "");
 	vf->starttime = starttime;
@@ -53,6 +58,8 @@ void vfiles_free(vfiles_t *vf)
 {
 	if (!vf)
 		return;
+	cmapconf_free(vf->conf);
+	g_mutex_clear(&vf->conf_lock);
 	g_free(vf->nodename);
 	g_free(vf->ip);
 	g_free(vf);
@@ -241,19 +248,25 @@ static char *render_version(vfiles_t *vf, size_t *len)
 static char *render_members(vfiles_t *vf, size_t *len)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	g_autoptr(cmapconf_t) conf = vf->replica ? cmapconf_read(NULL) : NULL;
+	cmapconf_t *fresh = vf->replica ? cmapconf_read(NULL) : NULL;
 
+	g_mutex_lock(&vf->conf_lock);
+	if (fresh) {
+		cmapconf_free(vf->conf);
+		vf->conf = fresh;
+	}
+	const cmapconf_t *conf = vf->conf;
 	json_builder_begin_object(b);
 	member_str(b, "nodename", vf->nodename);
 	member_int(b, "version", conf ? (int64_t)conf->config_version : 1);
-	if (conf) {
+	if (vf->replica) {
 		replica_status_t st;
 		replica_status(vf->replica, &st);
 		json_builder_set_member_name(b, "cluster");
 		json_builder_begin_object(b);
-		member_str(b, "name", conf->cluster_name);
-		member_int(b, "version", (int64_t)conf->config_version);
-		member_int(b, "nodes", conf->nodes->len);
+		member_str(b, "name", conf ? conf->cluster_name : "");
+		member_int(b, "version", conf ? (int64_t)conf->config_version : 0);
+		member_int(b, "nodes", conf ? conf->nodes->len : 0);
 		member_int(b, "quorate", st.writable);
 		json_builder_end_object(b);
 	}
@@ -277,6 +290,7 @@ static char *render_members(vfiles_t *vf, size_t *len)
 		member_str(b, "ip", vf->ip);
 		json_builder_end_object(b);
 	}
+	g_mutex_unlock(&vf->conf_lock);
 	json_builder_end_object(b);
 	json_builder_end_object(b);
 	return finish(b, len);

@@ -386,3 +386,66 @@ node_heal () {
 	[ -e "$TRASH/nodes/$1/corosync.log" ] && node_corosync_mark "$1" "node_heal"
 	node_link_up "$1" && rm -f "$TRASH/nodes/$1/partitioned"
 }
+
+# ---------------------------------------------------------------------------
+# pmxcfsd in cluster mode
+
+# node_pve_quorate NAME: prints 1 when the node's pmxcfsd is synced and holds
+# write quorum, 0 when it does not (from .members); fails when it cannot be
+# asked, so that a failed read is never taken for either state
+node_pve_quorate () {
+	local v
+	v=$(node_exec "$1" cat "$PVE/.members" | json_get cluster quorate) || return 1
+	case $v in
+	0 | 1) say "$v" ;;
+	*) return 1 ;;
+	esac
+}
+
+# cluster_wait_pve_writable NAME...: until /etc/pve accepts writes on each
+cluster_wait_pve_writable () {
+	local n
+	for n in "$@"; do
+		wait_for "/etc/pve on $n to be writable" "$(cluster_default_timeout)" \
+			"test \"\$(node_pve_quorate $n)\" = 1" || return 1
+	done
+}
+
+# cluster_wait_pve_readonly NAME...: until /etc/pve refuses writes on each
+cluster_wait_pve_readonly () {
+	local n
+	for n in "$@"; do
+		wait_for "/etc/pve on $n to be read-only" "$(cluster_default_timeout)" \
+			"test \"\$(node_pve_quorate $n)\" = 0" || return 1
+	done
+}
+
+# node_tree_digest NAME: one hash over the node's tree: every path with its
+# type, size and mtime, and the content of every file. The virtual files
+# and the per-node links are left out (they differ by design).
+node_tree_digest () {
+	node_exec "$1" sh -c '
+		cd "$1" || exit 1
+		find . -mindepth 1 -name ".*" -prune -o ! -type l -printf "%p %y %s %T@\n" | sort
+		find . -mindepth 1 -name ".*" -prune -o -type f -print0 | sort -z | xargs -0r sha256sum
+	' digest "$PVE" | sha256sum | cut -d' ' -f1
+}
+
+# cluster_wait_trees_equal NAME...: until all the nodes hold the same tree
+cluster_wait_trees_equal () {
+	local first=$1
+	wait_for "identical trees on $*" 30 '
+		d=$(node_tree_digest '"$first"') && ok=1 &&
+		for n in '"$*"'; do [ "$(node_tree_digest $n)" = "$d" ] || ok=0; done &&
+		[ $ok = 1 ]
+	'
+}
+
+# cluster_start_pmxcfsd [NODES...]: pmxcfsd in cluster mode on the nodes
+# (default: all), each serving its mount before the next starts
+cluster_start_pmxcfsd () {
+	local n
+	for n in ${*:-$(node_list)}; do
+		node_start_pmxcfsd "$n" || return 1
+	done
+}
