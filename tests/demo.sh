@@ -1,8 +1,11 @@
 #!/bin/bash
-# A guided tour: pmxcfsd serving /etc/pve on a node of its own (a network,
-# mount and UTS namespace on this machine), a few files written and read
-# back, the virtual files, and pvecm status. Everything it starts is
-# removed at the end, also when it is interrupted.
+# A guided tour of a 3-node cluster on this machine: nodes n1, n2 and n3,
+# each a network, mount and UTS namespace of its own, running real corosync
+# and pmxcfsd in cluster mode. A file written on one node is read on
+# another; pvecm status; n3 is cut off the network, turns read-only and
+# keeps reading while n1 goes on writing; once reconnected, n3 catches up.
+# Everything it starts is removed at the end, also when it fails or is
+# interrupted.
 #
 # usage: BUILD=build tests/demo.sh   (make demo does this)
 
@@ -10,6 +13,21 @@
 [ "$(id -u)" = 0 ] || error "the demo needs root (namespaces and FUSE)"
 [ -c /dev/fuse ] || error "the demo needs /dev/fuse"
 test_require_program pmxcfsd pvecm
+for p in nsenter unshare ip corosync corosync-keygen corosync-quorumtool; do
+	command -v "$p" >/dev/null || error "the demo needs $p (tests/install-deps.sh installs it)"
+done
+
+# Ctrl-C or kill: the library's EXIT trap removes the nodes, and nothing of
+# the run is kept. The signal may land in a wait whose output is discarded,
+# so the message goes to the terminal when there is one.
+stopped () {
+	TEST_NO_KEEP=1
+	{ printf '\ndemo %s: removing the nodes\n' "$1" >/dev/tty; } 2>/dev/null ||
+		printf '\ndemo %s: removing the nodes\n' "$1" >&2
+	exit "$2"
+}
+trap 'stopped interrupted 130' INT
+trap 'stopped terminated 143' TERM
 
 if [ -t 1 ]; then
 	bold=$(printf '\033[1m') plain=$(printf '\033[0m')
@@ -20,55 +38,119 @@ step () {
 	printf '\n%s==> %s%s\n' "$bold" "$*" "$plain"
 }
 
-# run: show a command as typed on the node, then run it there
-run () {
-	printf '%s# %s\n' "demo1:" "$*"
-	node_exec demo1 bash -c "$*" 2>&1
+# fail 'what went wrong': shows the tail of the nodes' logs, says what went
+# wrong, exits 1 (the library's trap then removes the nodes and keeps their
+# logs in the temporary directory it names)
+fail () {
+	say "" >&2
+	TEST_LOG_LINES=15 test_print_logs >&2
+	say "demo failed: $*" >&2
+	exit 1
 }
 
-step "Create a node 'demo1' ($TEST_NET.1) in its own namespaces"
-node_create demo1 || error "could not create the node"
-say "The node has its own network, hostname, /run and /var/lib/pve-cluster;"
-say "the host's /etc/pve is not touched."
-run 'hostname; ip -brief address show eth0; getent hosts demo1'
+# run NODE 'command': shows the command as typed on the node, runs it
+# there and shows its output; the output is left in $out, the exit status
+# is returned
+run () {
+	local node=$1 rc
+	shift
+	printf '%s# %s\n' "$node" "$*"
+	out=$(node_exec "$node" bash -c "cd /root 2>/dev/null; $*" 2>&1)
+	rc=$?
+	[ -n "$out" ] && printf '%s\n' "$out"
+	return $rc
+}
 
-step "Start pmxcfsd in local mode (no cluster needed): it mounts /etc/pve"
-run 'pmxcfsd -l && echo "pmxcfsd returned once /etc/pve was mounted"' || error "pmxcfsd did not start"
-run 'findmnt /etc/pve'
+# must NODE 'command': run, and fail the demo if the command fails
+must () {
+	run "$@" || fail "'$2' failed on $1"
+}
 
-step "The tree it created: one directory per node, links to the local one"
-run 'ls -la /etc/pve /etc/pve/nodes/demo1'
+# must_print NODE 'command' EXPECTED: run, and fail unless it succeeds and
+# prints exactly EXPECTED
+must_print () {
+	must "$1" "$2"
+	[ "$out" = "$3" ] || fail "'$2' on $1 printed '$out', expected '$3'"
+}
 
-step "Write a few files, read them back"
-run 'echo "keyboard: en-us" > /etc/pve/datacenter.cfg'
-run 'printf "memory: 2048\ncores: 2\nname: web\n" > /etc/pve/qemu-server/100.conf'
-run 'printf "memory: 512\nhostname: dns\n" > /etc/pve/lxc/101.conf'
-run 'cat /etc/pve/datacenter.cfg /etc/pve/nodes/demo1/qemu-server/100.conf'
-run 'stat -c "%n  %a %U:%G  %s bytes" /etc/pve/datacenter.cfg /etc/pve/qemu-server/100.conf'
+# writable NODE: the node's pmxcfsd is synced with the others and holds
+# write quorum (what .members says as cluster.quorate)
+writable () {
+	node_exec "$1" cat /etc/pve/.members | json_get cluster quorate | grep -qx 1
+}
 
-step "Edit a file the safe way: copy, change, rename over it"
-run 'cp /etc/pve/datacenter.cfg /etc/pve/datacenter.cfg.new && echo "console: html5" >> /etc/pve/datacenter.cfg.new && mv /etc/pve/datacenter.cfg.new /etc/pve/datacenter.cfg && cat /etc/pve/datacenter.cfg'
+wait_writable () {
+	wait_for "/etc/pve on $1 to be writable" "$(cluster_default_timeout)" "writable $1" ||
+		fail "/etc/pve on $1 did not become writable"
+}
 
-step "Guest IDs are unique: another node may not take ID 100"
-run 'mkdir -p /etc/pve/nodes/demo2/qemu-server; echo "memory: 64" > /etc/pve/nodes/demo2/qemu-server/100.conf || echo "(refused, as it should be)"'
+step "Three nodes, n1 n2 n3, each in namespaces of its own on this machine"
+say "Each has its own network, hostname, /run, /etc/corosync and"
+say "/var/lib/pve-cluster; this machine's /etc/pve is not touched."
+cluster_create 3 democlu || fail "could not create the nodes"
+must n1 'getent hosts n1 n2 n3'
 
-step "The virtual files: .members and .vmlist (JSON)"
-run 'cat /etc/pve/.members'
-run 'cat /etc/pve/.vmlist'
-run 'cat /etc/pve/.version'
+step "Start corosync on every node (one authkey, one corosync.conf)"
+cluster_start_corosync || fail "corosync did not form a ring of three nodes"
+must n1 'corosync-quorumtool -s | grep -E "^(Nodes|Quorate):"'
 
-step "Restart the daemon: the files persist in /var/lib/pve-cluster/config.db"
-run 'kill -TERM $(cat /run/pmxcfsd/pmxcfsd.pid); while mountpoint -q /etc/pve; do sleep 0.05; done; echo stopped'
-run 'ls -la /var/lib/pve-cluster/'
-run 'pmxcfsd -l && cat /etc/pve/qemu-server/100.conf' || error "pmxcfsd did not start again"
+step "Start pmxcfsd in cluster mode (no -l) on every node"
+say "Each pmxcfsd joins the corosync CPG group, syncs the tree with the others"
+say "and mounts /etc/pve (pmxcfsd -f, in the background, log in the node's directory)."
+for n in n1 n2 n3; do
+	node_start_pmxcfsd "$n" || fail "pmxcfsd did not start on $n"
+done
+for n in n1 n2 n3; do
+	wait_writable "$n"
+done
+must n1 'cat /etc/pve/.members'
 
-step "pvecm status: this node is not part of a cluster yet"
-run 'pvecm status; echo "(exit code $?)"'
+step "Write a file on n1, read it on n3"
+must n1 'echo "keyboard: en-us" > /etc/pve/datacenter.cfg'
+must_print n3 'cat /etc/pve/datacenter.cfg' "keyboard: en-us"
+must n3 'ls /etc/pve/nodes'
 
-step "Stop the daemon"
-run 'kill -TERM $(cat /run/pmxcfsd/pmxcfsd.pid); while mountpoint -q /etc/pve; do sleep 0.05; done; echo stopped'
-run 'pvecm status; echo "(exit code $?)"'
+step "pvecm status (the cluster's corosync.conf belongs in /etc/pve)"
+must n1 'cp /etc/corosync/corosync.conf /etc/pve/corosync.conf'
+must n2 'pvecm status'
+case $out in
+*"Quorate:          Yes"*) ;;
+*) fail "pvecm status on n2 does not say the cluster is quorate" ;;
+esac
 
-step "Done. Removing the node (namespaces, mounts, files)."
+step "Cut n3 off the network: alone it has no quorum, /etc/pve turns read-only"
+node_partition n3 || fail "could not cut n3 off"
+cluster_wait_inquorate n3 >/dev/null 2>&1 || fail "corosync on n3 did not lose quorum"
+wait_for "/etc/pve on n3 to be read-only" "$(cluster_default_timeout)" "! writable n3" ||
+	fail "/etc/pve on n3 did not turn read-only"
+must n3 'grep quorate /etc/pve/.members'
+run n3 'echo "keyboard: de" > /etc/pve/datacenter.cfg'
+rc=$?
+[ $rc != 0 ] || fail "a write on the cut-off n3 succeeded"
+case $out in
+*"Permission denied"*) ;;
+*) fail "the write on n3 failed, but not with 'Permission denied'" ;;
+esac
+say "(reading still works)"
+must_print n3 'cat /etc/pve/datacenter.cfg' "keyboard: en-us"
+
+step "n1 and n2 are still a majority: n1 goes on writing"
+wait_writable n1
+must n1 'printf "name: web\nmemory: 2048\n" > /etc/pve/qemu-server/100.conf'
+must n1 'echo "keyboard: fr" > /etc/pve/datacenter.cfg'
+
+step "Reconnect n3: it catches up with what n1 wrote meanwhile"
+node_heal n3 || fail "could not reconnect n3"
+wait_writable n3
+wait_for "n3 to have n1's writes" 10 \
+	'test "$(node_exec n3 cat /etc/pve/datacenter.cfg)" = "keyboard: fr"' ||
+	fail "n3 did not catch up with n1's writes"
+must n3 'grep quorate /etc/pve/.members'
+must_print n3 'cat /etc/pve/datacenter.cfg' "keyboard: fr"
+must_print n3 'cat /etc/pve/nodes/n1/qemu-server/100.conf' "$(printf 'name: web\nmemory: 2048')"
+must n3 'echo "n3 is back" > /etc/pve/motd'
+must_print n1 'cat /etc/pve/motd' "n3 is back"
+
+step "Done. Removing the nodes (processes, namespaces, mounts, files)."
 # the EXIT trap of the test library removes everything
 exit 0
