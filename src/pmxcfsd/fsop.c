@@ -65,6 +65,10 @@ bool fsop_from_variant(GVariant *v, fsop_t *op)
 
 	if (!g_variant_is_of_type(v, G_VARIANT_TYPE(FSOP_VARIANT_TYPE)))
 		return false;
+	/* Borrowed pointers must point into v's own buffer: a value built in
+	 * memory keeps its children apart and may drop them when serialised
+	 * later, so serialise it now. */
+	(void)g_variant_get_data(v);
 	*op = (fsop_t){0};
 	g_variant_get(v, FSOP_FORMAT, &kind, &op->inode, &op->parent, NULL, &op->newparent,
 		      NULL, &noreplace, &op->offset, &op->size, &data, &op->mtime, &op->writer,
