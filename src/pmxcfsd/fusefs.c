@@ -71,6 +71,16 @@ static fusefs_t *FS(fuse_req_t req)
 	return fuse_req_userdata(req);
 }
 
+/* Replies with a copy of a slice of a buffer that belongs to an open handle:
+ * once the kernel has the reply it may already send the release that frees
+ * the handle, on another thread, before fuse_reply_buf() has returned here. */
+static void reply_copy(fuse_req_t req, const char *data, size_t len)
+{
+	g_autofree char *copy = g_memdup2(data, len);
+
+	fuse_reply_buf(req, copy, len);
+}
+
 static bool is_link(fuse_ino_t ino)
 {
 	return ino >= VINO_BASE + VFILE_COUNT && ino < VINO_BASE + VFILE_COUNT + LINK_COUNT;
@@ -479,7 +489,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		if (!vo || off < 0 || (size_t)off >= vo->len)
 			fuse_reply_buf(req, NULL, 0);
 		else
-			fuse_reply_buf(req, vo->data + off, MIN(size, vo->len - (size_t)off));
+			reply_copy(req, vo->data + off, MIN(size, vo->len - (size_t)off));
 		return;
 	}
 	if (handle_stale(FS(req), fi)) {
@@ -617,7 +627,7 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			break;
 		end = next;
 	}
-	fuse_reply_buf(req, b->buf + off, end - (size_t)off);
+	reply_copy(req, b->buf + off, end - (size_t)off);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
