@@ -408,6 +408,17 @@ static void send_tree(replica_t *r)
 
 static void log_cluster(replica_t *r, int pri, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
 
+/* The leader opens a checksum round; every member answers at the same
+ * point of the message stream (on_verify_req). */
+static void request_verify(replica_t *r)
+{
+	member_t *l = leader(r);
+
+	if (r->state == ST_SYNCED && l && is_me(r, l->nodeid, l->pid))
+		send_msg(r, MSG_VERIFY_REQ, g_variant_new(VREQ_T, r->epoch.nodeid, r->epoch.pid,
+							  r->epoch.counter, ++r->verify_round));
+}
+
 static void finish_sync(replica_t *r)
 {
 	member_t *me = find_member(r, r->nodeid, r->pid);
@@ -460,10 +471,7 @@ static void finish_sync(replica_t *r)
 		g_free(q);
 	}
 	send_ack(r);
-	member_t *l = leader(r);
-	if (l && is_me(r, l->nodeid, l->pid))
-		send_msg(r, MSG_VERIFY_REQ, g_variant_new(VREQ_T, r->epoch.nodeid, r->epoch.pid,
-							  r->epoch.counter, ++r->verify_round));
+	request_verify(r);
 	memdb_attr_t a;
 	g_autofree char *mine = g_strdup_printf("nodes/%s/priv", r->nodename);
 	if (writable && memdb_lookup_path(r->mdb, mine, &a) < 0) {
@@ -617,12 +625,7 @@ static void on_verify(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *bod
 
 static gboolean verify_timer(gpointer data)
 {
-	replica_t *r = data;
-	member_t *l = leader(r);
-
-	if (r->state == ST_SYNCED && l && is_me(r, l->nodeid, l->pid))
-		send_msg(r, MSG_VERIFY_REQ, g_variant_new(VREQ_T, r->epoch.nodeid, r->epoch.pid,
-							  r->epoch.counter, ++r->verify_round));
+	request_verify(data);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -821,7 +824,8 @@ static void schedule_retry(replica_t *r)
 		r->retry_source = g_timeout_add(RETRY_MS, retry_cb, r);
 }
 
-static void disconnect(replica_t *r)
+/* Senders on FUSE threads use the handle under send_lock. */
+static void close_handle(replica_t *r)
 {
 	if (r->fd_source)
 		g_source_remove(r->fd_source);
@@ -831,6 +835,11 @@ static void disconnect(replica_t *r)
 		cpg_finalize(r->handle);
 	r->have_handle = false;
 	g_mutex_unlock(&r->send_lock);
+}
+
+static void disconnect(replica_t *r)
+{
+	close_handle(r);
 
 	g_mutex_lock(&r->lock);
 	r->state = ST_DOWN;
@@ -908,9 +917,7 @@ static void try_connect(replica_t *r)
 				 "(error %d); serving reads, retrying every %d ms",
 				 rc, RETRY_MS);
 		r->last_error = rc;
-		if (r->have_handle)
-			cpg_finalize(r->handle);
-		r->have_handle = false;
+		close_handle(r);
 		schedule_retry(r);
 		return;
 	}
@@ -982,17 +989,10 @@ void replica_shutdown(replica_t *r)
 	if (r->verify_source)
 		g_source_remove(r->verify_source);
 	r->verify_source = 0;
-	if (r->fd_source)
-		g_source_remove(r->fd_source);
-	r->fd_source = 0;
 	if (r->retry_source)
 		g_source_remove(r->retry_source);
 	r->retry_source = 0;
-	g_mutex_lock(&r->send_lock);
-	if (r->have_handle)
-		cpg_finalize(r->handle);
-	r->have_handle = false;
-	g_mutex_unlock(&r->send_lock);
+	close_handle(r);
 	quorum_free(r->quorum);
 	r->quorum = NULL;
 	g_mutex_lock(&r->lock);
