@@ -368,6 +368,19 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	int res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
+	/* Another writer (another node, whose change the kernel has not seen)
+	 * created the name since the kernel looked it up: without O_EXCL that
+	 * is an open of the existing file, as it would have been a moment
+	 * earlier. */
+	if (res == -EEXIST && !(fi->flags & O_EXCL) &&
+	    (res = memdb_lookup(fs->mdb, parent, name, &a)) == 0) {
+		if (a.type == MEMDB_DIR)
+			res = -EISDIR;
+		else if ((fi->flags & O_TRUNC) && a.size &&
+			 (res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = a.inode},
+				       NULL)) == 0)
+			res = memdb_getattr(fs->mdb, a.inode, &a);
+	}
 	if (res < 0) {
 		fuse_reply_err(req, -res);
 		return;
