@@ -31,10 +31,17 @@
 
 typedef struct replica replica_t;
 
+/* Called on the main loop after the tree changed through the group (a
+ * member's write, or a tree received in a sync); not from inside corosync's
+ * dispatch, so it may take its time. */
+typedef void (*replica_changed_fn)(void *ctx);
+
 typedef struct {
 	memdb_t *mdb;
 	clusterlog_t *clog;
 	const char *nodename;
+	replica_changed_fn changed; /* may be NULL */
+	void *ctx;
 } replica_config_t;
 
 replica_t *replica_new(const replica_config_t *cfg);

@@ -1,5 +1,6 @@
 /* pmxcfsd: serves the cluster configuration file system at /etc/pve. */
 #include "clusterlog.h"
+#include "confsync.h"
 #include "control.h"
 #include "fusefs.h"
 #include "log.h"
@@ -27,6 +28,11 @@
 #define DEFAULT_DATABASE "/var/lib/pve-cluster/config.db"
 #define DEFAULT_SOCKET "/run/pmxcfsd/pmxcfsd.sock"
 #define DEFAULT_PIDFILE "/run/pmxcfsd/pmxcfsd.pid"
+#define DEFAULT_COROSYNC_CONF "/etc/corosync/corosync.conf"
+/* corosync's key, beside its corosync.conf */
+#define COROSYNC_AUTHKEY_NAME "authkey"
+/* The cluster's corosync.conf, relative to the root of the tree. */
+#define CLUSTER_CONF_NAME "corosync.conf"
 /* Local changes are recorded as written by node 0 until the node has a
  * cluster node id. */
 #define LOCAL_NODEID 0
@@ -39,6 +45,7 @@ typedef struct {
 	char *database;
 	char *socket;
 	char *pidfile;
+	char *corosync_conf;
 } options_t;
 
 typedef struct {
@@ -47,6 +54,12 @@ typedef struct {
 	char *ip;
 	time_t starttime;
 	int pidfd;
+	/* In a cluster: not -l, and a corosync.conf exists (local or in the
+	 * tree). A node that is not in one yet serves in local mode, so that
+	 * a standalone node's /etc/pve is writable, as in the reference. */
+	bool cluster;
+	confsync_t *confsync;      /* cluster mode only */
+	uint64_t cluster_conf_seen; /* version of the tree's corosync.conf last handed over */
 	memdb_t *mdb;
 	clusterlog_t *clog;
 	vfiles_t *vfiles;
@@ -58,7 +71,7 @@ typedef struct {
 
 static const char *mode_name(const daemon_t *d)
 {
-	return d->opt.local ? "local" : "cluster";
+	return d->cluster ? "cluster" : "local";
 }
 
 static int cmd_status(void *ctx, GVariant *request, GVariant **reply)
@@ -113,6 +126,7 @@ static void daemon_clear(daemon_t *d)
 	g_free(d->opt.database);
 	g_free(d->opt.socket);
 	g_free(d->opt.pidfile);
+	g_free(d->opt.corosync_conf);
 }
 
 static bool parse_options(int argc, char **argv, options_t *o)
@@ -131,6 +145,10 @@ static bool parse_options(int argc, char **argv, options_t *o)
 		 "Control socket (default " DEFAULT_SOCKET ")", "PATH"},
 		{"pidfile", 0, 0, G_OPTION_ARG_FILENAME, &o->pidfile,
 		 "PID file (default " DEFAULT_PIDFILE ")", "PATH"},
+		{"corosync-conf", 0, 0, G_OPTION_ARG_FILENAME, &o->corosync_conf,
+		 "corosync's own copy of the cluster configuration (default " DEFAULT_COROSYNC_CONF
+		 ")",
+		 "FILE"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- the cluster configuration file system");
@@ -150,6 +168,8 @@ static bool parse_options(int argc, char **argv, options_t *o)
 		o->socket = g_strdup(DEFAULT_SOCKET);
 	if (!o->pidfile)
 		o->pidfile = g_strdup(DEFAULT_PIDFILE);
+	if (!o->corosync_conf)
+		o->corosync_conf = g_strdup(DEFAULT_COROSYNC_CONF);
 	return true;
 }
 
@@ -242,9 +262,22 @@ static bool load_tree(daemon_t *d, GError **err)
 	d->mdb = memdb_open(d->opt.database, err);
 	if (!d->mdb)
 		return false;
+	memdb_attr_t attr;
+	g_autofree char *cs_dir = g_path_get_dirname(d->opt.corosync_conf);
+	g_autofree char *authkey = g_build_filename(cs_dir, COROSYNC_AUTHKEY_NAME, NULL);
+	/* corosync's package installs an example corosync.conf: only with a
+	 * key beside it is corosync set up for a cluster. */
+	bool corosync_set_up = g_file_test(d->opt.corosync_conf, G_FILE_TEST_EXISTS) &&
+			       g_file_test(authkey, G_FILE_TEST_EXISTS);
+	d->cluster = !d->opt.local &&
+		     (corosync_set_up || memdb_lookup_path(d->mdb, CLUSTER_CONF_NAME, &attr) == 0);
+	if (!d->opt.local && !d->cluster)
+		log_notice("no cluster configuration (%s/%s, or %s with %s): this node is not in "
+			   "a cluster, serving in local mode",
+			   d->opt.mountpoint, CLUSTER_CONF_NAME, d->opt.corosync_conf, authkey);
 	/* In a cluster the node's directories are created through the group,
 	 * once it is synced and quorate (see replica.c). */
-	if (!d->opt.local)
+	if (d->cluster)
 		return true;
 	int res = memdb_ensure_layout(d->mdb, d->nodename, LOCAL_NODEID, (uint32_t)time(NULL));
 	if (res < 0) {
@@ -256,6 +289,24 @@ static bool load_tree(daemon_t *d, GError **err)
 	return true;
 }
 
+/* Hands the tree's corosync.conf to confsync whenever it changed. */
+static void sync_corosync_conf(void *ctx)
+{
+	daemon_t *d = ctx;
+	memdb_attr_t attr;
+	size_t len = 0;
+
+	if (memdb_lookup_path(d->mdb, CLUSTER_CONF_NAME, &attr) < 0 || attr.type != MEMDB_REG ||
+	    attr.version == d->cluster_conf_seen)
+		return;
+	g_autofree char *text = memdb_read_path(d->mdb, CLUSTER_CONF_NAME, &len);
+	if (!text)
+		return;
+	d->cluster_conf_seen = attr.version;
+	g_autofree char *source = g_build_filename(d->opt.mountpoint, CLUSTER_CONF_NAME, NULL);
+	confsync_apply(d->confsync, source, text, len);
+}
+
 static bool start_services(daemon_t *d, GError **err)
 {
 	fusefs_config_t fc = {
@@ -264,15 +315,22 @@ static bool start_services(daemon_t *d, GError **err)
 		.nodeid = LOCAL_NODEID,
 		.mdb = d->mdb,
 		/* Not in a cluster: nothing changes the tree behind the kernel. */
-		.sole_writer = d->opt.local,
+		.sole_writer = !d->cluster,
 	};
 
 	d->clog = clusterlog_new(CLUSTERLOG_MAX_ENTRIES);
 	d->vfiles = vfiles_new(d->mdb, d->clog, d->nodename, d->ip, d->starttime);
 	fc.vfiles = d->vfiles;
-	if (!d->opt.local) {
-		d->replica = replica_new(&(replica_config_t){
-			.mdb = d->mdb, .clog = d->clog, .nodename = d->nodename});
+	if (d->cluster) {
+		d->confsync = confsync_new(d->opt.corosync_conf, true);
+		/* Before corosync starts (the unit orders it so), corosync gets
+		 * the newest configuration this node has. */
+		sync_corosync_conf(d);
+		d->replica = replica_new(&(replica_config_t){.mdb = d->mdb,
+							     .clog = d->clog,
+							     .nodename = d->nodename,
+							     .changed = sync_corosync_conf,
+							     .ctx = d});
 		vfiles_set_replica(d->vfiles, d->replica);
 		fc.replica = d->replica;
 	}
@@ -293,6 +351,7 @@ static void stop_services(daemon_t *d)
 	replica_shutdown(d->replica);
 	fusefs_free(d->fs);
 	replica_free(d->replica);
+	confsync_free(d->confsync);
 	vfiles_free(d->vfiles);
 	clusterlog_free(d->clog);
 	memdb_free(d->mdb);

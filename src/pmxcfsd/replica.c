@@ -120,6 +120,11 @@ struct replica {
 	uint64_t next_reqid;
 	bool cs_quorate;
 	bool writable;
+
+	replica_changed_fn changed;
+	void *changed_ctx;
+	guint changed_source;
+	uint64_t seen_version; /* the tree version changed() last heard of */
 };
 
 static void try_connect(replica_t *r);
@@ -859,6 +864,27 @@ static void disconnect(replica_t *r)
 		schedule_retry(r);
 }
 
+static gboolean changed_idle(gpointer data)
+{
+	replica_t *r = data;
+
+	r->changed_source = 0;
+	r->changed(r->changed_ctx);
+	return G_SOURCE_REMOVE;
+}
+
+/* One call for any number of changes a dispatch applied. */
+static void notify_changed(replica_t *r)
+{
+	uint64_t v = memdb_version(r->mdb);
+
+	if (!r->changed || v == r->seen_version)
+		return;
+	r->seen_version = v;
+	if (!r->changed_source)
+		r->changed_source = g_idle_add(changed_idle, r);
+}
+
 static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
 {
 	replica_t *r = data;
@@ -867,6 +893,7 @@ static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
 	if (rc == CS_OK || rc == CS_ERR_TRY_AGAIN) {
 		if (r->have_handle)
 			send_ack(r);
+		notify_changed(r);
 		return G_SOURCE_CONTINUE;
 	}
 	if (!r->have_handle)
@@ -962,6 +989,9 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->mdb = cfg->mdb;
 	r->clog = cfg->clog;
 	r->nodename = g_strdup(cfg->nodename);
+	r->changed = cfg->changed;
+	r->changed_ctx = cfg->ctx;
+	r->seen_version = memdb_version(r->mdb);
 	r->pid = (uint32_t)getpid();
 	g_mutex_init(&r->lock);
 	g_cond_init(&r->cond);
@@ -992,6 +1022,9 @@ void replica_shutdown(replica_t *r)
 	if (r->retry_source)
 		g_source_remove(r->retry_source);
 	r->retry_source = 0;
+	if (r->changed_source)
+		g_source_remove(r->changed_source);
+	r->changed_source = 0;
 	close_handle(r);
 	quorum_free(r->quorum);
 	r->quorum = NULL;
