@@ -15,7 +15,8 @@ enum {
 	PVECM_EXIT_OK = 0,
 	PVECM_EXIT_FAILED = 1,
 	/* Not part of a cluster, or a service it needs (pmxcfsd, corosync)
-	 * is not running. */
+	 * is not running; for `pvecm status`, also a partition without
+	 * quorum (as the reference's corosync-quorumtool -s). */
 	PVECM_EXIT_NOT_READY = 2,
 	/* As the reference's handler: exit(-1). */
 	PVECM_EXIT_USAGE = 255,

@@ -10,6 +10,10 @@
 #define PVECM_ENV_PVE_DIR "PVECM_PVE_DIR"
 #define PVECM_DEFAULT_PVE_DIR "/etc/pve"
 
+/* corosync's own directory: corosync.conf and authkey. */
+#define PVECM_ENV_COROSYNC_DIR "PVECM_COROSYNC_DIR"
+#define PVECM_DEFAULT_COROSYNC_DIR "/etc/corosync"
+
 /* The service seam of DESIGN.md: called as `CMD ACTION UNIT`. */
 #define PVECM_ENV_SERVICE_CMD "PVECM_SERVICE_CMD"
 #define PVECM_DEFAULT_SERVICE_CMD "systemctl"
@@ -22,6 +26,10 @@ const char *pvecm_env_pve_dir(void);
 
 /* The program that starts and stops services. */
 const char *pvecm_env_service_cmd(void);
+
+/* corosync.conf and authkey in corosync's directory; free with g_free. */
+char *pvecm_env_corosync_conf(void);
+char *pvecm_env_authkey(void);
 
 /* The cluster-wide corosync.conf inside pvecm_env_pve_dir(); free with g_free. */
 char *pvecm_env_cluster_conf(void);

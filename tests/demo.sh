@@ -1,9 +1,10 @@
 #!/bin/bash
 # A guided tour of a 3-node cluster on this machine: nodes n1, n2 and n3,
-# each a network, mount and UTS namespace of its own, running real corosync
-# and pmxcfsd in cluster mode. A file written on one node is read on
-# another; pvecm status; n3 is cut off the network, turns read-only and
-# keeps reading while n1 goes on writing; once reconnected, n3 catches up.
+# each a network, mount and UTS namespace of its own. pvecm create makes n1
+# a cluster; n2 and n3 are added to its corosync.conf the manual's way and
+# join; a file written on one node is read on another; pvecm status; n3 is
+# cut off the network, turns read-only and keeps reading while n1 goes on
+# writing; once reconnected, n3 catches up.
 # Everything it starts is removed at the end, also when it fails or is
 # interrupted.
 #
@@ -80,38 +81,75 @@ writable () {
 }
 
 wait_writable () {
-	wait_for "/etc/pve on $1 to be writable" "$(cluster_default_timeout)" "writable $1" ||
+	wait_for "/etc/pve on $1 to be writable" "$DEMO_TIMEOUT" "writable $1" ||
 		fail "/etc/pve on $1 did not become writable"
 }
+
+# The cluster's token timeout grows with its size; waits allow a few.
+DEMO_TIMEOUT=30
 
 step "Three nodes, n1 n2 n3, each in namespaces of its own on this machine"
 say "Each has its own network, hostname, /run, /etc/corosync and"
 say "/var/lib/pve-cluster; this machine's /etc/pve is not touched."
-cluster_create 3 democlu || fail "could not create the nodes"
+for n in n1 n2 n3; do
+	node_create "$n" || fail "could not create node $n"
+done
 must n1 'getent hosts n1 n2 n3'
 
-step "Start corosync on every node (one authkey, one corosync.conf)"
-cluster_start_corosync || fail "corosync did not form a ring of three nodes"
-must n1 'corosync-quorumtool -s | grep -E "^(Nodes|Quorate):"'
-
-step "Start pmxcfsd in cluster mode (no -l) on every node"
-say "Each pmxcfsd joins the corosync CPG group, syncs the tree with the others"
-say "and mounts /etc/pve (pmxcfsd -f, in the background, log in the node's directory)."
+step "Start pmxcfsd on every node: not in a cluster yet, /etc/pve is local and writable"
 for n in n1 n2 n3; do
 	node_start_pmxcfsd "$n" || fail "pmxcfsd did not start on $n"
 done
+must n1 'ls /etc/pve/nodes'
+
+step "Create the cluster on n1"
+say "pvecm writes the authkey and corosync.conf, starts corosync, and pmxcfsd"
+say "moves to cluster mode keeping every file of /etc/pve."
+must n1 'echo "keyboard: en-us" > /etc/pve/datacenter.cfg'
+must n1 'pvecm create democlu'
+must n1 'pvecm status'
+case $out in
+*"Quorate:          Yes"*) ;;
+*) fail "pvecm status on n1 does not say the new cluster is quorate" ;;
+esac
+
+step "Add n2 and n3 to /etc/pve/corosync.conf, as the manual edits it"
+say "Copy, edit the copy, increase config_version, move it over: pmxcfsd"
+say "hands it to corosync on every node of the cluster without a restart."
+must n1 'cp /etc/pve/corosync.conf /etc/pve/corosync.conf.new'
+nodes=
+for i in 2 3; do
+	nodes="$nodes\n  node {\n    name: n$i\n    nodeid: $i\n    quorum_votes: 1\n    ring0_addr: $(node_ip n$i)\n  }"
+done
+edit="s/^  config_version: 1$/  config_version: 2/; s/^nodelist {$/&$nodes/"
+must n1 "sed -i '$edit' /etc/pve/corosync.conf.new"
+must n1 'mv /etc/pve/corosync.conf.new /etc/pve/corosync.conf'
+wait_for "corosync on n1 to run config_version 2" "$DEMO_TIMEOUT" \
+	"node_exec n1 corosync-cmapctl -g totem.config_version | grep -q '= 2$'" ||
+	fail "corosync on n1 did not reload the new corosync.conf"
+must n1 'corosync-cmapctl -g totem.config_version'
+
+step "n2 and n3 get the authkey and corosync.conf, then start corosync and pmxcfsd"
+say "(what 'pvecm add' will do over SSH). Their own /etc/pve is replaced"
+say "by the cluster's when pmxcfsd syncs with n1."
+for n in n2 n3; do
+	for f in authkey corosync.conf; do
+		install -m "$([ $f = authkey ] && say 0400 || say 0644)" \
+			"$(node_dir n1)/root/etc/corosync/$f" "$(node_dir $n)/root/etc/corosync/$f" ||
+			fail "could not copy $f to $n"
+	done
+	node_stop_pmxcfsd "$n" && node_start_corosync "$n" && node_start_pmxcfsd "$n" ||
+		fail "could not start corosync and pmxcfsd on $n"
+done
 for n in n1 n2 n3; do
-	wait_writable "$n"
+	wait_for "/etc/pve on $n to be writable" "$DEMO_TIMEOUT" "writable $n" ||
+		fail "/etc/pve on $n did not become writable"
 done
 must n1 'cat /etc/pve/.members'
 
-step "Write a file on n1, read it on n3"
-must n1 'echo "keyboard: en-us" > /etc/pve/datacenter.cfg'
+step "Read on n3 what n1 wrote before the cluster existed"
 must_print n3 'cat /etc/pve/datacenter.cfg' "keyboard: en-us"
 must n3 'ls /etc/pve/nodes'
-
-step "pvecm status (the cluster's corosync.conf belongs in /etc/pve)"
-must n1 'cp /etc/corosync/corosync.conf /etc/pve/corosync.conf'
 must n2 'pvecm status'
 case $out in
 *"Quorate:          Yes"*) ;;
@@ -120,8 +158,9 @@ esac
 
 step "Cut n3 off the network: alone it has no quorum, /etc/pve turns read-only"
 node_partition n3 || fail "could not cut n3 off"
-cluster_wait_inquorate n3 >/dev/null 2>&1 || fail "corosync on n3 did not lose quorum"
-wait_for "/etc/pve on n3 to be read-only" "$(cluster_default_timeout)" "! writable n3" ||
+wait_for "corosync on n3 to lose quorum" "$DEMO_TIMEOUT" "node_inquorate n3" ||
+	fail "corosync on n3 did not lose quorum"
+wait_for "/etc/pve on n3 to be read-only" "$DEMO_TIMEOUT" "! writable n3" ||
 	fail "/etc/pve on n3 did not turn read-only"
 must n3 'grep quorate /etc/pve/.members'
 run n3 'echo "keyboard: de" > /etc/pve/datacenter.cfg'

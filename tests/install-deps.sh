@@ -11,9 +11,10 @@ BUILD_DEPS="build-essential pkg-config clang
 	libssh-dev libssl-dev"
 # running the tests: namespaces (iproute2, util-linux), corosync, process
 # tools, perl (prove, JSON::PP), sqlite3 for integrity checks, sshd for
-# joins, man for checking the man pages
+# joins, man for checking the man pages, python3 for the stand-in quorum
+# device of t0700
 TEST_DEPS="corosync iproute2 util-linux procps psmisc perl
-	mount openssh-server man-db groff-base coreutils"
+	mount openssh-server man-db groff-base coreutils python3"
 
 # one dpkg-query for all: a package not known to dpkg is not printed
 # shellcheck disable=SC2086

@@ -261,4 +261,26 @@ test_expect_success 'pvecm status after the daemon stopped says it is not runnin
 	grep -qi "not running" err
 '
 
+# words: a text as one line of single-spaced words, man markup removed
+words () {
+	sed -e 's/\\f[BIRP]//g' -e 's/\\-/-/g' -e '/^\.[A-Z]/s/^\.[A-Z]* *//' |
+		tr '\n' ' ' | tr -s ' '
+}
+export -f words
+
+test_expect_success 'every command of pvecm help is in the man page, with its description and options' '
+	man=$(words <"$SRC_ROOT/man/pvecm.1") &&
+	pvecm help | sed -n "s/^ *pvecm \([a-z][a-z ]*[a-z]\).*/\1/p" >commands &&
+	test "$(wc -l <commands)" -ge 6 &&
+	while read -r cmd; do
+		case $man in *"pvecm $cmd"*) ;; *) echo "no pvecm $cmd in the man page"; return 1 ;; esac
+		pvecm help $cmd --verbose >h || return 1
+		desc=$(sed -n "3,/^$/p" h | words | sed "s/^ //; s/ \$//") &&
+		case $man in *"$desc"*) ;; *) echo "not in the man page: $desc"; return 1 ;; esac
+		for opt in $(sed -n "s/^  \(--[a-z-]*\).*/\1/p" h | sed "s/\[n\]//"); do
+			case $man in *"$opt"*) ;; *) echo "option $opt of $cmd not in the man page"; return 1 ;; esac
+		done
+	done <commands
+'
+
 test_done

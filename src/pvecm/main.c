@@ -1,6 +1,8 @@
 /* pvecm: the cluster manager's command line. Commands are rows of the
  * table below; pvecm_cli.c parses, checks and prints help for them. */
+#include "pvecm_authkey.h"
 #include "pvecm_cli.h"
+#include "pvecm_create.h"
 #include "pvecm_status.h"
 
 #include <errno.h>
@@ -19,6 +21,22 @@ static int cmd_apiver(const pvecm_cli_call_t *call)
 	return PVECM_EXIT_OK;
 }
 
+static const pvecm_cli_arg_t keygen_args[] = {
+    {.name = "filename", .description = "Output file name"},
+    {.name = NULL},
+};
+
+static int cmd_keygen(const pvecm_cli_call_t *call)
+{
+	g_autoptr(GError) err = NULL;
+
+	if (!pvecm_authkey_create(pvecm_cli_arg(call, 0), &err)) {
+		fprintf(stderr, "%s: %s\n", pvecm_cli_name(call), err->message);
+		return PVECM_EXIT_FAILED;
+	}
+	return PVECM_EXIT_OK;
+}
+
 /* In the order `pvecm help` lists them. */
 static const pvecm_cli_cmd_t commands[] = {
     {
@@ -28,8 +46,35 @@ static const pvecm_cli_cmd_t commands[] = {
 	.run = cmd_apiver,
     },
     {
+	.name = "create",
+	.description = "Generate new cluster configuration. If no links given, default to "
+		       "local IP address as link0.",
+	.args = pvecm_create_args,
+	.opts = pvecm_create_opts,
+	.run = pvecm_create_run,
+    },
+    {
+	.name = "expected",
+	.description = "Tells corosync a new value of expected votes.",
+	.args = pvecm_expected_args,
+	.run = pvecm_expected_run,
+    },
+    {
+	.name = "keygen",
+	.description = "Generate new cryptographic key for corosync.",
+	.args = keygen_args,
+	.run = cmd_keygen,
+    },
+    {
+	.name = "nodes",
+	.description = "Displays the local view of the cluster nodes.",
+	.opts = pvecm_status_opts,
+	.run = pvecm_nodes_run,
+    },
+    {
 	.name = "status",
 	.description = "Displays the local view of the cluster status.",
+	.opts = pvecm_status_opts,
 	.run = pvecm_status_run,
     },
 };

@@ -432,7 +432,8 @@ static bool check_arg_count(const pvecm_cli_call_t *call, GString *err)
 		variadic |= a->variadic;
 	}
 	if (call->args->len < required) {
-		g_string_assign(err, "not enough arguments");
+		g_string_printf(err, "not enough arguments: <%s> is missing",
+				call->cmd->args[call->args->len].name);
 		return false;
 	}
 	if (!variadic && call->args->len > max) {

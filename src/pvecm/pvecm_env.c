@@ -30,3 +30,15 @@ char *pvecm_env_cluster_conf(void)
 {
 	return g_build_filename(pvecm_env_pve_dir(), "corosync.conf", NULL);
 }
+
+char *pvecm_env_corosync_conf(void)
+{
+	return g_build_filename(env_or(PVECM_ENV_COROSYNC_DIR, PVECM_DEFAULT_COROSYNC_DIR),
+				"corosync.conf", NULL);
+}
+
+char *pvecm_env_authkey(void)
+{
+	return g_build_filename(env_or(PVECM_ENV_COROSYNC_DIR, PVECM_DEFAULT_COROSYNC_DIR),
+				"authkey", NULL);
+}

@@ -1,53 +1,68 @@
 #include "pvecm_status.h"
 
-#include "proto.h"
+#include "corosync_conf.h"
+#include "pvecm_daemon.h"
 #include "pvecm_env.h"
+#include "pvecm_quorum.h"
 
-#include <corosync/cmap.h>
-#include <corosync/quorum.h>
+#include <corosync/votequorum.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <json-glib/json-glib.h>
 #include <stdio.h>
-#include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#define STATUS_ERROR "Error: cannot read cluster status from corosync"
+/* What the reference prints for totem keys the file leaves out: corosync's
+ * own defaults (corosync.conf(5): knet, secauth off), -1 for a missing
+ * config_version, and for a missing cluster_name a marker no cluster can
+ * be named. */
+#define DEFAULT_TRANSPORT "knet"
+#define DEFAULT_SECAUTH "off"
+#define DEFAULT_CONFIG_VERSION "-1"
+#define DEFAULT_CLUSTER_NAME "UNKNOWN?"
 
-/* pmxcfsd serves root only; say so rather than leave "Permission denied"
- * to be puzzled over. */
-static const char *root_hint(void)
+const pvecm_cli_opt_t pvecm_status_opts[] = {
+    {
+	.name = PVECM_OUTPUT_FORMAT,
+	.type = PVECM_CLI_STRING,
+	.value_text = "<json | text>",
+	.default_text = "text",
+	.description = "Output format.",
+    },
+    {.name = NULL},
+};
+
+const pvecm_cli_arg_t pvecm_expected_args[] = {
+    {.name = "expected", .description = "Expected votes"},
+    {.name = NULL},
+};
+
+typedef enum {
+	FORMAT_TEXT,
+	FORMAT_JSON,
+} format_t;
+
+/* The value of --output-format; false after a one-line usage error. */
+static bool parse_format(const pvecm_cli_call_t *call, format_t *format)
 {
-	return geteuid() == 0 ? "" : " - pvecm must run as root";
+	const char *v = pvecm_cli_opt(call, PVECM_OUTPUT_FORMAT);
+
+	if (!v || strcmp(v, "text") == 0)
+		*format = FORMAT_TEXT;
+	else if (strcmp(v, "json") == 0)
+		*format = FORMAT_JSON;
+	else {
+		fprintf(stderr, "ERROR: option '--%s': '%s' is not one of json, text\n",
+			PVECM_OUTPUT_FORMAT, v);
+		return false;
+	}
+	return true;
 }
 
-static int ask_daemon(void)
-{
-	const char *path = pvecm_env_socket();
-	g_autoptr(GError) err = NULL;
-	g_autoptr(GVariant) reply = NULL;
-	int32_t status = 0;
-
-	if (!proto_call(path, PROTO_CMD_STATUS, g_variant_new("()"), PROTO_STATUS_REPLY_TYPE,
-			PROTO_CALL_TIMEOUT_MS, &status, &reply, &err)) {
-		if (g_error_matches(err, PROTO_ERROR, PROTO_ERROR_NOT_RUNNING)) {
-			fprintf(stderr,
-				"pvecm: pmxcfsd is not running (%s) - start it with '%s start "
-				"pmxcfsd'\n",
-				err->message, pvecm_env_service_cmd());
-			return PVECM_EXIT_NOT_READY;
-		}
-		fprintf(stderr, "pvecm: %s%s\n", err->message, root_hint());
-		return PVECM_EXIT_FAILED;
-	}
-	if (status < 0) {
-		fprintf(stderr, "pvecm: pmxcfsd on %s refused the status request: %s%s\n", path,
-			g_strerror(-status), root_hint());
-		return PVECM_EXIT_FAILED;
-	}
-	return PVECM_EXIT_OK;
-}
+/* Checks first */
 
 static int check_cluster_conf(void)
 {
@@ -68,107 +83,461 @@ static int check_cluster_conf(void)
 	return PVECM_EXIT_NOT_READY;
 }
 
+/* What every command here checks before it asks corosync, as the
+ * reference does. */
+static int check_node(void)
+{
+	pvecm_daemon_status_t st;
+	/* Without pmxcfsd, /etc/pve is an empty directory and every node
+	 * would look like it is not in a cluster: ask the daemon first. */
+	int rc = pvecm_daemon_status(&st, true);
+
+	pvecm_daemon_status_clear(&st);
+	return rc == PVECM_EXIT_OK ? check_cluster_conf() : rc;
+}
+
+/* One line for a failed request to corosync, saying what to do; returns
+ * the exit code. */
+static int corosync_failed(const GError *err, const char *what)
+{
+	const char *hint = "see corosync's log";
+
+	if (g_error_matches(err, PVECM_QUORUM_ERROR, PVECM_QUORUM_ERROR_NOT_RUNNING)) {
+		fprintf(stderr, "pvecm: %s - start it with '%s start corosync'\n", err->message,
+			pvecm_env_service_cmd());
+		return PVECM_EXIT_NOT_READY;
+	}
+	if (g_error_matches(err, PVECM_QUORUM_ERROR, PVECM_QUORUM_ERROR_REFUSED))
+		hint = "the votes present must be able to reach the quorum it gives (see 'pvecm "
+		       "status')";
+	else if (g_error_matches(err, PVECM_QUORUM_ERROR, PVECM_QUORUM_ERROR_NO_VOTEQUORUM))
+		hint = "expected votes need quorum.provider: corosync_votequorum";
+	fprintf(stderr, "pvecm: %s: %s - %s\n", what, err->message, hint);
+	return PVECM_EXIT_FAILED;
+}
+
+/* Reads corosync's view; on failure says what to do and returns NULL
+ * with *rc set to the exit code. */
+static pvecm_quorum_t *read_view(unsigned flags, const char *what, int *rc)
+{
+	g_autoptr(GError) err = NULL;
+	pvecm_quorum_t *q = pvecm_quorum_read(flags, &err);
+
+	if (!q)
+		*rc = corosync_failed(err, what);
+	return q;
+}
+
+/* The cluster's corosync.conf */
+
 typedef struct {
-	bool called;
-	bool quorate;
-	struct quorum_ring_id ring;
-	uint32_t members;
-	uint32_t nodeid;
-	char provider[256];
-} quorum_view_t;
+	const char *name;
+	const char *config_version;
+	const char *transport;
+	const char *secauth;
+} cluster_info_t;
 
-static void on_quorum(quorum_handle_t h, uint32_t quorate, struct quorum_ring_id ring_id,
-		      uint32_t n, const uint32_t *members)
+/* The totem settings the "Cluster information" block shows. Like the
+ * reference, a file that cannot be read or has no totem section leaves
+ * the block out (with a warning) instead of failing the whole status. */
+static corosync_conf_t *load_cluster_conf(cluster_info_t *info)
 {
-	const void *ctx = NULL;
-	quorum_view_t *v;
+	g_autofree char *path = pvecm_env_cluster_conf();
+	g_autoptr(GError) err = NULL;
+	corosync_conf_t *conf = corosync_conf_load(path, &err);
+	corosync_conf_item_t *totem;
 
-	quorum_context_get(h, &ctx);
-	v = (quorum_view_t *)ctx;
-	v->called = true;
-	v->quorate = quorate != 0;
-	v->ring = ring_id;
-	v->members = n;
+	if (!conf) {
+		fprintf(stderr, "pvecm: warning: cannot read the cluster information: %s\n",
+			err->message);
+		return NULL;
+	}
+	totem = corosync_conf_find_section(conf->root, "totem");
+	if (!totem || !totem->items || totem->items->len == 0) {
+		corosync_conf_free(conf);
+		return NULL;
+	}
+	info->name = corosync_conf_get(conf, "totem.cluster_name");
+	info->config_version = corosync_conf_get(conf, "totem.config_version");
+	info->transport = corosync_conf_get(conf, "totem.transport");
+	info->secauth = corosync_conf_get(conf, "totem.secauth");
+	return conf;
 }
 
-/* The current view, as corosync-quorumtool reads it. Returns -1 when
- * corosync cannot be reached at all. */
-static int read_quorum(quorum_view_t *v)
-{
-	quorum_model_v1_data_t model = {.model = QUORUM_MODEL_V1, .quorum_notify_fn = on_quorum};
-	quorum_handle_t h;
-	uint32_t qtype;
-	cs_error_t rc;
+/* Text: the layout of the reference (pvecm) and of corosync-quorumtool */
 
-	rc = quorum_model_initialize(&h, QUORUM_MODEL_V1, (quorum_model_data_t *)&model, &qtype, v);
-	if (rc != CS_OK) {
-		fprintf(stderr, "%s: corosync is not running (%s)\n", STATUS_ERROR,
-			cs_strerror(rc));
-		return -1;
-	}
-	rc = quorum_trackstart(h, CS_TRACK_CURRENT);
-	while (rc == CS_OK && !v->called)
-		rc = quorum_dispatch(h, CS_DISPATCH_ONE);
-	quorum_finalize(h);
-	if (rc != CS_OK) {
-		fprintf(stderr, "%s: quorum tracking failed: %s\n", STATUS_ERROR, cs_strerror(rc));
-		return 1;
-	}
-	return 0;
+static void print_cluster_info(const cluster_info_t *c)
+{
+	const struct {
+		const char *label, *value, *fallback;
+	} rows[] = {
+	    {"Name:", c->name, DEFAULT_CLUSTER_NAME},
+	    {"Config Version:", c->config_version, DEFAULT_CONFIG_VERSION},
+	    {"Transport:", c->transport, DEFAULT_TRANSPORT},
+	    {"Secure auth:", c->secauth, DEFAULT_SECAUTH},
+	};
+
+	printf("Cluster information\n");
+	printf("-------------------\n");
+	for (size_t i = 0; i < G_N_ELEMENTS(rows); i++)
+		printf("%-17s %s\n", rows[i].label,
+		       rows[i].value ? rows[i].value : rows[i].fallback);
+	printf("\n");
 }
 
-/* Provider name and local node id live in cmap; without votequorum there
- * is no node id and quorumtool shows 0, as this does. */
-static int read_cmap(quorum_view_t *v)
+/* The tool right-aligns columns in 10 characters and follows each with a
+ * space; longer values push the rest of the line right. */
+static void print_cell(const char *s)
 {
-	cmap_handle_t h;
-	char *provider = NULL;
-	cs_error_t rc = cmap_initialize(&h);
-
-	if (rc != CS_OK) {
-		fprintf(stderr, "%s: cmap service: %s\n", STATUS_ERROR, cs_strerror(rc));
-		return 1;
-	}
-	if (cmap_get_string(h, "quorum.provider", &provider) == CS_OK) {
-		g_strlcpy(v->provider, provider, sizeof(v->provider));
-		free(provider);
-	} else
-		g_strlcpy(v->provider, "Not configured", sizeof(v->provider));
-	if (cmap_get_uint32(h, "runtime.votequorum.this_node_id", &v->nodeid) != CS_OK)
-		v->nodeid = 0;
-	cmap_finalize(h);
-	return 0;
+	printf("%10s ", s);
 }
 
-/* The "Quorum information" block of `corosync-quorumtool -siH`. */
-static void print_quorum(const quorum_view_t *v)
+static void print_nodeid(uint32_t id, bool hex)
+{
+	if (hex)
+		printf("0x%08" PRIx32 " ", id);
+	else
+		printf("%10" PRIu32 " ", id);
+}
+
+static void qdevice_flags_text(uint32_t flags, char *buf, size_t len)
+{
+	if (!(flags & VOTEQUORUM_INFO_QDEVICE_REGISTERED)) {
+		g_strlcpy(buf, "NR", len);
+		return;
+	}
+	g_snprintf(buf, len, "%s,%s,%s", flags & VOTEQUORUM_INFO_QDEVICE_ALIVE ? "A" : "NA",
+		   flags & VOTEQUORUM_INFO_QDEVICE_CAST_VOTE ? "V" : "NV",
+		   flags & VOTEQUORUM_INFO_QDEVICE_MASTER_WINS ? "MW" : "NMW");
+}
+
+/* "Membership information", as `corosync-quorumtool -l` (decimal ids,
+ * names) and `-siH` (hex ids, addresses) print it. */
+static void print_members(const pvecm_quorum_t *q, bool hex, bool ips)
+{
+	printf("\nMembership information\n");
+	printf("----------------------\n");
+	print_cell("Nodeid");
+	if (q->votequorum) {
+		print_cell("Votes");
+		if (q->qdevice)
+			print_cell("Qdevice");
+	}
+	printf("Name\n");
+	for (guint i = 0; i < q->members->len; i++) {
+		const pvecm_quorum_member_t *m = q->members->pdata[i];
+		const char *label = ips ? m->ip : m->name;
+
+		print_nodeid(m->nodeid, hex);
+		if (q->votequorum) {
+			printf("%10" PRIu32 " ", m->votes);
+			if (q->qdevice) {
+				char flags[16];
+
+				qdevice_flags_text(m->flags, flags, sizeof(flags));
+				print_cell(flags);
+			}
+		}
+		printf("%s%s\n", label ? label : "", m->local ? " (local)" : "");
+	}
+	if (!q->qdevice)
+		return;
+	print_nodeid(VOTEQUORUM_QDEVICE_NODEID, hex);
+	/* A device that does not vote here shows 0 votes, its real count
+	 * after the name. */
+	printf("%10" PRIu32 " ", q->qdevice_cast_vote ? q->qdevice_votes : 0);
+	printf("           %s", q->qdevice_name);
+	if (q->qdevice_cast_vote)
+		printf("\n");
+	else
+		printf(" (votes %d)\n", (int)q->qdevice_votes);
+}
+
+static const struct {
+	uint32_t bit;
+	const char *name;
+} vq_flags[] = {
+    {VOTEQUORUM_INFO_TWONODE, "2Node"},
+    {VOTEQUORUM_INFO_QUORATE, "Quorate"},
+    {VOTEQUORUM_INFO_WAIT_FOR_ALL, "WaitForAll"},
+    {VOTEQUORUM_INFO_LAST_MAN_STANDING, "LastManStanding"},
+    {VOTEQUORUM_INFO_AUTO_TIE_BREAKER, "AutoTieBreaker"},
+    {VOTEQUORUM_INFO_ALLOW_DOWNSCALE, "AllowDownscale"},
+    {VOTEQUORUM_INFO_QDEVICE_REGISTERED, "Qdevice"},
+};
+
+/* `corosync-quorumtool -siH`, byte for byte (trailing spaces included). */
+static void print_status_text(const pvecm_quorum_t *q)
 {
 	time_t now = time(NULL);
 
 	printf("Quorum information\n");
 	printf("------------------\n");
 	printf("Date:             %s", ctime(&now));
-	printf("Quorum provider:  %s\n", v->provider);
-	printf("Nodes:            %" PRIu32 "\n", v->members);
-	printf("Node ID:          0x%08" PRIx32 "\n", v->nodeid);
-	printf("Ring ID:          %" PRIx32 ".%" PRIx64 "\n", v->ring.nodeid, v->ring.seq);
-	printf("Quorate:          %s\n", v->quorate ? "Yes" : "No");
+	printf("Quorum provider:  %s\n", q->provider ? q->provider : "Not configured");
+	printf("Nodes:            %u\n", q->members->len);
+	printf("Node ID:          0x%08" PRIx32 "\n", q->nodeid);
+	if (q->votequorum)
+		printf("Ring ID:          %" PRIx32 ".%" PRIx64 "\n", q->ring_nodeid, q->ring_seq);
+	else
+		printf("Ring ID:          %" PRIx64 "\n", q->ring_seq);
+	printf("Quorate:          %s\n", q->quorate ? "Yes" : "No");
+	/* Without votequorum the tool stops here, members included. */
+	if (!q->votequorum)
+		return;
+	printf("\nVotequorum information\n");
+	printf("----------------------\n");
+	printf("Expected votes:   %d\n", (int)q->expected_votes);
+	printf("Highest expected: %d\n", (int)q->highest_expected);
+	printf("Total votes:      %d\n", (int)q->total_votes);
+	printf("Quorum:           %d %s\n", (int)q->quorum,
+	       q->flags & VOTEQUORUM_INFO_QUORATE ? " " : "Activity blocked");
+	printf("Flags:            ");
+	for (size_t i = 0; i < G_N_ELEMENTS(vq_flags); i++)
+		if (q->flags & vq_flags[i].bit)
+			printf("%s ", vq_flags[i].name);
+	printf("\n");
+	print_members(q, true, true);
 }
+
+/* JSON */
+
+static void json_opt_string(JsonBuilder *b, const char *member, const char *value)
+{
+	json_builder_set_member_name(b, member);
+	if (value)
+		json_builder_add_string_value(b, value);
+	else
+		json_builder_add_null_value(b);
+}
+
+static void json_int(JsonBuilder *b, const char *member, gint64 value)
+{
+	json_builder_set_member_name(b, member);
+	json_builder_add_int_value(b, value);
+}
+
+static void json_bool(JsonBuilder *b, const char *member, bool value)
+{
+	json_builder_set_member_name(b, member);
+	json_builder_add_boolean_value(b, value);
+}
+
+static void print_json(JsonBuilder *b)
+{
+	g_autoptr(JsonGenerator) gen = json_generator_new();
+	g_autoptr(JsonNode) root = json_builder_get_root(b);
+	g_autofree char *text = NULL;
+
+	json_generator_set_root(gen, root);
+	text = json_generator_to_data(gen, NULL);
+	printf("%s\n", text);
+}
+
+static void json_cluster(JsonBuilder *b, const cluster_info_t *c)
+{
+	guint64 version;
+
+	json_builder_set_member_name(b, "cluster");
+	if (!c) {
+		json_builder_add_null_value(b);
+		return;
+	}
+	json_builder_begin_object(b);
+	json_opt_string(b, "name", c->name);
+	json_builder_set_member_name(b, "config_version");
+	if (c->config_version &&
+	    g_ascii_string_to_unsigned(c->config_version, 10, 0, G_MAXINT64, &version, NULL))
+		json_builder_add_int_value(b, (gint64)version);
+	else
+		json_builder_add_null_value(b);
+	json_opt_string(b, "transport", c->transport ? c->transport : DEFAULT_TRANSPORT);
+	json_bool(b, "secauth", g_strcmp0(c->secauth ? c->secauth : DEFAULT_SECAUTH, "on") == 0);
+	json_builder_end_object(b);
+}
+
+static void json_quorum(JsonBuilder *b, const pvecm_quorum_t *q)
+{
+	json_builder_set_member_name(b, "quorum");
+	json_builder_begin_object(b);
+	json_opt_string(b, "provider", q->provider);
+	json_int(b, "nodes", q->members->len);
+	json_int(b, "nodeid", q->nodeid);
+	json_builder_set_member_name(b, "ring_id");
+	json_builder_begin_object(b);
+	json_int(b, "nodeid", q->ring_nodeid);
+	json_int(b, "seq", (gint64)q->ring_seq);
+	json_builder_end_object(b);
+	json_bool(b, "quorate", q->quorate);
+	json_builder_end_object(b);
+}
+
+static void json_votequorum(JsonBuilder *b, const pvecm_quorum_t *q)
+{
+	json_builder_set_member_name(b, "votequorum");
+	if (!q->votequorum) {
+		json_builder_add_null_value(b);
+		return;
+	}
+	json_builder_begin_object(b);
+	json_int(b, "expected_votes", q->expected_votes);
+	json_int(b, "highest_expected", q->highest_expected);
+	json_int(b, "total_votes", q->total_votes);
+	json_int(b, "quorum", q->quorum);
+	json_builder_set_member_name(b, "flags");
+	json_builder_begin_array(b);
+	for (size_t i = 0; i < G_N_ELEMENTS(vq_flags); i++)
+		if (q->flags & vq_flags[i].bit)
+			json_builder_add_string_value(b, vq_flags[i].name);
+	json_builder_end_array(b);
+	json_builder_end_object(b);
+}
+
+/* One member. status gives its nodelist name and address; nodes gives
+ * the name as the text shows it (resolved when the nodelist has none). */
+static void json_member(JsonBuilder *b, const pvecm_quorum_t *q, const pvecm_quorum_member_t *m,
+			bool with_ip)
+{
+	json_builder_begin_object(b);
+	json_int(b, "nodeid", m->nodeid);
+	json_builder_set_member_name(b, "votes");
+	if (q->votequorum)
+		json_builder_add_int_value(b, m->votes);
+	else
+		json_builder_add_null_value(b);
+	json_opt_string(b, "name", m->name);
+	if (with_ip)
+		json_opt_string(b, "ip", m->ip);
+	json_bool(b, "local", m->local);
+	if (q->qdevice) {
+		json_builder_set_member_name(b, "qdevice");
+		json_builder_begin_object(b);
+		json_bool(b, "registered", m->flags & VOTEQUORUM_INFO_QDEVICE_REGISTERED);
+		json_bool(b, "alive", m->flags & VOTEQUORUM_INFO_QDEVICE_ALIVE);
+		json_bool(b, "cast_vote", m->flags & VOTEQUORUM_INFO_QDEVICE_CAST_VOTE);
+		json_bool(b, "master_wins", m->flags & VOTEQUORUM_INFO_QDEVICE_MASTER_WINS);
+		json_builder_end_object(b);
+	}
+	json_builder_end_object(b);
+}
+
+static void json_members(JsonBuilder *b, const pvecm_quorum_t *q, bool with_ip)
+{
+	json_builder_set_member_name(b, "members");
+	json_builder_begin_array(b);
+	for (guint i = 0; i < q->members->len; i++)
+		json_member(b, q, q->members->pdata[i], with_ip);
+	json_builder_end_array(b);
+}
+
+static void json_qdevice(JsonBuilder *b, const pvecm_quorum_t *q)
+{
+	json_builder_set_member_name(b, "qdevice");
+	if (!q->qdevice) {
+		json_builder_add_null_value(b);
+		return;
+	}
+	json_builder_begin_object(b);
+	json_int(b, "nodeid", VOTEQUORUM_QDEVICE_NODEID);
+	json_opt_string(b, "name", q->qdevice_name);
+	json_int(b, "votes", q->qdevice_votes);
+	json_bool(b, "cast_vote", q->qdevice_cast_vote);
+	json_builder_end_object(b);
+}
+
+static void print_status_json(const cluster_info_t *c, const pvecm_quorum_t *q)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_cluster(b, c);
+	json_quorum(b, q);
+	json_votequorum(b, q);
+	json_members(b, q, true);
+	json_qdevice(b, q);
+	json_builder_end_object(b);
+	print_json(b);
+}
+
+/* Commands */
 
 int pvecm_status_run(const pvecm_cli_call_t *call)
 {
-	quorum_view_t view = {0};
-	int rc = ask_daemon();
+	g_autoptr(corosync_conf_t) conf = NULL;
+	g_autoptr(pvecm_quorum_t) q = NULL;
+	cluster_info_t info = {0};
+	format_t format;
+	int rc;
 
-	if (rc == PVECM_EXIT_OK)
-		rc = check_cluster_conf();
+	if (!parse_format(call, &format))
+		return PVECM_EXIT_USAGE;
+	rc = check_node();
 	if (rc != PVECM_EXIT_OK)
 		return rc;
-	rc = read_quorum(&view);
-	if (rc < 0)
-		return PVECM_EXIT_NOT_READY;
-	if (rc > 0 || read_cmap(&view) != 0)
-		return PVECM_EXIT_FAILED;
-	print_quorum(&view);
+	conf = load_cluster_conf(&info);
+	/* corosync first: when it cannot be asked, nothing is printed but
+	 * the error. */
+	q = read_view(0, "cannot read the cluster status from corosync", &rc);
+	if (!q)
+		return rc;
+	if (format == FORMAT_JSON)
+		print_status_json(conf ? &info : NULL, q);
+	else {
+		if (conf)
+			print_cluster_info(&info);
+		print_status_text(q);
+	}
+	/* As the reference, whose status ends in `corosync-quorumtool -s`:
+	 * a partition without quorum exits 2, after printing everything. */
+	return q->quorate ? PVECM_EXIT_OK : PVECM_EXIT_NOT_READY;
+}
+
+int pvecm_nodes_run(const pvecm_cli_call_t *call)
+{
+	g_autoptr(pvecm_quorum_t) q = NULL;
+	format_t format;
+	int rc;
+
+	if (!parse_format(call, &format))
+		return PVECM_EXIT_USAGE;
+	rc = check_node();
+	if (rc != PVECM_EXIT_OK)
+		return rc;
+	q = read_view(PVECM_QUORUM_RESOLVE, "cannot read the cluster nodes from corosync", &rc);
+	if (!q)
+		return rc;
+	if (format == FORMAT_JSON) {
+		g_autoptr(JsonBuilder) b = json_builder_new();
+
+		json_builder_begin_object(b);
+		json_members(b, q, false);
+		json_builder_end_object(b);
+		print_json(b);
+	} else
+		print_members(q, false, false);
 	return PVECM_EXIT_OK;
+}
+
+int pvecm_expected_run(const pvecm_cli_call_t *call)
+{
+	const char *arg = pvecm_cli_arg(call, 0);
+	g_autoptr(GError) err = NULL;
+	g_autofree char *what = NULL;
+	guint64 expected;
+	int rc;
+
+	if (!g_ascii_string_to_unsigned(arg, 10, 1, G_MAXUINT32, &expected, NULL)) {
+		fprintf(stderr,
+			"ERROR: <expected>: '%s' is not a number of votes (an integer of at least "
+			"1) - usage: %s <expected>\n",
+			arg, pvecm_cli_name(call));
+		return PVECM_EXIT_USAGE;
+	}
+	rc = check_node();
+	if (rc != PVECM_EXIT_OK)
+		return rc;
+	if (pvecm_quorum_set_expected((uint32_t)expected, &err))
+		return PVECM_EXIT_OK;
+	what = g_strdup_printf("cannot set expected votes to %" G_GUINT64_FORMAT, expected);
+	return corosync_failed(err, what);
 }

@@ -67,6 +67,8 @@ TEST_NODE_DIRS=${TEST_NODE_DIRS:-"/run /etc/corosync /var/lib/pve-cluster /var/l
 # lands under /etc/pve while nothing is mounted there, touches the host.
 TEST_NODE_OVERLAYS=${TEST_NODE_OVERLAYS:-"/etc /var/lib"}
 export PVE PVE_DB PVE_SOCK PVE_PIDFILE TEST_NODE_DIRS TEST_NODE_OVERLAYS
+# pvecm starts and stops daemons of the node it runs in through the harness
+export PVECM_SERVICE_CMD="$TEST_LIB_DIR/service.sh"
 
 # ---------------------------------------------------------------------------
 # Small helpers
@@ -295,7 +297,9 @@ node_sh () {
 	local anchor
 	anchor=$(node_anchor "$1") || return 1
 	TEST_LIB_CODE=$2 nsenter -t "$anchor" -n -m -u -- \
-		bash -c '. "$TEST_LIB_DIR/test-lib.sh"; cd "$TRASH" && eval "$TEST_LIB_CODE"'
+		bash -c '. "$TEST_LIB_DIR/test-lib.sh"; cd "$TRASH" || exit 1
+			node_sh_body_ () { eval "$TEST_LIB_CODE"; }
+			node_sh_body_'
 }
 
 # node_path NAME PATH: the host's way into PATH as the node sees it
@@ -407,6 +411,35 @@ node_link_down () {
 
 node_link_up () {
 	ip -n "$TEST_PREFIX-sw" link set "v$(cat "$TRASH/nodes/$1/index")" up
+}
+
+# node_add_link1 NAME: a second network for the node, as a separate cluster
+# network: eth1 on bridge br1 of the switch, address node_link1_ip NAME
+node_add_link1 () {
+	local name=$1 idx sw="$TEST_PREFIX-sw" ns="$TEST_PREFIX-$1"
+	idx=$(cat "$TRASH/nodes/$name/index") || return 1
+	if ! ip -n "$sw" link show br1 >/dev/null 2>&1; then
+		ip -n "$sw" link add br1 type bridge && ip -n "$sw" link set br1 up || return 1
+	fi
+	ip -n "$sw" link add "w$idx" type veth peer name eth1 netns "$ns" &&
+	ip -n "$sw" link set "w$idx" master br1 &&
+	ip -n "$sw" link set "w$idx" up &&
+	ip -n "$ns" addr add "$TEST_NET1.$idx/24" dev eth1 &&
+	ip -n "$ns" link set eth1 up &&
+	say "$TEST_NET1.$idx" >"$TRASH/nodes/$name/ip1"
+}
+
+node_link1_ip () {
+	cat "$TRASH/nodes/$1/ip1"
+}
+
+# node_link1_down NAME / node_link1_up NAME: cut the node's second network
+node_link1_down () {
+	ip -n "$TEST_PREFIX-sw" link set "w$(cat "$TRASH/nodes/$1/index")" down
+}
+
+node_link1_up () {
+	ip -n "$TEST_PREFIX-sw" link set "w$(cat "$TRASH/nodes/$1/index")" up
 }
 
 # pid_alive PID: the process exists and is not a zombie
@@ -664,6 +697,12 @@ test_print_logs () {
 
 # test_run_ BODY: evaluates the body (here, or in the node set by
 # test_node) with the cleanup hooks; returns its status
+# test_body_ CODE: a test body in a function of its own, so that its
+# "return 1" ends the body and not test_run_ (whose cleanup must still run)
+test_body_ () {
+	eval "$1"
+}
+
 test_run_ () {
 	local out="$TRASH/.test-output" rc
 	if [ -n "$TEST_NODE" ]; then
@@ -671,8 +710,11 @@ test_run_ () {
 			. "$TEST_LIB_DIR/test-lib.sh"
 			cd "$TRASH" || exit 1
 			test_cleanup=:
+			# in a function, so that "return 1" ends the body as it
+			# does in a body run on the host (from test_run_)
+			test_body_ () { eval "$TEST_LIB_CODE"; }
 			[ -n "$TEST_LIB_TRACE" ] && set -x
-			eval "$TEST_LIB_CODE"
+			test_body_
 			eval_ret=$?
 			set +x
 			eval "$test_cleanup"
@@ -682,7 +724,7 @@ test_run_ () {
 		test_cleanup=:
 		{
 			[ -n "$test_trace" ] && set -x
-			eval "$1"
+			test_body_ "$1"
 			eval_ret=$?
 			set +x
 			eval "$test_cleanup"
@@ -831,6 +873,8 @@ if [ -z "$TEST_LIB_INNER" ]; then
 	export TEST_PREFIX="pc$$"
 	# 10.213.X.0/24, X from the pid: a different subnet per run where possible
 	export TEST_NET="10.213.$(($$ % 250 + 1))"
+	# the second cluster network (node_add_link1)
+	export TEST_NET1="10.214.$(($$ % 250 + 1))"
 	TRASH=$(mktemp -d "${TMPDIR:-/tmp}/pvecm-test.$TEST_PREFIX.$(basename "$0" .sh).XXXXXX") ||
 		error "cannot create a temporary directory"
 	export TRASH
