@@ -21,9 +21,24 @@ const char *pvecm_env_pve_dir(void)
 	return env_or(PVECM_ENV_PVE_DIR, PVECM_DEFAULT_PVE_DIR);
 }
 
+const char *pvecm_env_database(void)
+{
+	return env_or(PVECM_ENV_DATABASE, PVECM_DEFAULT_DATABASE);
+}
+
 const char *pvecm_env_service_cmd(void)
 {
 	return env_or(PVECM_ENV_SERVICE_CMD, PVECM_DEFAULT_SERVICE_CMD);
+}
+
+const char *pvecm_env_ssh_dir(void)
+{
+	return env_or(PVECM_ENV_SSH_DIR, PVECM_DEFAULT_SSH_DIR);
+}
+
+const char *pvecm_env_root_ssh_dir(void)
+{
+	return env_or(PVECM_ENV_ROOT_SSH_DIR, PVECM_DEFAULT_ROOT_SSH_DIR);
 }
 
 char *pvecm_env_cluster_conf(void)
