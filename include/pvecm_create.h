@@ -21,8 +21,4 @@ extern const pvecm_cli_opt_t pvecm_create_opts[];
 
 int pvecm_create_run(const pvecm_cli_call_t *call);
 
-/* Whether name is a valid cluster (or node) name: letters, digits and
- * '-', not at either end; false with a message that says so. */
-bool pvecm_check_cluster_name(const char *name, GError **err);
-
 #endif

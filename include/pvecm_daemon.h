@@ -21,4 +21,8 @@ void pvecm_daemon_status_clear(pvecm_daemon_status_t *st);
  * PVECM_EXIT_OK otherwise. */
 int pvecm_daemon_status(pvecm_daemon_status_t *st, bool report);
 
+/* Waits until pmxcfsd serves /etc/pve in cluster mode and writable: the
+ * cluster is quorate and its file system works. False after timeout_s. */
+bool pvecm_daemon_wait_cluster(unsigned timeout_s);
+
 #endif

@@ -1,19 +1,16 @@
 /* pvecm: the cluster manager's command line. Commands are rows of the
  * table below; pvecm_cli.c parses, checks and prints help for them. */
 #include "pvecm_authkey.h"
+#include "pvecm_certs.h"
 #include "pvecm_cli.h"
 #include "pvecm_create.h"
+#include "pvecm_join.h"
+#include "pvecm_nodelist.h"
 #include "pvecm_status.h"
 
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
-
-/* The version of the join exchange between `pvecm add` on a new node and
- * the `pvecm apiver` / `pvecm addnode` it runs on a cluster node. A joining
- * node refuses a cluster node that reports another version; bump it when
- * that exchange changes incompatibly. */
-#define PVECM_API_VERSION 1
 
 static int cmd_apiver(const pvecm_cli_call_t *call)
 {
@@ -40,6 +37,21 @@ static int cmd_keygen(const pvecm_cli_call_t *call)
 /* In the order `pvecm help` lists them. */
 static const pvecm_cli_cmd_t commands[] = {
     {
+	.name = "add",
+	.description = "Adds the current node to an existing cluster.",
+	.args = pvecm_add_args,
+	.opts = pvecm_add_opts,
+	.run = pvecm_add_run,
+    },
+    {
+	.name = "addnode",
+	.description = "Adds a node to the cluster configuration. This call is for internal "
+		       "use.",
+	.args = pvecm_addnode_args,
+	.opts = pvecm_addnode_opts,
+	.run = pvecm_addnode_run,
+    },
+    {
 	.name = "apiver",
 	.description = "Return the version of the cluster join API available on this "
 		       "node.",
@@ -52,6 +64,12 @@ static const pvecm_cli_cmd_t commands[] = {
 	.args = pvecm_create_args,
 	.opts = pvecm_create_opts,
 	.run = pvecm_create_run,
+    },
+    {
+	.name = "delnode",
+	.description = "Removes a node from the cluster configuration.",
+	.args = pvecm_delnode_args,
+	.run = pvecm_delnode_run,
     },
     {
 	.name = "expected",
@@ -76,6 +94,12 @@ static const pvecm_cli_cmd_t commands[] = {
 	.description = "Displays the local view of the cluster status.",
 	.opts = pvecm_status_opts,
 	.run = pvecm_status_run,
+    },
+    {
+	.name = "updatecerts",
+	.description = "Update node certificates (and generate all needed files/directories).",
+	.opts = pvecm_updatecerts_opts,
+	.run = pvecm_updatecerts_run,
     },
 };
 

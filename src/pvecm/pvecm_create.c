@@ -3,9 +3,11 @@
 #include "corosync_conf.h"
 #include "nodeinfo.h"
 #include "pvecm_authkey.h"
+#include "pvecm_certs.h"
 #include "pvecm_daemon.h"
 #include "pvecm_env.h"
 #include "pvecm_link.h"
+#include "pvecm_nodelist.h"
 #include "pvecm_service.h"
 
 #include <errno.h>
@@ -19,7 +21,6 @@
 #define CLUSTER_CONF_MODE 0640
 /* corosync's own copy, as corosync's packaging installs it. */
 #define LOCAL_CONF_MODE 0644
-#define POLL_INTERVAL_US 100000
 
 const pvecm_cli_arg_t pvecm_create_args[] = {
     {.name = "clustername", .description = "The name of the cluster."},
@@ -27,10 +28,7 @@ const pvecm_cli_arg_t pvecm_create_args[] = {
 };
 
 const pvecm_cli_opt_t pvecm_create_opts[] = {
-    {"link", PVECM_CLI_STRING, .indexed = COROSYNC_CONF_MAX_LINKS,
-     .value_text = "[address=]<IP> [,priority=<integer>]",
-     .description = "Address and priority information of a single corosync link. (up to 8 "
-		    "links supported; link0..link7)"},
+    PVECM_LINK_CLI_OPT,
     {"nodeid", PVECM_CLI_INTEGER, .min = 1, .max = G_MAXINT32,
      .description = "Node id for this node."},
     {"votes", PVECM_CLI_INTEGER, .min = 1, .max = G_MAXINT32,
@@ -42,31 +40,14 @@ const pvecm_cli_opt_t pvecm_create_opts[] = {
     {.name = NULL},
 };
 
-bool pvecm_check_cluster_name(const char *name, GError **err)
-{
-	size_t len = strlen(name);
-	bool ok = len > 0 && len <= PVECM_CLUSTER_NAME_MAX && g_ascii_isalnum(name[0]) &&
-		  g_ascii_isalnum(name[len - 1]);
-
-	for (size_t i = 0; ok && i < len; i++)
-		ok = g_ascii_isalnum(name[i]) || name[i] == '-';
-	if (!ok)
-		g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-			    "invalid cluster name '%s': use at most %d letters, digits and '-', "
-			    "starting and ending with a letter or digit",
-			    name, PVECM_CLUSTER_NAME_MAX);
-	return ok;
-}
-
 typedef struct {
 	const char *clustername;
 	char *nodename;
 	uint32_t nodeid, votes;
 	uint64_t token_coefficient;
-	pvecm_link_t links[COROSYNC_CONF_MAX_LINKS];
-	bool have_link[COROSYNC_CONF_MAX_LINKS];
+	pvecm_link_t links[COROSYNC_CONF_MAX_LINKS]; /* addr NULL: not used */
 
-	char *pve_conf;   /* /etc/pve/corosync.conf */
+	char *pve_conf;	  /* /etc/pve/corosync.conf */
 	char *local_conf; /* /etc/corosync/corosync.conf */
 	char *authkey;
 
@@ -106,21 +87,14 @@ static int read_options(const pvecm_cli_call_t *call, create_t *c)
 	g_autoptr(GError) err = NULL;
 
 	c->clustername = pvecm_cli_arg(call, 0);
-	if (!pvecm_check_cluster_name(c->clustername, &err))
+	if (!pvecm_check_name("cluster", c->clustername, PVECM_CLUSTER_NAME_MAX, &err))
 		return fail("%s", err->message);
 	c->nodeid = (uint32_t)pvecm_cli_int(call, "nodeid", 1);
 	c->votes = (uint32_t)pvecm_cli_int(call, "votes", 1);
 	c->token_coefficient =
 	    (uint64_t)pvecm_cli_int(call, "token-coefficient", PVECM_TOKEN_COEFFICIENT_DEFAULT);
-	for (unsigned i = 0; i < COROSYNC_CONF_MAX_LINKS; i++) {
-		g_autofree char *name = g_strdup_printf("link%u", i);
-		const char *v = pvecm_cli_opt(call, name);
-		if (!v)
-			continue;
-		if (!pvecm_link_parse(i, v, &c->links[i], &err))
-			return fail("%s", err->message);
-		c->have_link[i] = true;
-	}
+	if (!pvecm_link_parse_opts(call, c->links, &err))
+		return fail("%s", err->message);
 	return PVECM_EXIT_OK;
 }
 
@@ -157,15 +131,11 @@ static int default_link(create_t *c)
 {
 	g_autoptr(GError) err = NULL;
 
-	if (c->have_link[0])
+	if (c->links[0].addr)
 		return PVECM_EXIT_OK;
-	for (unsigned i = 1; i < COROSYNC_CONF_MAX_LINKS; i++)
-		if (c->have_link[i])
-			return fail("--link%u given without --link0 - give link0 as well", i);
 	c->links[0].addr = nodeinfo_resolve(c->nodename, &err);
 	if (!c->links[0].addr)
 		return fail("%s", err->message);
-	c->have_link[0] = true;
 	printf("No --link0 given: using %s, the address of node name '%s'\n", c->links[0].addr,
 	       c->nodename);
 	return PVECM_EXIT_OK;
@@ -193,7 +163,7 @@ static corosync_conf_t *build_conf(const create_t *c)
 	set_uint(node, "nodeid", c->nodeid);
 	set_uint(node, "quorum_votes", c->votes);
 	for (unsigned i = 0; i < COROSYNC_CONF_MAX_LINKS; i++) {
-		if (!c->have_link[i])
+		if (!c->links[i].addr)
 			continue;
 		g_autofree char *key = g_strdup_printf("ring%u_addr", i);
 		corosync_conf_set_value(node, key, c->links[i].addr);
@@ -206,7 +176,7 @@ static corosync_conf_t *build_conf(const create_t *c)
 	corosync_conf_set_value(s, "cluster_name", c->clustername);
 	corosync_conf_set_value(s, "config_version", "1");
 	for (unsigned i = 0; i < COROSYNC_CONF_MAX_LINKS; i++) {
-		if (!c->have_link[i])
+		if (!c->links[i].addr)
 			continue;
 		corosync_conf_item_t *iface = corosync_conf_add_section(s, "interface");
 		if (c->links[i].has_priority)
@@ -233,10 +203,9 @@ static void undo(create_t *c)
 		g_clear_error(&err);
 	}
 	if (c->wrote_local_conf) {
-		bool ok = c->had_local ? g_file_set_contents_full(c->local_conf, c->old_local,
-								  (gssize)c->old_local_len,
-								  G_FILE_SET_CONTENTS_CONSISTENT,
-								  LOCAL_CONF_MODE, &err)
+		bool ok = c->had_local ? g_file_set_contents_full(
+					     c->local_conf, c->old_local, (gssize)c->old_local_len,
+					     G_FILE_SET_CONTENTS_CONSISTENT, LOCAL_CONF_MODE, &err)
 				       : unlink(c->local_conf) == 0;
 		if (!ok)
 			fprintf(stderr, "pvecm create: while undoing: cannot restore %s: %s\n",
@@ -279,30 +248,6 @@ static int write_files(create_t *c, const corosync_conf_t *conf)
 		return fail("%s", err->message);
 	c->wrote_local_conf = true;
 	return PVECM_EXIT_OK;
-}
-
-static double now_s(void)
-{
-	return (double)g_get_monotonic_time() / G_USEC_PER_SEC;
-}
-
-/* Waits until pmxcfsd serves /etc/pve in cluster mode and writable: the
- * new cluster is quorate and its file system works. */
-static bool wait_cluster_ready(unsigned timeout_s)
-{
-	double end = now_s() + timeout_s;
-
-	for (;;) {
-		pvecm_daemon_status_t st;
-		bool ready = pvecm_daemon_status(&st, false) == PVECM_EXIT_OK && st.cluster &&
-			     st.quorate;
-		pvecm_daemon_status_clear(&st);
-		if (ready)
-			return true;
-		if (now_s() >= end)
-			return false;
-		g_usleep(POLL_INTERVAL_US);
-	}
 }
 
 static int start_cluster(create_t *c)
@@ -360,7 +305,7 @@ int pvecm_create_run(const pvecm_cli_call_t *call)
 	}
 	printf("Waiting for quorum...");
 	fflush(stdout);
-	if (!wait_cluster_ready(PVECM_CREATE_QUORUM_TIMEOUT_S)) {
+	if (!pvecm_daemon_wait_cluster(PVECM_CREATE_QUORUM_TIMEOUT_S)) {
 		printf("\n");
 		fprintf(stderr,
 			"pvecm create: cluster '%s' is configured, but /etc/pve is not writable "
@@ -371,6 +316,14 @@ int pvecm_create_run(const pvecm_cli_call_t *call)
 		goto out;
 	}
 	printf(" OK\n");
+	if (!pvecm_certs_update(false, &err)) {
+		fprintf(stderr,
+			"pvecm create: cluster '%s' is created, but its certificates and SSH keys "
+			"are not set up: %s - run 'pvecm updatecerts'\n",
+			c.clustername, err->message);
+		rc = PVECM_EXIT_FAILED;
+		goto out;
+	}
 	printf("Cluster '%s' created: node '%s' (nodeid %u)\n", c.clustername, c.nodename,
 	       c.nodeid);
 out:

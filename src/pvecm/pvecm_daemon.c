@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <unistd.h>
 
+#define WAIT_POLL_US 100000
+
 /* pmxcfsd serves root only; say so rather than leave "Permission denied"
  * to be puzzled over. */
 static const char *root_hint(void)
@@ -68,4 +70,21 @@ int pvecm_daemon_status(pvecm_daemon_status_t *st, bool report)
 		return PVECM_EXIT_FAILED;
 	}
 	return PVECM_EXIT_OK;
+}
+
+bool pvecm_daemon_wait_cluster(unsigned timeout_s)
+{
+	gint64 end = g_get_monotonic_time() + (gint64)timeout_s * G_USEC_PER_SEC;
+
+	for (;;) {
+		pvecm_daemon_status_t st;
+		bool ready = pvecm_daemon_status(&st, false) == PVECM_EXIT_OK && st.cluster &&
+			     st.quorate;
+		pvecm_daemon_status_clear(&st);
+		if (ready)
+			return true;
+		if (g_get_monotonic_time() >= end)
+			return false;
+		g_usleep(WAIT_POLL_US);
+	}
 }

@@ -84,3 +84,28 @@ bool pvecm_link_parse(unsigned number, const char *value, pvecm_link_t *link, GE
 	link->priority = (unsigned)priority;
 	return true;
 }
+
+bool pvecm_link_parse_opts(const pvecm_cli_call_t *call,
+			   pvecm_link_t links[COROSYNC_CONF_MAX_LINKS], GError **err)
+{
+	for (unsigned i = 0; i < COROSYNC_CONF_MAX_LINKS; i++) {
+		g_autofree char *name = g_strdup_printf("link%u", i);
+		const char *v = pvecm_cli_opt(call, name);
+		if (v && !pvecm_link_parse(i, v, &links[i], err))
+			return false;
+	}
+	for (unsigned i = 1; i < COROSYNC_CONF_MAX_LINKS && !links[0].addr; i++) {
+		if (links[i].addr) {
+			g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+				    "--link%u given without --link0 - give link0 as well", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+char *pvecm_link_format(const pvecm_link_t *link)
+{
+	return link->has_priority ? g_strdup_printf("%s,priority=%u", link->addr, link->priority)
+				  : g_strdup(link->addr);
+}

@@ -1,0 +1,40 @@
+/* The cluster side of membership: `pvecm addnode` and `pvecm delnode`
+ * change the nodelist of the cluster's /etc/pve/corosync.conf (with
+ * config_version + 1, which pmxcfsd hands to corosync on every node).
+ * Both act only on a quorate cluster node and hold the cluster-wide lock
+ * on corosync.conf while they read, change and write it. */
+#ifndef PVECM_NODELIST_H
+#define PVECM_NODELIST_H
+
+#include "pvecm_cli.h"
+
+/* The version of the join exchange between `pvecm add` on a new node and
+ * the `pvecm apiver` / `pvecm addnode --apiversion` it runs on a cluster
+ * node: each side refuses another version. Bump it when that exchange
+ * changes incompatibly. */
+#define PVECM_API_VERSION 1
+
+/* The lock under /etc/pve/priv/lock/ that every change of corosync.conf
+ * by pvecm takes, and how long to wait for another holder. */
+#define PVECM_CONF_LOCK "file-corosync_conf"
+#define PVECM_CONF_LOCK_WAIT_S 10
+/* A lock not renewed for this long is abandoned and may be taken over
+ * (pmxcfsd's lock lease). */
+#define PVECM_LOCK_LEASE_S 120
+
+/* Host names are DNS labels. */
+#define PVECM_NODE_NAME_MAX 63
+
+extern const pvecm_cli_arg_t pvecm_addnode_args[];
+extern const pvecm_cli_opt_t pvecm_addnode_opts[];
+extern const pvecm_cli_arg_t pvecm_delnode_args[];
+
+int pvecm_addnode_run(const pvecm_cli_call_t *call);
+int pvecm_delnode_run(const pvecm_cli_call_t *call);
+
+/* Whether name is a valid KIND ("node", "cluster") name: letters, digits
+ * and '-', not at either end, at most max characters; false with a
+ * message that says so. */
+bool pvecm_check_name(const char *kind, const char *name, size_t max, GError **err);
+
+#endif

@@ -1,0 +1,441 @@
+#include "pvecm_nodelist.h"
+
+#include "corosync_conf.h"
+#include "pvecm_daemon.h"
+#include "pvecm_env.h"
+#include "pvecm_link.h"
+#include "pvecm_quorum.h"
+
+#include <errno.h>
+#include <gio/gio.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+#include <utime.h>
+
+/* As pmxcfsd serves files outside priv/. */
+#define CLUSTER_CONF_MODE 0640
+#define LOCK_POLL_US 100000
+
+const pvecm_cli_arg_t pvecm_addnode_args[] = {
+    {.name = "node", .description = "The cluster node name."},
+    {.name = NULL},
+};
+
+const pvecm_cli_opt_t pvecm_addnode_opts[] = {
+    {"apiversion", PVECM_CLI_INTEGER, .min = 0, .max = G_MAXINT32,
+     .description = "The JOIN_API_VERSION of the new node."},
+    {"force", PVECM_CLI_BOOLEAN,
+     .description = "Do not throw error if node already exists (it is replaced)."},
+    PVECM_LINK_CLI_OPT,
+    {"nodeid", PVECM_CLI_INTEGER, .min = 1, .max = G_MAXINT32,
+     .description = "Node id for this node (default: the lowest one not in use)."},
+    {"votes", PVECM_CLI_INTEGER, .min = 0, .max = G_MAXINT32,
+     .description = "Number of votes for this node (default: 1)."},
+    {.name = NULL},
+};
+
+const pvecm_cli_arg_t pvecm_delnode_args[] = {
+    {.name = "node", .description = "The cluster node name."},
+    {.name = NULL},
+};
+
+static int fail(const char *cmd, int rc, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static int fail(const char *cmd, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pvecm %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return rc;
+}
+
+bool pvecm_check_name(const char *kind, const char *name, size_t max, GError **err)
+{
+	size_t len = strlen(name);
+	bool ok =
+	    len > 0 && len <= max && g_ascii_isalnum(name[0]) && g_ascii_isalnum(name[len - 1]);
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = g_ascii_isalnum(name[i]) || name[i] == '-';
+	if (!ok)
+		g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "invalid %s name '%s': use at most %zu letters, digits and '-', "
+			    "starting and ending with a letter or digit",
+			    kind, name, max);
+	return ok;
+}
+
+/* This node must be in a cluster whose /etc/pve is writable: changes to
+ * the nodelist are made only by a quorate partition. Fills st. */
+static int require_quorate_cluster(const char *cmd, pvecm_daemon_status_t *st)
+{
+	int rc = pvecm_daemon_status(st, true);
+
+	if (rc != PVECM_EXIT_OK)
+		return rc;
+	if (!st->cluster)
+		return fail(cmd, PVECM_EXIT_NOT_READY,
+			    "this node is not part of a cluster - run it on a cluster node");
+	if (!st->quorate)
+		return fail(cmd, PVECM_EXIT_NOT_READY,
+			    "cluster not ready - no quorum? (see 'pvecm status'; on a node that "
+			    "lost its peers for good, 'pvecm expected 1' first)");
+	return PVECM_EXIT_OK;
+}
+
+/* The cluster-wide lock of corosync.conf: a directory under
+ * priv/lock/ that pmxcfsd lets only one node create. One that was not
+ * renewed within the lease is released first, as pmxcfsd allows. */
+static char *lock_take(const char *cmd, GError **err)
+{
+	g_autofree char *path =
+	    g_build_filename(pvecm_env_pve_dir(), "priv", "lock", PVECM_CONF_LOCK, NULL);
+	gint64 end = g_get_monotonic_time() + PVECM_CONF_LOCK_WAIT_S * G_USEC_PER_SEC;
+	struct stat sb;
+
+	for (;;) {
+		if (mkdir(path, 0700) == 0)
+			return g_steal_pointer(&path);
+		if (errno != EEXIST) {
+			g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno),
+				    "cannot take the lock %s: %s", path, g_strerror(errno));
+			return NULL;
+		}
+		if (stat(path, &sb) == 0 && sb.st_mtime + PVECM_LOCK_LEASE_S < time(NULL)) {
+			fprintf(stderr, "pvecm %s: taking over the expired lock %s\n", cmd, path);
+			utime(path, &(struct utimbuf){0, 0});
+			continue;
+		}
+		if (g_get_monotonic_time() > end) {
+			g_set_error(err, G_IO_ERROR, G_IO_ERROR_BUSY,
+				    "cannot take the lock %s: another node changes corosync.conf "
+				    "now - try again in a moment",
+				    path);
+			return NULL;
+		}
+		g_usleep(LOCK_POLL_US);
+	}
+}
+
+static void lock_release(const char *cmd, char *path)
+{
+	if (!path)
+		return;
+	/* pmxcfsd takes a lock's mtime 0 as its release. */
+	if (utime(path, &(struct utimbuf){0, 0}) < 0)
+		fprintf(stderr, "pvecm %s: cannot release the lock %s: %s\n", cmd, path,
+			g_strerror(errno));
+	g_free(path);
+}
+
+static void bump_version(corosync_conf_t *conf)
+{
+	g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, corosync_conf_version(conf) + 1);
+	corosync_conf_set(conf, "totem.config_version", v);
+}
+
+/* Checks the new configuration as corosync will and writes it over the
+ * cluster's file; pmxcfsd passes it on to every node. */
+static bool save_conf(const corosync_conf_t *conf, const char *path, GError **err)
+{
+	return corosync_conf_validate(conf, path, err) &&
+	       corosync_conf_save(conf, path, CLUSTER_CONF_MODE, err);
+}
+
+static corosync_conf_node_t *find_node(GPtrArray *nodes, const char *name)
+{
+	for (guint i = 0; i < nodes->len; i++) {
+		corosync_conf_node_t *n = nodes->pdata[i];
+		if (g_strcmp0(n->name, name) == 0)
+			return n;
+	}
+	return NULL;
+}
+
+/* ---------------------------------------------------------------- addnode */
+
+typedef struct {
+	const char *name;
+	uint32_t nodeid, votes;
+	bool force;
+	pvecm_link_t links[COROSYNC_CONF_MAX_LINKS]; /* addr NULL: not used */
+} addnode_t;
+
+static void addnode_clear(addnode_t *a)
+{
+	for (unsigned i = 0; i < COROSYNC_CONF_MAX_LINKS; i++)
+		pvecm_link_clear(&a->links[i]);
+}
+
+static int addnode_options(const pvecm_cli_call_t *call, addnode_t *a)
+{
+	g_autoptr(GError) err = NULL;
+	gint64 api = pvecm_cli_int(call, "apiversion", PVECM_API_VERSION);
+
+	if (api != PVECM_API_VERSION)
+		return fail("addnode", PVECM_EXIT_FAILED,
+			    "the joining node speaks join API version %" G_GINT64_FORMAT
+			    ", this node %d - install the same pvecm version on both",
+			    api, PVECM_API_VERSION);
+	a->name = pvecm_cli_arg(call, 0);
+	if (!pvecm_check_name("node", a->name, PVECM_NODE_NAME_MAX, &err))
+		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+	a->nodeid = (uint32_t)pvecm_cli_int(call, "nodeid", 0);
+	a->votes = (uint32_t)pvecm_cli_int(call, "votes", 1);
+	a->force = pvecm_cli_flag(call, "force", false);
+	if (!pvecm_link_parse_opts(call, a->links, &err))
+		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+	if (!a->links[0].addr)
+		return fail("addnode", PVECM_EXIT_FAILED,
+			    "no --link0 given - give the new node's address on link 0");
+	return PVECM_EXIT_OK;
+}
+
+/* The links of the new node must be the cluster's (corosync needs the
+ * same set on every node) at addresses no other node uses. */
+static int addnode_check_links(const addnode_t *a, GPtrArray *nodes)
+{
+	for (guint i = 0; i < nodes->len; i++) {
+		const corosync_conf_node_t *n = nodes->pdata[i];
+		for (unsigned l = 0; l < COROSYNC_CONF_MAX_LINKS; l++) {
+			if (!n->addr[l] != !a->links[l].addr)
+				return fail("addnode", PVECM_EXIT_FAILED,
+					    "the cluster %s link %u but the new node %s - give "
+					    "exactly the links of node '%s'",
+					    n->addr[l] ? "uses" : "does not use", l,
+					    a->links[l].addr ? "has it" : "does not",
+					    n->name ? n->name : "?");
+			if (n->addr[l] && g_strcmp0(n->addr[l], a->links[l].addr) == 0)
+				return fail("addnode", PVECM_EXIT_FAILED,
+					    "address %s of link %u is already used by node '%s'",
+					    n->addr[l], l, n->name ? n->name : "?");
+		}
+	}
+	return PVECM_EXIT_OK;
+}
+
+static int addnode_pick_nodeid(addnode_t *a, GPtrArray *nodes)
+{
+	for (guint i = 0; i < nodes->len; i++) {
+		const corosync_conf_node_t *n = nodes->pdata[i];
+		if (a->nodeid && n->nodeid == a->nodeid)
+			return fail("addnode", PVECM_EXIT_FAILED,
+				    "node ID %u is already used by node '%s' - choose another "
+				    "--nodeid or leave it out",
+				    a->nodeid, n->name ? n->name : "?");
+	}
+	for (uint32_t id = 1; !a->nodeid; id++) {
+		bool used = false;
+		for (guint i = 0; i < nodes->len && !used; i++)
+			used = ((corosync_conf_node_t *)nodes->pdata[i])->nodeid == id;
+		if (!used)
+			a->nodeid = id;
+	}
+	return PVECM_EXIT_OK;
+}
+
+static void addnode_append(const addnode_t *a, corosync_conf_t *conf)
+{
+	corosync_conf_item_t *list = corosync_conf_find_section(conf->root, "nodelist");
+	corosync_conf_item_t *node;
+	char num[16];
+
+	if (!list)
+		list = corosync_conf_add_section(conf->root, "nodelist");
+	node = corosync_conf_add_section(list, "node");
+	corosync_conf_set_value(node, "name", a->name);
+	g_snprintf(num, sizeof(num), "%u", a->nodeid);
+	corosync_conf_set_value(node, "nodeid", num);
+	g_snprintf(num, sizeof(num), "%u", a->votes);
+	corosync_conf_set_value(node, "quorum_votes", num);
+	for (unsigned l = 0; l < COROSYNC_CONF_MAX_LINKS; l++) {
+		if (!a->links[l].addr)
+			continue;
+		g_autofree char *key = g_strdup_printf("ring%u_addr", l);
+		corosync_conf_set_value(node, key, a->links[l].addr);
+	}
+}
+
+/* Under the lock: the checks against the current nodelist, then the new
+ * node and config_version + 1. */
+static int addnode_locked(addnode_t *a, const char *path)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(corosync_conf_t) conf = corosync_conf_load(path, &err);
+	g_autoptr(GPtrArray) nodes = NULL;
+	corosync_conf_node_t *old;
+	int rc;
+
+	if (!conf)
+		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+	nodes = corosync_conf_nodes(conf);
+	old = find_node(nodes, a->name);
+	if (old && !a->force)
+		return fail("addnode", PVECM_EXIT_FAILED,
+			    "node '%s' is already defined (nodeid %u) - remove it with 'pvecm "
+			    "delnode %s' first, or use --force to replace it",
+			    a->name, old->nodeid, a->name);
+	if (old) {
+		corosync_conf_remove_item(corosync_conf_find_section(conf->root, "nodelist"),
+					  old->item);
+		g_ptr_array_remove(nodes, old);
+	}
+	if ((rc = addnode_check_links(a, nodes)) != PVECM_EXIT_OK ||
+	    (rc = addnode_pick_nodeid(a, nodes)) != PVECM_EXIT_OK)
+		return rc;
+	addnode_append(a, conf);
+	bump_version(conf);
+	if (!save_conf(conf, path, &err))
+		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+	printf("Added node '%s' (nodeid %u) to %s, config_version %" G_GUINT64_FORMAT "\n", a->name,
+	       a->nodeid, path, corosync_conf_version(conf));
+	return PVECM_EXIT_OK;
+}
+
+int pvecm_addnode_run(const pvecm_cli_call_t *call)
+{
+	addnode_t a = {0};
+	pvecm_daemon_status_t st = {0};
+	g_autoptr(GError) err = NULL;
+	g_autofree char *path = pvecm_env_cluster_conf();
+	char *lock = NULL;
+	int rc;
+
+	rc = addnode_options(call, &a);
+	if (rc == PVECM_EXIT_OK)
+		rc = require_quorate_cluster("addnode", &st);
+	if (rc == PVECM_EXIT_OK && !(lock = lock_take("addnode", &err)))
+		rc = fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+	if (rc == PVECM_EXIT_OK)
+		rc = addnode_locked(&a, path);
+	lock_release("addnode", lock);
+	pvecm_daemon_status_clear(&st);
+	addnode_clear(&a);
+	return rc;
+}
+
+/* ---------------------------------------------------------------- delnode */
+
+/* A node still in corosync's membership would come back with its old
+ * configuration: the manual says to power it off first. */
+static int delnode_check_offline(const corosync_conf_node_t *n)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(pvecm_quorum_t) q = pvecm_quorum_read(0, &err);
+
+	if (!q)
+		return fail("delnode", PVECM_EXIT_NOT_READY, "%s", err->message);
+	for (guint i = 0; i < q->members->len; i++) {
+		const pvecm_quorum_member_t *m = q->members->pdata[i];
+		if (m->nodeid == n->nodeid)
+			return fail("delnode", PVECM_EXIT_FAILED,
+				    "node '%s' (nodeid %u) is online - power it off first, and "
+				    "make sure it never comes back as it is",
+				    n->name, n->nodeid);
+	}
+	return PVECM_EXIT_OK;
+}
+
+/* A node is named by its name, or by its address on any link. */
+static corosync_conf_node_t *find_node_or_addr(GPtrArray *nodes, const char *what)
+{
+	corosync_conf_node_t *n = find_node(nodes, what);
+
+	for (guint i = 0; !n && i < nodes->len; i++) {
+		corosync_conf_node_t *c = nodes->pdata[i];
+		for (unsigned l = 0; l < COROSYNC_CONF_MAX_LINKS && !n; l++)
+			if (g_strcmp0(c->addr[l], what) == 0)
+				n = c;
+	}
+	return n;
+}
+
+/* Removes the node's directory from /etc/pve, deepest entries first. */
+static bool remove_tree(const char *path, GError **err)
+{
+	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
+	const char *name;
+
+	if (dir) {
+		while ((name = g_dir_read_name(dir))) {
+			g_autofree char *child = g_build_filename(path, name, NULL);
+			if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
+			    !g_file_test(child, G_FILE_TEST_IS_SYMLINK)) {
+				if (!remove_tree(child, err))
+					return false;
+			} else if (unlink(child) < 0) {
+				g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno),
+					    "cannot remove %s: %s", child, g_strerror(errno));
+				return false;
+			}
+		}
+	}
+	if (rmdir(path) < 0 && errno != ENOENT) {
+		g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno), "cannot remove %s: %s",
+			    path, g_strerror(errno));
+		return false;
+	}
+	return true;
+}
+
+static int delnode_locked(const char *what, const char *self, const char *path)
+{
+	g_autoptr(GError) err = NULL;
+	g_autoptr(corosync_conf_t) conf = corosync_conf_load(path, &err);
+	g_autoptr(GPtrArray) nodes = NULL;
+	corosync_conf_node_t *n;
+	int rc;
+
+	if (!conf)
+		return fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
+	nodes = corosync_conf_nodes(conf);
+	n = find_node_or_addr(nodes, what);
+	if (!n)
+		return fail("delnode", PVECM_EXIT_FAILED,
+			    "Node/IP: %s is not a known host of the cluster.", what);
+	if (g_strcmp0(n->name, self) == 0)
+		return fail("delnode", PVECM_EXIT_FAILED,
+			    "Cannot delete myself from cluster! - run it on another node");
+	if ((rc = delnode_check_offline(n)) != PVECM_EXIT_OK)
+		return rc;
+
+	g_autofree char *name = g_strdup(n->name);
+	corosync_conf_remove_item(corosync_conf_find_section(conf->root, "nodelist"), n->item);
+	bump_version(conf);
+	if (!save_conf(conf, path, &err))
+		return fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
+
+	/* The node is out of the cluster now; what is left is its files. */
+	g_autofree char *dir = g_build_filename(pvecm_env_pve_dir(), "nodes", name, NULL);
+	if (name && !remove_tree(dir, &err))
+		return fail("delnode", PVECM_EXIT_FAILED,
+			    "node '%s' was removed from corosync.conf, but %s - remove the rest "
+			    "of %s by hand",
+			    name, err->message, dir);
+	return PVECM_EXIT_OK;
+}
+
+int pvecm_delnode_run(const pvecm_cli_call_t *call)
+{
+	pvecm_daemon_status_t st = {0};
+	g_autoptr(GError) err = NULL;
+	g_autofree char *path = pvecm_env_cluster_conf();
+	char *lock = NULL;
+	int rc;
+
+	rc = require_quorate_cluster("delnode", &st);
+	if (rc == PVECM_EXIT_OK && !(lock = lock_take("delnode", &err)))
+		rc = fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
+	if (rc == PVECM_EXIT_OK)
+		rc = delnode_locked(pvecm_cli_arg(call, 0), st.nodename, path);
+	lock_release("delnode", lock);
+	pvecm_daemon_status_clear(&st);
+	return rc;
+}
