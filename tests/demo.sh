@@ -1,8 +1,8 @@
 #!/bin/bash
 # A guided tour of a 3-node cluster on this machine: nodes n1, n2 and n3,
-# each a network, mount and UTS namespace of its own. pvecm create makes n1
-# a cluster; n2 and n3 are added to its corosync.conf the manual's way and
-# join; a file written on one node is read on another; pvecm status; n3 is
+# each a network, mount and UTS namespace of its own, with sshd. pvecm
+# create makes n1 a cluster; n2 and n3 join it with pvecm add over SSH; a
+# file written on one node is read on another; pvecm status; n3 is
 # cut off the network, turns read-only and keeps reading while n1 goes on
 # writing; once reconnected, n3 catches up.
 # Everything it starts is removed at the end, also when it fails or is
@@ -14,7 +14,7 @@
 [ "$(id -u)" = 0 ] || error "the demo needs root (namespaces and FUSE)"
 [ -c /dev/fuse ] || error "the demo needs /dev/fuse"
 test_require_program pmxcfsd pvecm
-for p in nsenter unshare ip corosync corosync-keygen corosync-quorumtool; do
+for p in nsenter unshare ip corosync corosync-keygen corosync-quorumtool /usr/sbin/sshd ssh-keygen; do
 	command -v "$p" >/dev/null || error "the demo needs $p (tests/install-deps.sh installs it)"
 done
 
@@ -96,8 +96,9 @@ for n in n1 n2 n3; do
 done
 must n1 'getent hosts n1 n2 n3'
 
-step "Start pmxcfsd on every node: not in a cluster yet, /etc/pve is local and writable"
+step "Start sshd and pmxcfsd on every node: not in a cluster yet, /etc/pve is local and writable"
 for n in n1 n2 n3; do
+	node_start_sshd "$n" || fail "sshd did not start on $n"
 	node_start_pmxcfsd "$n" || fail "pmxcfsd did not start on $n"
 done
 must n1 'ls /etc/pve/nodes'
@@ -113,39 +114,24 @@ case $out in
 *) fail "pvecm status on n1 does not say the new cluster is quorate" ;;
 esac
 
-step "Add n2 and n3 to /etc/pve/corosync.conf, as the manual edits it"
-say "Copy, edit the copy, increase config_version, move it over: pmxcfsd"
-say "hands it to corosync on every node of the cluster without a restart."
-must n1 'cp /etc/pve/corosync.conf /etc/pve/corosync.conf.new'
-nodes=
-for i in 2 3; do
-	nodes="$nodes\n  node {\n    name: n$i\n    nodeid: $i\n    quorum_votes: 1\n    ring0_addr: $(node_ip n$i)\n  }"
-done
-edit="s/^  config_version: 1$/  config_version: 2/; s/^nodelist {$/&$nodes/"
-must n1 "sed -i '$edit' /etc/pve/corosync.conf.new"
-must n1 'mv /etc/pve/corosync.conf.new /etc/pve/corosync.conf'
-wait_for "corosync on n1 to run config_version 2" "$DEMO_TIMEOUT" \
-	"node_exec n1 corosync-cmapctl -g totem.config_version | grep -q '= 2$'" ||
-	fail "corosync on n1 did not reload the new corosync.conf"
-must n1 'corosync-cmapctl -g totem.config_version'
-
-step "n2 and n3 get the authkey and corosync.conf, then start corosync and pmxcfsd"
-say "(what 'pvecm add' will do over SSH). Their own /etc/pve is replaced"
-say "by the cluster's when pmxcfsd syncs with n1."
+step "n2 and n3 join with 'pvecm add', over SSH to n1"
+say "pvecm add checks n1's SSH host key against --fingerprint (here read off"
+say "n1 as 'ssh-keygen -lf' shows it), logs in as root with the password (read"
+say "from standard input here, asked on a terminal otherwise), has n1 add the"
+say "node to corosync.conf, fetches the authkey and corosync.conf, and starts"
+say "corosync and pmxcfsd. The node's own /etc/pve is replaced by the cluster's."
+fp=$(node_ssh_fingerprint n1) || fail "cannot read the host key fingerprint of n1"
 for n in n2 n3; do
-	for f in authkey corosync.conf; do
-		install -m "$([ $f = authkey ] && say 0400 || say 0644)" \
-			"$(node_dir n1)/root/etc/corosync/$f" "$(node_dir $n)/root/etc/corosync/$f" ||
-			fail "could not copy $f to $n"
-	done
-	node_stop_pmxcfsd "$n" && node_start_corosync "$n" && node_start_pmxcfsd "$n" ||
-		fail "could not start corosync and pmxcfsd on $n"
+	printf '%s# pvecm add %s --fingerprint %s\n' "$n" "$(node_ip n1)" "$fp"
+	out=$(printf '%s\n' "$TEST_ROOT_PASSWORD" |
+		node_exec "$n" pvecm add "$(node_ip n1)" --fingerprint "$fp" 2>&1) ||
+		{ printf '%s\n' "$out"; fail "pvecm add failed on $n"; }
+	printf '%s\n' "$out"
 done
 for n in n1 n2 n3; do
-	wait_for "/etc/pve on $n to be writable" "$DEMO_TIMEOUT" "writable $n" ||
-		fail "/etc/pve on $n did not become writable"
+	wait_writable "$n"
 done
-must n1 'cat /etc/pve/.members'
+must n1 'pvecm nodes'
 
 step "Read on n3 what n1 wrote before the cluster existed"
 must_print n3 'cat /etc/pve/datacenter.cfg' "keyboard: en-us"

@@ -10,11 +10,12 @@ BUILD_DEPS="build-essential pkg-config clang
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libknet-dev
 	libssh-dev libssl-dev"
 # running the tests: namespaces (iproute2, util-linux), corosync, process
-# tools, perl (prove, JSON::PP), sqlite3 for integrity checks, sshd for
-# joins, man for checking the man pages, python3 for the stand-in quorum
-# device of t0700
+# tools, perl (prove, JSON::PP), sqlite3 for integrity checks, sshd and the
+# ssh client for joins, openssl for checking certificates, man for checking
+# the man pages, python3 for the stand-in quorum device of t0700 and for
+# answering prompts on a terminal
 TEST_DEPS="corosync iproute2 util-linux procps psmisc perl
-	mount openssh-server man-db groff-base coreutils python3"
+	mount openssh-server openssh-client openssl man-db groff-base coreutils python3"
 
 # one dpkg-query for all: a package not known to dpkg is not printed
 # shellcheck disable=SC2086

@@ -3,6 +3,13 @@
 # as pvecm calls `systemctl ACTION UNIT`, for the node it runs in. It starts
 # the real daemons there with the harness's helpers, so their pids and logs
 # are where the tests and the cleanup look for them.
+
+# Daemons started here must not belong to the caller's session: like those
+# systemd starts, they outlive the terminal pvecm ran on (which hangs up
+# its session when it closes).
+if [ -z "$SERVICE_SH_SESSION" ]; then
+	SERVICE_SH_SESSION=1 exec setsid -w "$0" "$@"
+fi
 . "$TEST_LIB_DIR/test-lib.sh" || exit 1
 
 action=$1 unit=$2 name=$(hostname)

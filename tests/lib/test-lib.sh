@@ -58,9 +58,9 @@ PVE=/etc/pve
 PVE_DB=/var/lib/pve-cluster/config.db
 PVE_SOCK=/run/pmxcfsd/pmxcfsd.sock
 PVE_PIDFILE=/run/pmxcfsd/pmxcfsd.pid
-# Directories bind-mounted per node (each starts empty). A later issue may
-# append to this list before the first node_create (e.g. /etc/ssh /root/.ssh).
-TEST_NODE_DIRS=${TEST_NODE_DIRS:-"/run /etc/corosync /var/lib/pve-cluster /var/lib/corosync"}
+# Directories bind-mounted per node (each starts empty): root's SSH keys
+# too, so that nodes never share them with each other or with the host.
+TEST_NODE_DIRS=${TEST_NODE_DIRS:-"/run /etc/corosync /var/lib/pve-cluster /var/lib/corosync /root/.ssh"}
 # Directories a node sees through an overlay of its own: it reads the
 # host's files, and what it writes or creates there (/etc/pve, the mount
 # point, say) stays in the node. So nothing a node does, and no write that
@@ -893,3 +893,4 @@ if [ -z "$TEST_LIB_INNER" ]; then
 	[ "$(id -u)" = 0 ] && test_set_prereq ROOT
 fi
 . "$TEST_LIB_DIR/cluster-lib.sh"
+. "$TEST_LIB_DIR/ssh-lib.sh"
