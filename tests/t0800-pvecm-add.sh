@@ -196,6 +196,10 @@ test_expect_success 'a cluster node without quorum refuses to add a node' '
 	node_partition n2 &&
 	cluster_wait_inquorate n1 &&
 	refused_join n3 "no quorum" "$TEST_ROOT_PASSWORD" -- "$N1" --fingerprint "$FP1" &&
+	before=$(join_state n1) &&
+	test_must_fail node_exec n1 pvecm delnode n2 2>err &&
+	grep -q "no quorum" err &&
+	test "$(join_state n1)" = "$before" &&
 	node_heal n2 &&
 	cluster_wait_quorate n1 &&
 	cluster_wait_pve_writable n1 n2
@@ -275,9 +279,17 @@ test_expect_success 'delnode refuses the local node, an unknown node and an onli
 	test "$(join_state n1)" = "$before"
 '
 
-test_expect_success 'delnode removes a powered-off node: no output, three nodes left' '
+test_expect_success 'n4, powered off and wiped but still listed, is refused as a duplicate name' '
 	node_stop_pmxcfsd n4 && node_stop_corosync n4 && node_stop_sshd n4 &&
 	cluster_wait_members n1 3 &&
+	node_sh n4 "rm -rf /var/lib/pve-cluster/* /var/lib/corosync/* /etc/corosync/* /root/.ssh/id_* /root/.ssh/known_hosts" &&
+	node_ssh_keygen n4 &&
+	node_start_sshd n4 &&
+	node_start_pmxcfsd n4 &&
+	refused_join n4 "already defined" "$TEST_ROOT_PASSWORD" -- "$N1" --fingerprint "$FP1"
+'
+
+test_expect_success 'delnode removes the powered-off node: no output, three nodes left' '
 	node_exec n1 pvecm delnode n4 >out 2>&1 &&
 	test ! -s out &&
 	node_sh n1 "test ! -e /etc/pve/nodes/n4 && ! grep -q \"name: n4\" /etc/pve/corosync.conf" &&
@@ -287,11 +299,7 @@ test_expect_success 'delnode removes a powered-off node: no output, three nodes 
 	grep -q "^Config Version:   7$" status
 '
 
-test_expect_success 'the wiped n4, with a new host key, joins again under its name and address' '
-	node_sh n4 "rm -rf /var/lib/pve-cluster/* /var/lib/corosync/* /etc/corosync/* /root/.ssh/id_* /root/.ssh/known_hosts" &&
-	node_ssh_keygen n4 &&
-	node_start_sshd n4 &&
-	node_start_pmxcfsd n4 &&
+test_expect_success 'the wiped n4, with its new host key, joins again under its name and address' '
 	printf "%s\n" "$TEST_ROOT_PASSWORD" | node_exec n4 pvecm add "$N1" --fingerprint "$FP1" >out 2>err &&
 	cat out err &&
 	cluster_wait_members n1 4 &&
