@@ -22,12 +22,15 @@ typedef enum {
 	FSOP_RENAME,
 	FSOP_SET_MTIME,
 	FSOP_ENSURE_LAYOUT, /* name: the node whose directories must exist */
-	FSOP_KIND_MAX = FSOP_ENSURE_LAYOUT,
+	/* inode, data: the file's new content (an O_TRUNC open and the write
+	 * at 0 after it, sent as one change) */
+	FSOP_SET_DATA,
+	FSOP_KIND_MAX = FSOP_SET_DATA,
 } fsop_kind_t;
 
 typedef struct {
 	fsop_kind_t kind;
-	uint64_t inode;     /* write, truncate, set_mtime */
+	uint64_t inode;     /* write, set_data, truncate, set_mtime */
 	uint64_t parent;    /* create, mkdir, unlink, rmdir, rename (source) */
 	const char *name;   /* borrowed */
 	uint64_t newparent; /* rename */
@@ -35,7 +38,7 @@ typedef struct {
 	bool noreplace;
 	uint64_t offset; /* write */
 	uint64_t size;   /* truncate */
-	const void *data; /* write, borrowed */
+	const void *data; /* write, set_data; borrowed */
 	size_t len;
 	uint32_t mtime;  /* set_mtime: the new value */
 	uint32_t writer; /* node id of the writer */

@@ -78,6 +78,10 @@ int memdb_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
 		uint32_t writer, uint32_t mtime);
 int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
 		   uint32_t mtime);
+/* The file's content becomes data: a truncate to 0 and a write at 0 as
+ * one change. Returns len or a negative errno. */
+int memdb_set_data(memdb_t *mdb, uint64_t inode, const void *data, size_t len, uint32_t writer,
+		   uint32_t mtime);
 int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
 		 uint32_t mtime);
 int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,

@@ -66,6 +66,60 @@ test_expect_success 'every kind of change replicates: mkdir, rename over, trunca
 	cluster_wait_trees_equal $NODES
 '
 
+test_expect_success PERL 'a rewrite (open with O_TRUNC, write, close) reaches every node as one change' '
+	node_exec n1 sh -c "printf \"keyboard: en-us, longer\n\" >/etc/pve/datacenter.cfg" &&
+	v0=$(node_exec n2 cat /etc/pve/.version | json_get datacenter.cfg) &&
+	node_exec n1 perl -e "open(my \$f, \">\", \"/etc/pve/datacenter.cfg\") or die; print \$f \"keyboard: de\n\"; close(\$f) or die" &&
+	v1=$(node_exec n2 cat /etc/pve/.version | json_get datacenter.cfg) &&
+	echo "datacenter.cfg versions: $v0 -> $v1" &&
+	test $((v1 - v0)) = 1 &&
+	for n in $NODES; do
+		test "$(node_exec $n cat /etc/pve/datacenter.cfg)" = "keyboard: de" || return 1
+	done
+'
+
+test_expect_success 'O_TRUNC without a write (a shell redirection) empties the file when it is closed' '
+	node_exec n2 sh -c ": >/etc/pve/datacenter.cfg" &&
+	for n in $NODES; do
+		test "$(node_exec $n stat -c %s /etc/pve/datacenter.cfg)" = 0 || return 1
+	done
+'
+
+test_expect_success PERL 'after O_TRUNC its node sees an empty file, the others the old one until a write' '
+	node_exec n1 sh -c "printf 0123456789 >/etc/pve/pending" &&
+	PENDING1=$(node_path n1 /etc/pve/pending) PENDING2=$(node_path n2 /etc/pve/pending) perl -e "
+		open(my \$f, \"+>\", \$ENV{PENDING1}) or die \"open: \$!\";
+		my \$size = (stat(\$f))[7];
+		my \$n = sysread(\$f, my \$buf, 100);
+		print \"\$size \$n\n\";
+		# read in this process: a child would close a copy of \$f, and
+		# every close sends the truncation
+		for my \$p (\$ENV{PENDING1}, \$ENV{PENDING2}) {
+			open(my \$r, \"<\", \$p) or die \"open \$p: \$!\";
+			my \$c = <\$r> // \"\";
+			close(\$r);
+			print \"\$c\n\";
+		}
+		syswrite(\$f, \"ab\") or die \"write: \$!\";
+		close(\$f) or die \"close: \$!\";
+	" >out &&
+	cat out &&
+	test "$(sed -n 1p out)" = "0 0" &&
+	test -z "$(sed -n 2p out)" &&
+	test "$(sed -n 3p out)" = 0123456789 &&
+	for n in $NODES; do
+		test "$(node_exec $n cat /etc/pve/pending)" = ab || return 1
+	done
+'
+
+test_expect_success 'copying an empty file over a full one, keeping its timestamps, keeps the mtime' '
+	node_exec n3 sh -c "printf full >/etc/pve/target && : >/tmp/empty-src && touch -d @1200000000 /tmp/empty-src &&
+		cp --preserve=timestamps /tmp/empty-src /etc/pve/target" &&
+	for n in $NODES; do
+		test "$(node_exec $n stat -c "%s %Y" /etc/pve/target)" = "0 1200000000" || return 1
+	done
+'
+
 test_expect_success '.members lists every node online with its id and address' '
 	for n in $NODES; do
 		node_exec $n cat /etc/pve/.members >members.$n &&
@@ -146,6 +200,11 @@ test_expect_success 'a node cut off turns read-only (EACCES) and keeps reading' 
 	node_sh n3 "test_errno EACCES write /etc/pve/greeting 3" &&
 	node_sh n3 "test_errno EACCES mkdir /etc/pve/minority-dir" &&
 	node_sh n3 "test_errno EACCES unlink /etc/pve/greeting" &&
+	test "$(node_exec n3 cat /etc/pve/greeting)" = "hello from n1"
+'
+
+test_expect_success 'on the cut-off node, opening a file with O_TRUNC fails at once (EACCES)' '
+	node_sh n3 "test_errno EACCES otrunc /etc/pve/greeting" &&
 	test "$(node_exec n3 cat /etc/pve/greeting)" = "hello from n1"
 '
 

@@ -10,7 +10,7 @@ static const char *const names[] = {
 	[FSOP_WRITE] = "write",       [FSOP_TRUNCATE] = "truncate",
 	[FSOP_UNLINK] = "unlink",     [FSOP_RMDIR] = "rmdir",
 	[FSOP_RENAME] = "rename",     [FSOP_SET_MTIME] = "utime",
-	[FSOP_ENSURE_LAYOUT] = "layout",
+	[FSOP_ENSURE_LAYOUT] = "layout", [FSOP_SET_DATA] = "set-data",
 };
 
 const char *fsop_name(fsop_kind_t kind)
@@ -41,6 +41,8 @@ int fsop_apply(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr)
 		return memdb_set_mtime(mdb, op->inode, op->mtime, op->writer, op->time);
 	case FSOP_ENSURE_LAYOUT:
 		return memdb_ensure_layout(mdb, op->name, op->writer, op->time);
+	case FSOP_SET_DATA:
+		return memdb_set_data(mdb, op->inode, op->data, op->len, op->writer, op->time);
 	}
 	return -EINVAL;
 }

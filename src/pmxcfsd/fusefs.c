@@ -49,6 +49,9 @@ struct fusefs {
 	gid_t gid;
 	struct fuse_session *se;
 	bool mounted;
+	/* Deferred truncations (trunc_t), by inode. */
+	GMutex trunc_lock;
+	GHashTable *trunc_inodes;
 	GThread *thread;
 	struct fuse_loop_config *loop_cfg;
 };
@@ -65,6 +68,43 @@ typedef struct {
 	char *buf;
 	size_t len;
 } dirbuf_t;
+
+/* An O_TRUNC open in a cluster does not send its truncation at once: it
+ * goes with the first write, as one change with it (FSOP_SET_DATA), or
+ * before any other change of the file, or at the first close if nothing
+ * was written. One confirmed round instead of two for every rewrite. Until
+ * then this node sees the file empty, as the kernel, which dropped its
+ * cache at the open, believes too; the other nodes see the old content.
+ * Kept while a handle that deferred it is open or a thread uses it. */
+typedef struct {
+	GMutex lock;   /* held while sending: one sender at a time */
+	gint pending;  /* atomic: the truncation is not sent yet */
+	uint64_t gen;  /* the tree it was deferred in (see fhandle_t) */
+	guint handles; /* under fusefs.trunc_lock: open handles that deferred it */
+	guint users;   /* under fusefs.trunc_lock: threads using it now */
+} trunc_t;
+
+/* An open regular file. */
+typedef struct {
+	/* The tree it was opened in: after the tree was replaced by another
+	 * member's, its inode number may name another file. */
+	uint64_t gen;
+	bool deferred; /* its open deferred a truncation (trunc_t) */
+} fhandle_t;
+
+static fhandle_t *fhandle_new(uint64_t gen, bool deferred)
+{
+	fhandle_t *h = g_new0(fhandle_t, 1);
+
+	h->gen = gen;
+	h->deferred = deferred;
+	return h;
+}
+
+static fhandle_t *fhandle_of(const struct fuse_file_info *fi)
+{
+	return fi ? (fhandle_t *)(uintptr_t)fi->fh : NULL;
+}
 
 static fusefs_t *FS(fuse_req_t req)
 {
@@ -120,11 +160,145 @@ static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 	return fsop_apply(fs->mdb, &op, attr);
 }
 
-/* An open file remembers which tree it was opened in: after the tree was
- * replaced by another member's, its inode number may name another file. */
-static bool handle_stale(fusefs_t *fs, const struct fuse_file_info *fi)
+static bool handle_stale(fusefs_t *fs, const fhandle_t *h)
 {
-	return fi && fi->fh && fi->fh != memdb_generation(fs->mdb);
+	return h && h->gen != memdb_generation(fs->mdb);
+}
+
+/* Whether a change could be confirmed now, as replica_submit decides it
+ * (during a state exchange a change waits rather than fails). */
+static bool may_write(fusefs_t *fs)
+{
+	replica_status_t st;
+
+	if (!fs->replica)
+		return true;
+	replica_status(fs->replica, &st);
+	return st.connected && st.quorate && (!st.synced || st.writable);
+}
+
+/* The inode's deferred truncation with a use counted, or NULL. defer:
+ * for an O_TRUNC open, made if needed, pending, and its handle counted. */
+static trunc_t *trunc_get(fusefs_t *fs, fuse_ino_t ino, bool defer)
+{
+	gpointer key = (gpointer)(uintptr_t)ino;
+
+	g_mutex_lock(&fs->trunc_lock);
+	trunc_t *t = g_hash_table_lookup(fs->trunc_inodes, key);
+	if (!t && defer) {
+		t = g_new0(trunc_t, 1);
+		g_mutex_init(&t->lock);
+		g_hash_table_insert(fs->trunc_inodes, key, t);
+	}
+	if (t) {
+		t->users++;
+		if (defer) {
+			t->handles++;
+			t->gen = memdb_generation(fs->mdb);
+			g_atomic_int_set(&t->pending, 1);
+		} else if (t->gen != memdb_generation(fs->mdb)) {
+			/* The tree was replaced: the inode number may name
+			 * another file now, and the old one is gone. */
+			g_atomic_int_set(&t->pending, 0);
+		}
+	}
+	g_mutex_unlock(&fs->trunc_lock);
+	return t;
+}
+
+/* Ends a use; closing: also a deferring handle's. Freed when neither is
+ * left. */
+static void trunc_put(fusefs_t *fs, fuse_ino_t ino, trunc_t *t, bool closing)
+{
+	if (!t)
+		return;
+	g_mutex_lock(&fs->trunc_lock);
+	t->users--;
+	if (closing)
+		t->handles--;
+	bool gone = !t->users && !t->handles;
+	if (gone)
+		g_hash_table_remove(fs->trunc_inodes, (gpointer)(uintptr_t)ino);
+	g_mutex_unlock(&fs->trunc_lock);
+	if (gone) {
+		g_mutex_clear(&t->lock);
+		g_free(t);
+	}
+}
+
+static bool trunc_pending_on(fusefs_t *fs, fuse_ino_t ino)
+{
+	if (!fs->replica)
+		return false;
+	g_mutex_lock(&fs->trunc_lock);
+	trunc_t *t = g_hash_table_lookup(fs->trunc_inodes, (gpointer)(uintptr_t)ino);
+	bool pending = t && g_atomic_int_get(&t->pending) && t->gen == memdb_generation(fs->mdb);
+	g_mutex_unlock(&fs->trunc_lock);
+	return pending;
+}
+
+/* With t->lock held: sends the truncation if it is still pending. */
+static int trunc_send_locked(fusefs_t *fs, fuse_ino_t ino, trunc_t *t)
+{
+	if (!g_atomic_int_get(&t->pending))
+		return 0;
+	int res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL);
+	/* Removed or renamed over meanwhile: nothing is left to truncate. */
+	if (res == -ENOENT)
+		res = 0;
+	if (res == 0)
+		g_atomic_int_set(&t->pending, 0);
+	return res;
+}
+
+/* Before any other change of the file, and at close: the truncation goes
+ * first. */
+static int trunc_send(fusefs_t *fs, fuse_ino_t ino)
+{
+	trunc_t *t = fs->replica ? trunc_get(fs, ino, false) : NULL;
+
+	if (!t)
+		return 0;
+	g_mutex_lock(&t->lock);
+	int res = trunc_send_locked(fs, ino, t);
+	g_mutex_unlock(&t->lock);
+	trunc_put(fs, ino, t, false);
+	return res;
+}
+
+/* A write: with a truncation pending, at offset 0 it becomes the new
+ * content in one change; elsewhere the truncation goes first. */
+static int write_data(fusefs_t *fs, fuse_ino_t ino, const char *buf, size_t size, off_t off)
+{
+	trunc_t *t = fs->replica ? trunc_get(fs, ino, false) : NULL;
+	int res = 0;
+
+	if (t) {
+		g_mutex_lock(&t->lock);
+		if (off == 0 && g_atomic_int_get(&t->pending)) {
+			res = submit(
+			    fs,
+			    (fsop_t){.kind = FSOP_SET_DATA, .inode = ino, .data = buf, .len = size},
+			    NULL);
+			if (res >= 0)
+				g_atomic_int_set(&t->pending, 0);
+			g_mutex_unlock(&t->lock);
+			trunc_put(fs, ino, t, false);
+			return res;
+		}
+		res = trunc_send_locked(fs, ino, t);
+		g_mutex_unlock(&t->lock);
+		trunc_put(fs, ino, t, false);
+		if (res < 0)
+			return res;
+	}
+	return submit(fs,
+		      (fsop_t){.kind = FSOP_WRITE,
+			       .inode = ino,
+			       .offset = (uint64_t)off,
+			       .data = buf,
+			       .len = size},
+		      NULL);
 }
 
 /* The reference's modes: nothing else can be set, see setattr. */
@@ -143,9 +317,9 @@ static void fill_stat(fusefs_t *fs, const memdb_attr_t *a, struct stat *st)
 	st->st_nlink = a->type == MEMDB_DIR ? 2 : 1;
 	st->st_uid = 0;
 	st->st_gid = fs->gid;
-	st->st_size = a->size;
+	st->st_size = a->type == MEMDB_REG && trunc_pending_on(fs, a->inode) ? 0 : a->size;
 	st->st_blksize = 4096;
-	st->st_blocks = (a->size + 511) / 512;
+	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_atime = st->st_mtime = st->st_ctime = a->mtime;
 }
 
@@ -243,10 +417,11 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		return;
 	}
 	int res = memdb_getattr(FS(req)->mdb, ino, &a);
-	if (res < 0)
+	if (res < 0) {
 		fuse_reply_err(req, -res);
-	else
-		reply_attr(req, &a);
+		return;
+	}
+	reply_attr(req, &a);
 }
 
 /* chmod and chown succeed only when they ask for what is already there:
@@ -278,13 +453,17 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
 	    (res = check_owner_mode(fs, &a, attr, to_set)) < 0)
 		goto out;
+	/* Size and times set after an O_TRUNC open apply to the truncated
+	 * file (cp --preserve sets the times of what it copied). */
+	if (a.type == MEMDB_REG && (res = trunc_send(fs, ino)) < 0)
+		goto out;
 	if ((to_set & FUSE_SET_ATTR_SIZE) &&
-	    (res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino,
-				       .size = (uint64_t)attr->st_size}, NULL)) < 0)
+	    (res = submit(
+		 fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino, .size = (uint64_t)attr->st_size},
+		 NULL)) < 0)
 		goto out;
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
-		uint32_t t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now()
-								: (uint32_t)attr->st_mtime;
+		uint32_t t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now() : (uint32_t)attr->st_mtime;
 		res = submit(fs, (fsop_t){.kind = FSOP_SET_MTIME, .inode = ino, .mtime = t}, NULL);
 		/* Releasing a lock removes it: report it as it was. */
 		if (res == 0 && a.is_lock && t == 0) {
@@ -334,8 +513,7 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		reply_entry(req, &a);
 }
 
-static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		     dev_t rdev)
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
 {
 	fusefs_t *fs = FS(req);
 	memdb_attr_t a;
@@ -389,9 +567,12 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = timeout_for(fs, &a);
 	e.entry_timeout = timeout_for(fs, &a);
 	fill_stat(fs, &a, &e.attr);
-	fi->fh = memdb_generation(fs->mdb);
+	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), false);
+	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs->sole_writer;
-	fuse_reply_create(req, &e, fi);
+	fi->noflush = 1;
+	if (fuse_reply_create(req, &e, fi) != 0)
+		g_free(h);
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -402,16 +583,16 @@ static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fuse_reply_err(req, -submit(fs, (fsop_t){.kind = FSOP_UNLINK, .parent = parent,
-						 .name = name}, NULL));
+	fuse_reply_err(
+	    req, -submit(fs, (fsop_t){.kind = FSOP_UNLINK, .parent = parent, .name = name}, NULL));
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fusefs_t *fs = FS(req);
 
-	fuse_reply_err(req, -submit(fs, (fsop_t){.kind = FSOP_RMDIR, .parent = parent,
-						 .name = name}, NULL));
+	fuse_reply_err(
+	    req, -submit(fs, (fsop_t){.kind = FSOP_RMDIR, .parent = parent, .name = name}, NULL));
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -427,10 +608,14 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	fuse_reply_err(req, -submit(fs, (fsop_t){.kind = FSOP_RENAME, .parent = parent,
-						 .name = name, .newparent = newparent,
-						 .newname = newname,
-						 .noreplace = flags & RENAME_NOREPLACE}, NULL));
+	fuse_reply_err(req, -submit(fs,
+				    (fsop_t){.kind = FSOP_RENAME,
+					     .parent = parent,
+					     .name = name,
+					     .newparent = newparent,
+					     .newname = newname,
+					     .noreplace = flags & RENAME_NOREPLACE},
+				    NULL));
 }
 
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
@@ -484,14 +669,34 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size &&
-	    (res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL)) < 0) {
-		fuse_reply_err(req, -res);
-		return;
+	bool defer = false;
+	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size) {
+		if (fs->replica) {
+			/* Refused here, as an immediate truncation would be. */
+			if (!may_write(fs)) {
+				fuse_reply_err(req, EACCES);
+				return;
+			}
+			defer = true;
+		} else if ((res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL)) <
+			   0) {
+			fuse_reply_err(req, -res);
+			return;
+		}
 	}
-	fi->fh = memdb_generation(fs->mdb);
+	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), defer);
+	if (defer)
+		trunc_put(fs, ino, trunc_get(fs, ino, true), false);
+	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs->sole_writer;
-	fuse_reply_open(req, fi);
+	/* Only a deferred truncation has something to do at close. */
+	fi->noflush = !defer;
+	if (fuse_reply_open(req, fi) != 0) {
+		/* The opener is gone: the kernel dropped nothing of this. */
+		if (defer)
+			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
+		g_free(h);
+	}
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
@@ -505,10 +710,23 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			reply_copy(req, vo->data + off, MIN(size, vo->len - (size_t)off));
 		return;
 	}
-	if (handle_stale(FS(req), fi)) {
+	fhandle_t *h = fhandle_of(fi);
+	if (handle_stale(FS(req), h)) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
+	if (trunc_pending_on(FS(req), ino)) {
+		fuse_reply_buf(req, NULL, 0);
+		return;
+	}
+	/* The kernel asks for whole read-ahead windows; the files are small. */
+	memdb_attr_t a;
+	int res = memdb_getattr(FS(req)->mdb, ino, &a);
+	if (res < 0) {
+		fuse_reply_err(req, -res);
+		return;
+	}
+	size = (uint64_t)off >= a.size ? 0 : MIN(size, a.size - (uint64_t)off);
 	char *buf = g_malloc(MAX(size, 1));
 	ssize_t n = memdb_read(FS(req)->mdb, ino, (uint64_t)off, size, buf);
 	if (n < 0)
@@ -548,30 +766,63 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	if (handle_stale(fs, fi)) {
+	fhandle_t *h = fhandle_of(fi);
+	if (handle_stale(fs, h)) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	int res = submit(fs, (fsop_t){.kind = FSOP_WRITE, .inode = ino, .offset = (uint64_t)off,
-				      .data = buf, .len = size}, NULL);
+	int res = write_data(fs, ino, buf, size, off);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
 		fuse_reply_write(req, (size_t)res);
 }
 
+/* Asked for at close only when an O_TRUNC open deferred its truncation
+ * (noflush otherwise); close(2) returns what sending it gave. Outside a
+ * cluster nothing is deferred: ENOSYS stops the kernel from asking. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fusefs_t *fs = FS(req);
+
+	if (!fs->replica) {
+		fuse_reply_err(req, ENOSYS);
+		return;
+	}
+	if (ino >= VINO_BASE) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	fuse_reply_err(req, -trunc_send(fs, ino));
+}
+
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	if (ino >= VINO_BASE && fi->fh) {
+	if (ino >= VINO_BASE) {
 		vopen_t *vo = (vopen_t *)(uintptr_t)fi->fh;
-		g_free(vo->data);
-		g_free(vo);
+		if (vo) {
+			g_free(vo->data);
+			g_free(vo);
+		}
+	} else {
+		fusefs_t *fs = FS(req);
+		fhandle_t *h = fhandle_of(fi);
+		/* Every close flushes first: a truncation still pending could
+		 * not be sent then, and is tried once more. */
+		if (h && h->deferred) {
+			if (trunc_send(fs, ino) < 0)
+				log_warn("inode %" G_GUINT64_FORMAT
+					 ": the truncation of an O_TRUNC "
+					 "open could not be sent; the file keeps its content",
+					 (guint64)ino);
+			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
+		}
+		g_free(h);
 	}
 	fuse_reply_err(req, 0);
 }
 
-static void dirbuf_add(fuse_req_t req, dirbuf_t *b, const char *name, fuse_ino_t ino,
-		       mode_t mode)
+static void dirbuf_add(fuse_req_t req, dirbuf_t *b, const char *name, fuse_ino_t ino, mode_t mode)
 {
 	struct stat st = {.st_ino = ino, .st_mode = mode};
 	size_t old = b->len;
@@ -670,29 +921,30 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 }
 
 static const struct fuse_lowlevel_ops ops = {
-	.init = op_init,
-	.lookup = op_lookup,
-	.getattr = op_getattr,
-	.setattr = op_setattr,
-	.readlink = op_readlink,
-	.mknod = op_mknod,
-	.mkdir = op_mkdir,
-	.unlink = op_unlink,
-	.rmdir = op_rmdir,
-	.symlink = op_symlink,
-	.rename = op_rename,
-	.link = op_link,
-	.open = op_open,
-	.read = op_read,
-	.write = op_write,
-	/* No flush or fsync: every write is in the store when it returns, and
-	 * the kernel stops sending them after the first ENOSYS. */
-	.release = op_release,
-	.opendir = op_opendir,
-	.readdir = op_readdir,
-	.releasedir = op_releasedir,
-	.statfs = op_statfs,
-	.create = op_create,
+    .init = op_init,
+    .lookup = op_lookup,
+    .getattr = op_getattr,
+    .setattr = op_setattr,
+    .readlink = op_readlink,
+    .mknod = op_mknod,
+    .mkdir = op_mkdir,
+    .unlink = op_unlink,
+    .rmdir = op_rmdir,
+    .symlink = op_symlink,
+    .rename = op_rename,
+    .link = op_link,
+    .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    /* No fsync: every write is in the store when it returns, and the
+     * kernel stops sending it after the first ENOSYS. */
+    .flush = op_flush,
+    .release = op_release,
+    .opendir = op_opendir,
+    .readdir = op_readdir,
+    .releasedir = op_releasedir,
+    .statfs = op_statfs,
+    .create = op_create,
 };
 
 static gid_t www_data_gid(void)
@@ -713,8 +965,11 @@ fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 	fs->nodeid = cfg->nodeid;
 	fs->sole_writer = cfg->sole_writer;
 	fs->replica = cfg->replica;
-	fs->cache_timeout = cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_CACHE_TIMEOUT;
+	fs->cache_timeout =
+	    cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_CACHE_TIMEOUT;
 	fs->gid = www_data_gid();
+	g_mutex_init(&fs->trunc_lock);
+	fs->trunc_inodes = g_hash_table_new(g_direct_hash, g_direct_equal);
 	fs->mountpoint = g_strdup(cfg->mountpoint);
 	for (int i = 0; i < LINK_COUNT; i++)
 		fs->link_target[i] = g_strdup_printf("nodes/%s%s", cfg->nodename, link_suffix[i]);
@@ -776,6 +1031,9 @@ void fusefs_free(fusefs_t *fs)
 		fuse_loop_cfg_destroy(fs->loop_cfg);
 	for (int i = 0; i < LINK_COUNT; i++)
 		g_free(fs->link_target[i]);
+	if (fs->trunc_inodes)
+		g_hash_table_destroy(fs->trunc_inodes);
+	g_mutex_clear(&fs->trunc_lock);
 	g_free(fs->mountpoint);
 	g_free(fs);
 }

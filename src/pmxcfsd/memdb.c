@@ -738,28 +738,30 @@ static int check_size(memdb_t *mdb, const entry_t *e, uint64_t newsize)
 	return 0;
 }
 
+/* keep: the data lands on the old content; otherwise it replaces it. */
 static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
-			size_t len, uint32_t writer, uint32_t mtime)
+			size_t len, bool keep, uint32_t writer, uint32_t mtime)
 {
 	entry_t *e;
 	int res = check_file(mdb, inode, &e);
 
 	if (res < 0)
 		return res;
-	if (len == 0)
+	if (len == 0 && keep)
 		return 0;
 	if (offset > MEMDB_MAX_FILE_SIZE || len > MEMDB_MAX_FILE_SIZE - offset)
 		return -EFBIG;
 	uint64_t end = offset + len;
-	uint32_t newsize = (uint32_t)MAX(end, (uint64_t)e->size);
+	uint32_t oldsize = keep ? e->size : 0;
+	uint32_t newsize = (uint32_t)MAX(end, (uint64_t)oldsize);
 	if ((res = check_size(mdb, e, newsize)) < 0)
 		return res;
-	uint8_t *buf = g_malloc0(MAX(newsize, 1u));
-	if (e->size)
-		memcpy(buf, e->data, e->size);
+	uint8_t *buf = newsize ? g_malloc0(newsize) : NULL;
+	if (oldsize)
+		memcpy(buf, e->data, oldsize);
 	if (len)
 		memcpy(buf + offset, data, len);
-	res = set_content(mdb, e, buf, newsize, writer, mtime, "write");
+	res = set_content(mdb, e, buf, newsize, writer, mtime, keep ? "write" : "set-data");
 	if (res < 0)
 		g_free(buf);
 	return res < 0 ? res : (int)len;
@@ -769,7 +771,16 @@ int memdb_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
 		uint32_t writer, uint32_t mtime)
 {
 	g_mutex_lock(&mdb->lock);
-	int res = write_locked(mdb, inode, offset, data, len, writer, mtime);
+	int res = write_locked(mdb, inode, offset, data, len, true, writer, mtime);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+int memdb_set_data(memdb_t *mdb, uint64_t inode, const void *data, size_t len, uint32_t writer,
+		   uint32_t mtime)
+{
+	g_mutex_lock(&mdb->lock);
+	int res = write_locked(mdb, inode, 0, data, len, false, writer, mtime);
 	g_mutex_unlock(&mdb->lock);
 	return res;
 }

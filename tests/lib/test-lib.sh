@@ -166,6 +166,9 @@ test_errno () {
 		} elsif ($op eq "open") {
 			$r = POSIX::open($a[0], O_RDONLY);
 			POSIX::close($r) if defined $r;
+		} elsif ($op eq "otrunc") {
+			$r = POSIX::open($a[0], O_WRONLY|O_TRUNC);
+			POSIX::close($r) if defined $r;
 		} elsif ($op eq "mkdir") { $r = mkdir($a[0], 0755);
 		} elsif ($op eq "rmdir") { $r = rmdir($a[0]);
 		} elsif ($op eq "unlink") { $r = unlink($a[0]);

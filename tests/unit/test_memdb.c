@@ -631,6 +631,46 @@ static void test_tree_write_read(fx_t *fx, gconstpointer data)
 	g_assert_cmpuint(u.bytes, ==, 17);
 }
 
+/* set_data: the whole content replaced in one change (one version), as
+ * an O_TRUNC open and the write after it reach the tree in a cluster. */
+static void test_tree_set_data(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	char buf[64];
+	memdb_usage_t u;
+
+	g_assert_cmpint(create_at(m, "f", W1, T0), ==, 0);
+	uint64_t f = ino_of(m, "f");
+	g_assert_cmpint(memdb_write(m, f, 0, "a longer old content", 20, W1, T0), ==, 20);
+	uint64_t v = memdb_version(m);
+	g_assert_cmpint(memdb_set_data(m, f, "new", 3, W2, T0 + 7), ==, 3);
+	g_assert_cmpuint(memdb_version(m), ==, v + 1);
+	memdb_attr_t a = attr_of(m, "f");
+	g_assert_cmpuint(a.size, ==, 3);
+	g_assert_cmpuint(a.writer, ==, W2);
+	g_assert_cmpuint(a.mtime, ==, T0 + 7);
+	g_assert_cmpint(memdb_read(m, f, 0, sizeof(buf), buf), ==, 3);
+	g_assert_cmpmem(buf, 3, "new", 3);
+	memdb_usage(m, &u);
+	g_assert_cmpuint(u.bytes, ==, 3);
+	assert_survives_reopen(fx);
+	m = fx->m;
+	f = ino_of(m, "f");
+	g_assert_cmpint(memdb_read(m, f, 0, sizeof(buf), buf), ==, 3);
+	g_assert_cmpmem(buf, 3, "new", 3);
+	/* Nothing: the file is emptied, still one change. */
+	v = memdb_version(m);
+	g_assert_cmpint(memdb_set_data(m, f, NULL, 0, W1, T0), ==, 0);
+	g_assert_cmpuint(memdb_version(m), ==, v + 1);
+	g_assert_cmpuint(attr_of(m, "f").size, ==, 0);
+	/* Over the file size limit, or on a directory: refused, nothing changed. */
+	g_autofree char *big = g_malloc0(MEMDB_MAX_FILE_SIZE + 1);
+	v = memdb_version(m);
+	g_assert_cmpint(memdb_set_data(m, f, big, MEMDB_MAX_FILE_SIZE + 1, W1, T0), ==, -EFBIG);
+	g_assert_cmpint(memdb_set_data(m, MEMDB_ROOT_INODE, "x", 1, W1, T0), ==, -EISDIR);
+	g_assert_cmpuint(memdb_version(m), ==, v);
+}
+
 static void test_tree_truncate(fx_t *fx, gconstpointer data)
 {
 	memdb_t *m = fx->m;
@@ -2070,6 +2110,7 @@ int main(int argc, char **argv)
 	ADD("/memdb/tree/create-lookup-readdir", test_tree_create_lookup);
 	ADD("/memdb/tree/write-read", test_tree_write_read);
 	ADD("/memdb/tree/truncate", test_tree_truncate);
+	ADD("/memdb/tree/set-data", test_tree_set_data);
 	ADD("/memdb/tree/truncate-grow-empty", test_tree_truncate_grow_empty);
 	ADD("/memdb/tree/zero-length-write", test_tree_zero_length_write);
 	ADD("/memdb/tree/unlink-rmdir", test_tree_unlink_rmdir);

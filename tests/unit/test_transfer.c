@@ -271,6 +271,16 @@ static void test_fsop_apply_matches_memdb(fx_t *fx, gconstpointer data)
 	size_t len;
 	g_autofree char *c = memdb_read_path(fx->a, "d/f", &len);
 	g_assert_cmpstr(c, ==, "12");
+	fsop_t sd = {.kind = FSOP_SET_DATA, .inode = f.inode, .data = "xyz", .len = 3,
+		     .writer = 2, .time = 14};
+	g_autoptr(GVariant) sv = g_variant_ref_sink(fsop_to_variant(&sd));
+	fsop_t back;
+	g_assert_true(fsop_from_variant(sv, &back));
+	g_assert_cmpint(back.kind, ==, FSOP_SET_DATA);
+	g_assert_cmpint(fsop_apply(fx->a, &back, NULL), ==, 3);
+	g_autofree char *c2 = memdb_read_path(fx->a, "d/f", &len);
+	g_assert_cmpstr(c2, ==, "xyz");
+	g_assert_cmpstr(fsop_name(FSOP_SET_DATA), ==, "set-data");
 	fsop_t bad = {.kind = (fsop_kind_t)0};
 	g_assert_cmpint(fsop_apply(fx->a, &bad, NULL), ==, -EINVAL);
 }
