@@ -4,6 +4,7 @@
 #ifndef PVECM_FUSEFS_H
 #define PVECM_FUSEFS_H
 
+#include "fsop.h"
 #include "memdb.h"
 #include "replica.h"
 #include "vfiles.h"
@@ -28,6 +29,10 @@ typedef struct {
 fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err);
 /* Starts the worker threads. */
 bool fusefs_start(fusefs_t *fs, GError **err);
+/* In a cluster, after another member's op changed the tree (op NULL:
+ * the whole tree was replaced): the kernel forgets the attributes it keeps
+ * of the inodes concerned. Safe on NULL. */
+void fusefs_invalidate(fusefs_t *fs, const fsop_t *op);
 /* Unmounts, stops and joins the workers, frees. Safe on NULL and on a
  * file system that was never started. */
 void fusefs_free(fusefs_t *fs);

@@ -36,11 +36,18 @@ typedef struct replica replica_t;
  * dispatch, so it may take its time. */
 typedef void (*replica_changed_fn)(void *ctx);
 
+/* Called on the main loop, within corosync's dispatch, right after an op
+ * from another member changed the tree, or with op NULL after the whole
+ * tree was replaced by another member's; before this node confirms it.
+ * Must not block on anything a file system request may hold. */
+typedef void (*replica_applied_fn)(void *ctx, const fsop_t *op);
+
 typedef struct {
 	memdb_t *mdb;
 	clusterlog_t *clog;
 	const char *nodename;
 	replica_changed_fn changed; /* may be NULL */
+	replica_applied_fn applied; /* may be NULL */
 	void *ctx;
 } replica_config_t;
 

@@ -14,12 +14,16 @@
 #include <unistd.h>
 
 /* When changes also arrive from other members, the kernel may not cache
- * names or attributes at all: a file written elsewhere must read back whole
- * here at once (a stale cached size would cut the read short). */
-#define FUSEFS_SHARED_CACHE_TIMEOUT 0.0
+ * names: a name created, removed or renamed elsewhere must be seen here at
+ * once. Attributes it may keep: every change from another member
+ * invalidates those of the inodes it touched before this node confirms it
+ * (fusefs_invalidate), so a file written elsewhere reads back whole here
+ * at once (a stale cached size would cut the read short). */
+#define FUSEFS_SHARED_ENTRY_TIMEOUT 0.0
 /* When every change passes through this mount, the kernel's caches cannot
  * go stale; it drops what a change touches by itself. */
 #define FUSEFS_SOLE_CACHE_TIMEOUT 3600.0
+#define FUSEFS_ATTR_TIMEOUT 3600.0
 #define FUSEFS_MAX_THREADS 10
 #define FUSEFS_MAX_IDLE_THREADS 4
 /* Inode numbers above this are the virtual root entries; tree inodes are
@@ -345,9 +349,14 @@ static void virtual_stat(fusefs_t *fs, fuse_ino_t ino, struct stat *st)
 
 /* A lock's existence and mtime are its state, and the kernel answers mkdir
  * of a name it has cached by itself: never let it cache a lock. */
-static double timeout_for(fusefs_t *fs, const memdb_attr_t *a)
+static double entry_timeout_for(fusefs_t *fs, const memdb_attr_t *a)
 {
 	return a->is_lock ? 0.0 : fs->cache_timeout;
+}
+
+static double attr_timeout_for(const memdb_attr_t *a)
+{
+	return a->is_lock ? 0.0 : FUSEFS_ATTR_TIMEOUT;
 }
 
 static void reply_entry(fuse_req_t req, const memdb_attr_t *a)
@@ -355,8 +364,8 @@ static void reply_entry(fuse_req_t req, const memdb_attr_t *a)
 	struct fuse_entry_param e = {0};
 
 	e.ino = a->inode;
-	e.attr_timeout = timeout_for(FS(req), a);
-	e.entry_timeout = timeout_for(FS(req), a);
+	e.attr_timeout = attr_timeout_for(a);
+	e.entry_timeout = entry_timeout_for(FS(req), a);
 	fill_stat(FS(req), a, &e.attr);
 	fuse_reply_entry(req, &e);
 }
@@ -375,7 +384,7 @@ static void reply_attr(fuse_req_t req, const memdb_attr_t *a)
 	struct stat st;
 
 	fill_stat(FS(req), a, &st);
-	fuse_reply_attr(req, &st, timeout_for(FS(req), a));
+	fuse_reply_attr(req, &st, attr_timeout_for(a));
 }
 
 static void op_init(void *userdata, struct fuse_conn_info *conn)
@@ -564,8 +573,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	e.ino = a.inode;
-	e.attr_timeout = timeout_for(fs, &a);
-	e.entry_timeout = timeout_for(fs, &a);
+	e.attr_timeout = attr_timeout_for(&a);
+	e.entry_timeout = entry_timeout_for(fs, &a);
 	fill_stat(fs, &a, &e.attr);
 	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), false);
 	fi->fh = (uint64_t)(uintptr_t)h;
@@ -966,7 +975,7 @@ fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 	fs->sole_writer = cfg->sole_writer;
 	fs->replica = cfg->replica;
 	fs->cache_timeout =
-	    cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_CACHE_TIMEOUT;
+	    cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_ENTRY_TIMEOUT;
 	fs->gid = www_data_gid();
 	g_mutex_init(&fs->trunc_lock);
 	fs->trunc_inodes = g_hash_table_new(g_direct_hash, g_direct_equal);
@@ -1011,6 +1020,41 @@ bool fusefs_start(fusefs_t *fs, GError **err)
 	fuse_loop_cfg_set_idle_threads(fs->loop_cfg, FUSEFS_MAX_IDLE_THREADS);
 	fs->thread = g_thread_try_new("fuse", loop_thread, fs, err);
 	return fs->thread != NULL;
+}
+
+/* Attributes only: dropping cached pages would wait for page locks that a
+ * local writer holds while it waits for this very thread to confirm it. An
+ * open drops a file's cached pages anyway (no keep_cache in a cluster). */
+static void inval(fusefs_t *fs, uint64_t ino)
+{
+	if (ino && ino < VINO_BASE)
+		fuse_lowlevel_notify_inval_inode(fs->se, ino, -1, 0);
+}
+
+static void inval_name(fusefs_t *fs, uint64_t parent, const char *name)
+{
+	memdb_attr_t a;
+
+	if (name && memdb_lookup(fs->mdb, parent, name, &a) == 0)
+		inval(fs, a.inode);
+}
+
+void fusefs_invalidate(fusefs_t *fs, const fsop_t *op)
+{
+	if (!fs || !fs->mounted)
+		return;
+	if (!op || op->kind == FSOP_ENSURE_LAYOUT) {
+		g_autoptr(GArray) all = memdb_inodes(fs->mdb);
+		for (guint i = 0; i < all->len; i++)
+			inval(fs, g_array_index(all, uint64_t, i));
+		return;
+	}
+	inval(fs, op->inode);
+	inval(fs, op->parent);
+	if (op->kind == FSOP_RENAME) {
+		inval(fs, op->newparent);
+		inval_name(fs, op->newparent, op->newname);
+	}
 }
 
 void fusefs_free(fusefs_t *fs)

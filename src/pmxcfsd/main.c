@@ -289,6 +289,14 @@ static bool load_tree(daemon_t *d, GError **err)
 	return true;
 }
 
+/* Another member changed the tree: the kernel's cache of it goes. */
+static void forget_cached(void *ctx, const fsop_t *op)
+{
+	daemon_t *d = ctx;
+
+	fusefs_invalidate(d->fs, op);
+}
+
 /* Hands the tree's corosync.conf to confsync whenever it changed. */
 static void sync_corosync_conf(void *ctx)
 {
@@ -330,6 +338,7 @@ static bool start_services(daemon_t *d, GError **err)
 							     .clog = d->clog,
 							     .nodename = d->nodename,
 							     .changed = sync_corosync_conf,
+							     .applied = forget_cached,
 							     .ctx = d});
 		vfiles_set_replica(d->vfiles, d->replica);
 		fc.replica = d->replica;
@@ -349,7 +358,7 @@ static void stop_services(daemon_t *d)
 	/* Writes waiting for the cluster fail first, so the FUSE threads that
 	 * wait for them can finish. */
 	replica_shutdown(d->replica);
-	fusefs_free(d->fs);
+	g_clear_pointer(&d->fs, fusefs_free);
 	replica_free(d->replica);
 	confsync_free(d->confsync);
 	vfiles_free(d->vfiles);

@@ -1308,6 +1308,21 @@ uint64_t memdb_generation(memdb_t *mdb)
 	return g;
 }
 
+GArray *memdb_inodes(memdb_t *mdb)
+{
+	GHashTableIter it;
+	gpointer key;
+
+	g_mutex_lock(&mdb->lock);
+	GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t),
+					g_hash_table_size(mdb->index));
+	g_hash_table_iter_init(&it, mdb->index);
+	while (g_hash_table_iter_next(&it, &key, NULL))
+		g_array_append_val(out, *(uint64_t *)key);
+	g_mutex_unlock(&mdb->lock);
+	return out;
+}
+
 uint64_t memdb_get_meta(memdb_t *mdb, const char *key)
 {
 	GError *err = NULL;

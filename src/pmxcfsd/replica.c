@@ -122,6 +122,7 @@ struct replica {
 	bool writable;
 
 	replica_changed_fn changed;
+	replica_applied_fn on_applied;
 	void *changed_ctx;
 	guint changed_source;
 	uint64_t seen_version; /* the tree version changed() last heard of */
@@ -327,6 +328,8 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	r->applied++;
 	if (!is_me(r, nodeid, pid)) {
 		r->foreign_applied = true;
+		if (res >= 0 && r->on_applied)
+			r->on_applied(r->changed_ctx, &op);
 		log_debug("applied %s from node %u: %d", fsop_name(op.kind), nodeid, res);
 		return;
 	}
@@ -577,6 +580,8 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 		}
 		log_notice("took over the tree of node %u (version %llu)", nodeid,
 			   (unsigned long long)memdb_version(r->mdb));
+		if (r->on_applied)
+			r->on_applied(r->changed_ctx, NULL);
 	}
 	finish_sync(r);
 }
@@ -990,6 +995,7 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->clog = cfg->clog;
 	r->nodename = g_strdup(cfg->nodename);
 	r->changed = cfg->changed;
+	r->on_applied = cfg->applied;
 	r->changed_ctx = cfg->ctx;
 	r->seen_version = memdb_version(r->mdb);
 	r->pid = (uint32_t)getpid();
