@@ -68,6 +68,10 @@ typedef struct {
 int pvecm_cli_main(const char *prog, const pvecm_cli_cmd_t *cmds, size_t ncmds, int argc,
 		   char **argv);
 
+/* Prints "pvecm CMD: MESSAGE" as one line on stderr and returns rc: how
+ * a command reports a failure. */
+int pvecm_cli_fail(const char *cmd, int rc, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+
 /* "pvecm status": the program and the command's full name, for messages. */
 const char *pvecm_cli_name(const pvecm_cli_call_t *call);
 

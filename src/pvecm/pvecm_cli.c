@@ -583,3 +583,15 @@ gint64 pvecm_cli_int(const pvecm_cli_call_t *call, const char *name, gint64 fall
 
 	return v ? g_ascii_strtoll(v, NULL, 10) : fallback;
 }
+
+int pvecm_cli_fail(const char *cmd, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	fprintf(stderr, "pvecm %s: ", cmd);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return rc;
+}

@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <gio/gio.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -69,18 +68,7 @@ static void create_clear(create_t *c)
 	g_free(c->old_local);
 }
 
-static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pvecm create: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return PVECM_EXIT_FAILED;
-}
+#define fail(...) pvecm_cli_fail("create", PVECM_EXIT_FAILED, __VA_ARGS__)
 
 static int read_options(const pvecm_cli_call_t *call, create_t *c)
 {

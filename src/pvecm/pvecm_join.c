@@ -12,7 +12,6 @@
 
 #include <errno.h>
 #include <gio/gio.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -90,18 +89,7 @@ static void join_clear(join_t *j)
 	g_free(j->old_authkey);
 }
 
-static int fail(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
-static int fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fputs("pvecm add: ", stderr);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return PVECM_EXIT_FAILED;
-}
+#define fail(...) pvecm_cli_fail("add", PVECM_EXIT_FAILED, __VA_ARGS__)
 
 static int read_options(const pvecm_cli_call_t *call, join_t *j)
 {

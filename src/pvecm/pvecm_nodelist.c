@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <gio/gio.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -43,19 +42,6 @@ const pvecm_cli_arg_t pvecm_delnode_args[] = {
     {.name = NULL},
 };
 
-static int fail(const char *cmd, int rc, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static int fail(const char *cmd, int rc, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "pvecm %s: ", cmd);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	return rc;
-}
-
 bool pvecm_check_name(const char *kind, const char *name, size_t max, GError **err)
 {
 	size_t len = strlen(name);
@@ -81,12 +67,14 @@ static int require_quorate_cluster(const char *cmd, pvecm_daemon_status_t *st)
 	if (rc != PVECM_EXIT_OK)
 		return rc;
 	if (!st->cluster)
-		return fail(cmd, PVECM_EXIT_NOT_READY,
-			    "this node is not part of a cluster - run it on a cluster node");
+		return pvecm_cli_fail(
+		    cmd, PVECM_EXIT_NOT_READY,
+		    "this node is not part of a cluster - run it on a cluster node");
 	if (!st->quorate)
-		return fail(cmd, PVECM_EXIT_NOT_READY,
-			    "cluster not ready - no quorum? (see 'pvecm status'; on a node that "
-			    "lost its peers for good, 'pvecm expected 1' first)");
+		return pvecm_cli_fail(
+		    cmd, PVECM_EXIT_NOT_READY,
+		    "cluster not ready - no quorum? (see 'pvecm status'; on a node that "
+		    "lost its peers for good, 'pvecm expected 1' first)");
 	return PVECM_EXIT_OK;
 }
 
@@ -180,21 +168,21 @@ static int addnode_options(const pvecm_cli_call_t *call, addnode_t *a)
 	gint64 api = pvecm_cli_int(call, "apiversion", PVECM_API_VERSION);
 
 	if (api != PVECM_API_VERSION)
-		return fail("addnode", PVECM_EXIT_FAILED,
-			    "the joining node speaks join API version %" G_GINT64_FORMAT
-			    ", this node %d - install the same pvecm version on both",
-			    api, PVECM_API_VERSION);
+		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED,
+				      "the joining node speaks join API version %" G_GINT64_FORMAT
+				      ", this node %d - install the same pvecm version on both",
+				      api, PVECM_API_VERSION);
 	a->name = pvecm_cli_arg(call, 0);
 	if (!pvecm_check_name("node", a->name, PVECM_NODE_NAME_MAX, &err))
-		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	a->nodeid = (uint32_t)pvecm_cli_int(call, "nodeid", 0);
 	a->votes = (uint32_t)pvecm_cli_int(call, "votes", 1);
 	a->force = pvecm_cli_flag(call, "force", false);
 	if (!pvecm_link_parse_opts(call, a->links, &err))
-		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	if (!a->links[0].addr)
-		return fail("addnode", PVECM_EXIT_FAILED,
-			    "no --link0 given - give the new node's address on link 0");
+		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED,
+				      "no --link0 given - give the new node's address on link 0");
 	return PVECM_EXIT_OK;
 }
 
@@ -206,16 +194,18 @@ static int addnode_check_links(const addnode_t *a, GPtrArray *nodes)
 		const corosync_conf_node_t *n = nodes->pdata[i];
 		for (unsigned l = 0; l < COROSYNC_CONF_MAX_LINKS; l++) {
 			if (!n->addr[l] != !a->links[l].addr)
-				return fail("addnode", PVECM_EXIT_FAILED,
-					    "the cluster %s link %u but the new node %s - give "
-					    "exactly the links of node '%s'",
-					    n->addr[l] ? "uses" : "does not use", l,
-					    a->links[l].addr ? "has it" : "does not",
-					    n->name ? n->name : "?");
+				return pvecm_cli_fail(
+				    "addnode", PVECM_EXIT_FAILED,
+				    "the cluster %s link %u but the new node %s - give "
+				    "exactly the links of node '%s'",
+				    n->addr[l] ? "uses" : "does not use", l,
+				    a->links[l].addr ? "has it" : "does not",
+				    n->name ? n->name : "?");
 			if (n->addr[l] && g_strcmp0(n->addr[l], a->links[l].addr) == 0)
-				return fail("addnode", PVECM_EXIT_FAILED,
-					    "address %s of link %u is already used by node '%s'",
-					    n->addr[l], l, n->name ? n->name : "?");
+				return pvecm_cli_fail(
+				    "addnode", PVECM_EXIT_FAILED,
+				    "address %s of link %u is already used by node '%s'",
+				    n->addr[l], l, n->name ? n->name : "?");
 		}
 	}
 	return PVECM_EXIT_OK;
@@ -226,10 +216,11 @@ static int addnode_pick_nodeid(addnode_t *a, GPtrArray *nodes)
 	for (guint i = 0; i < nodes->len; i++) {
 		const corosync_conf_node_t *n = nodes->pdata[i];
 		if (a->nodeid && n->nodeid == a->nodeid)
-			return fail("addnode", PVECM_EXIT_FAILED,
-				    "node ID %u is already used by node '%s' - choose another "
-				    "--nodeid or leave it out",
-				    a->nodeid, n->name ? n->name : "?");
+			return pvecm_cli_fail(
+			    "addnode", PVECM_EXIT_FAILED,
+			    "node ID %u is already used by node '%s' - choose another "
+			    "--nodeid or leave it out",
+			    a->nodeid, n->name ? n->name : "?");
 	}
 	for (uint32_t id = 1; !a->nodeid; id++) {
 		bool used = false;
@@ -274,14 +265,15 @@ static int addnode_locked(addnode_t *a, const char *path)
 	int rc;
 
 	if (!conf)
-		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	nodes = corosync_conf_nodes(conf);
 	old = find_node(nodes, a->name);
 	if (old && !a->force)
-		return fail("addnode", PVECM_EXIT_FAILED,
-			    "node '%s' is already defined (nodeid %u) - remove it with 'pvecm "
-			    "delnode %s' first, or use --force to replace it",
-			    a->name, old->nodeid, a->name);
+		return pvecm_cli_fail(
+		    "addnode", PVECM_EXIT_FAILED,
+		    "node '%s' is already defined (nodeid %u) - remove it with 'pvecm "
+		    "delnode %s' first, or use --force to replace it",
+		    a->name, old->nodeid, a->name);
 	if (old) {
 		corosync_conf_remove_item(corosync_conf_find_section(conf->root, "nodelist"),
 					  old->item);
@@ -293,7 +285,7 @@ static int addnode_locked(addnode_t *a, const char *path)
 	addnode_append(a, conf);
 	bump_version(conf);
 	if (!save_conf(conf, path, &err))
-		return fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	printf("Added node '%s' (nodeid %u) to %s, config_version %" G_GUINT64_FORMAT "\n", a->name,
 	       a->nodeid, path, corosync_conf_version(conf));
 	return PVECM_EXIT_OK;
@@ -312,7 +304,7 @@ int pvecm_addnode_run(const pvecm_cli_call_t *call)
 	if (rc == PVECM_EXIT_OK)
 		rc = require_quorate_cluster("addnode", &st);
 	if (rc == PVECM_EXIT_OK && !(lock = lock_take("addnode", &err)))
-		rc = fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+		rc = pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	if (rc == PVECM_EXIT_OK)
 		rc = addnode_locked(&a, path);
 	lock_release("addnode", lock);
@@ -331,14 +323,15 @@ static int delnode_check_offline(const corosync_conf_node_t *n)
 	g_autoptr(pvecm_quorum_t) q = pvecm_quorum_read(0, &err);
 
 	if (!q)
-		return fail("delnode", PVECM_EXIT_NOT_READY, "%s", err->message);
+		return pvecm_cli_fail("delnode", PVECM_EXIT_NOT_READY, "%s", err->message);
 	for (guint i = 0; i < q->members->len; i++) {
 		const pvecm_quorum_member_t *m = q->members->pdata[i];
 		if (m->nodeid == n->nodeid)
-			return fail("delnode", PVECM_EXIT_FAILED,
-				    "node '%s' (nodeid %u) is online - power it off first, and "
-				    "make sure it never comes back as it is",
-				    n->name, n->nodeid);
+			return pvecm_cli_fail(
+			    "delnode", PVECM_EXIT_FAILED,
+			    "node '%s' (nodeid %u) is online - power it off first, and "
+			    "make sure it never comes back as it is",
+			    n->name, n->nodeid);
 	}
 	return PVECM_EXIT_OK;
 }
@@ -394,15 +387,16 @@ static int delnode_locked(const char *what, const char *self, const char *path)
 	int rc;
 
 	if (!conf)
-		return fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
+		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 	nodes = corosync_conf_nodes(conf);
 	n = find_node_or_addr(nodes, what);
 	if (!n)
-		return fail("delnode", PVECM_EXIT_FAILED,
-			    "Node/IP: %s is not a known host of the cluster.", what);
+		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED,
+				      "Node/IP: %s is not a known host of the cluster.", what);
 	if (g_strcmp0(n->name, self) == 0)
-		return fail("delnode", PVECM_EXIT_FAILED,
-			    "Cannot delete myself from cluster! - run it on another node");
+		return pvecm_cli_fail(
+		    "delnode", PVECM_EXIT_FAILED,
+		    "Cannot delete myself from cluster! - run it on another node");
 	if ((rc = delnode_check_offline(n)) != PVECM_EXIT_OK)
 		return rc;
 
@@ -410,15 +404,16 @@ static int delnode_locked(const char *what, const char *self, const char *path)
 	corosync_conf_remove_item(corosync_conf_find_section(conf->root, "nodelist"), n->item);
 	bump_version(conf);
 	if (!save_conf(conf, path, &err))
-		return fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
+		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 
 	/* The node is out of the cluster now; what is left is its files. */
 	g_autofree char *dir = g_build_filename(pvecm_env_pve_dir(), "nodes", name, NULL);
 	if (name && !remove_tree(dir, &err))
-		return fail("delnode", PVECM_EXIT_FAILED,
-			    "node '%s' was removed from corosync.conf, but %s - remove the rest "
-			    "of %s by hand",
-			    name, err->message, dir);
+		return pvecm_cli_fail(
+		    "delnode", PVECM_EXIT_FAILED,
+		    "node '%s' was removed from corosync.conf, but %s - remove the rest "
+		    "of %s by hand",
+		    name, err->message, dir);
 	return PVECM_EXIT_OK;
 }
 
@@ -432,7 +427,7 @@ int pvecm_delnode_run(const pvecm_cli_call_t *call)
 
 	rc = require_quorate_cluster("delnode", &st);
 	if (rc == PVECM_EXIT_OK && !(lock = lock_take("delnode", &err)))
-		rc = fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
+		rc = pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 	if (rc == PVECM_EXIT_OK)
 		rc = delnode_locked(pvecm_cli_arg(call, 0), st.nodename, path);
 	lock_release("delnode", lock);
