@@ -132,6 +132,9 @@ void corosync_conf_node_free(corosync_conf_node_t *node);
  * none. Free with g_ptr_array_unref. */
 GPtrArray *corosync_conf_nodes(const corosync_conf_t *conf);
 
+/* The node called name among nodes (from corosync_conf_nodes), or NULL. */
+corosync_conf_node_t *corosync_conf_find_node(GPtrArray *nodes, const char *name);
+
 /* totem.config_version; 0 when missing or not a number, as corosync. */
 uint64_t corosync_conf_version(const corosync_conf_t *conf);
 

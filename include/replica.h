@@ -63,6 +63,11 @@ void replica_free(replica_t *r);
  * -EACCES. */
 int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
 
+/* Whether replica_submit would try a change now rather than fail it at
+ * once with EACCES (during a state exchange a change waits). Thread
+ * safe. */
+bool replica_may_write(replica_t *r);
+
 /* Sends a cluster log entry to every member (each adds it to its log). */
 void replica_log(replica_t *r, const clusterlog_entry_t *entry);
 

@@ -10,6 +10,8 @@
  * "a: b # c" as the value "b # c". */
 #include "corosync_conf.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <glib/gstdio.h>
@@ -710,20 +712,6 @@ bool corosync_conf_check_writable(const corosync_conf_t *conf, GError **err)
 	return check_items(conf->root, "", 0, err);
 }
 
-static bool write_all(int fd, const char *data, size_t len)
-{
-	while (len > 0) {
-		ssize_t n = write(fd, data, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return false;
-		data += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* Some file systems (FUSE ones among them) cannot sync a directory; the
  * rename is then as durable as they make it. */
 static bool sync_dir(const char *dir, GError **err)
@@ -753,7 +741,7 @@ static bool fill_tmp(int fd, const char *text, mode_t mode)
 		return false;
 	if ((st.st_mode & 07777) != (mode & 07777) && fchmod(fd, mode & 07777) < 0)
 		return false;
-	return write_all(fd, text, strlen(text)) && fsync(fd) == 0;
+	return fileio_write_all(fd, text, strlen(text)) && fsync(fd) == 0;
 }
 
 bool corosync_conf_save(const corosync_conf_t *conf, const char *path, mode_t mode, GError **err)
@@ -861,6 +849,16 @@ GPtrArray *corosync_conf_nodes(const corosync_conf_t *conf)
 		g_ptr_array_add(nodes, node);
 	}
 	return nodes;
+}
+
+corosync_conf_node_t *corosync_conf_find_node(GPtrArray *nodes, const char *name)
+{
+	for (guint i = 0; i < nodes->len; i++) {
+		corosync_conf_node_t *n = nodes->pdata[i];
+		if (g_strcmp0(n->name, name) == 0)
+			return n;
+	}
+	return NULL;
 }
 
 uint64_t corosync_conf_version(const corosync_conf_t *conf)

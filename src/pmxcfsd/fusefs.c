@@ -169,18 +169,6 @@ static bool handle_stale(fusefs_t *fs, const fhandle_t *h)
 	return h && h->gen != memdb_generation(fs->mdb);
 }
 
-/* Whether a change could be confirmed now, as replica_submit decides it
- * (during a state exchange a change waits rather than fails). */
-static bool may_write(fusefs_t *fs)
-{
-	replica_status_t st;
-
-	if (!fs->replica)
-		return true;
-	replica_status(fs->replica, &st);
-	return st.connected && st.quorate && (!st.synced || st.writable);
-}
-
 /* The inode's deferred truncation with a use counted, or NULL. defer:
  * for an O_TRUNC open, made if needed, pending, and its handle counted. */
 static trunc_t *trunc_get(fusefs_t *fs, fuse_ino_t ino, bool defer)
@@ -682,7 +670,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size) {
 		if (fs->replica) {
 			/* Refused here, as an immediate truncation would be. */
-			if (!may_write(fs)) {
+			if (!replica_may_write(fs->replica)) {
 				fuse_reply_err(req, EACCES);
 				return;
 			}

@@ -1069,6 +1069,22 @@ void replica_free(replica_t *r)
 	g_free(r);
 }
 
+/* Without corosync's quorum nothing can be confirmed; during a state
+ * exchange writes wait (they are queued by every member), after it the
+ * group itself must hold quorum. Called with r->lock held. */
+static bool may_write_locked(const replica_t *r)
+{
+	return r->state != ST_DOWN && r->cs_quorate && (r->state != ST_SYNCED || r->writable);
+}
+
+bool replica_may_write(replica_t *r)
+{
+	g_mutex_lock(&r->lock);
+	bool ok = may_write_locked(r);
+	g_mutex_unlock(&r->lock);
+	return ok;
+}
+
 int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
 {
 	pending_t p = {0};
@@ -1076,10 +1092,7 @@ int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
 	int res;
 
 	g_mutex_lock(&r->lock);
-	/* Without corosync's quorum nothing can be confirmed; during a state
-	 * exchange writes wait (they are queued by every member), after it
-	 * the group itself must hold quorum. */
-	if (r->state == ST_DOWN || !r->cs_quorate || (r->state == ST_SYNCED && !r->writable)) {
+	if (!may_write_locked(r)) {
 		g_mutex_unlock(&r->lock);
 		return -EACCES;
 	}

@@ -1,5 +1,7 @@
 #include "pvecm_authkey.h"
 
+#include "fileio.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
@@ -14,20 +16,6 @@ static bool fail_errno(GError **err, const char *what, const char *path)
 	g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(e), "%s %s: %s", what, path,
 		    g_strerror(e));
 	return false;
-}
-
-static bool write_all(int fd, const unsigned char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return false;
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
 }
 
 bool pvecm_authkey_create(const char *path, GError **err)
@@ -54,7 +42,7 @@ bool pvecm_authkey_create(const char *path, GError **err)
 	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0400);
 	if (fd < 0)
 		return fail_errno(err, "cannot create", tmp);
-	if (!write_all(fd, key, sizeof(key)) || fsync(fd) < 0) {
+	if (!fileio_write_all(fd, key, sizeof(key)) || fsync(fd) < 0) {
 		fail_errno(err, "cannot write", tmp);
 		close(fd);
 	} else if (close(fd) < 0) {

@@ -1,6 +1,7 @@
 #include "pvecm_certs.h"
 
 #include "corosync_conf.h"
+#include "fileio.h"
 #include "nodeinfo.h"
 #include "pvecm_daemon.h"
 #include "pvecm_env.h"
@@ -177,23 +178,6 @@ static bool read_text(const char *path, char **text, bool *missing, GError **err
 	return false;
 }
 
-static bool write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0)
-				errno = EIO;
-			return false;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return true;
-}
-
 /* Replaces path by a file holding data: a complete temporary file beside
  * it is renamed over it, so that readers, and the other nodes through
  * pmxcfsd, see the old file or the new one. With noreplace, fails with
@@ -209,7 +193,7 @@ static bool write_file(const char *path, const char *data, size_t len, mode_t mo
 	if (fd < 0)
 		return fail_errno(err, errno, "cannot create", tmp);
 	/* FUSE file systems without fsync answer EINVAL or ENOSYS. */
-	if (!write_all(fd, data, len) || (fsync(fd) < 0 && errno != EINVAL && errno != ENOSYS)) {
+	if (!fileio_write_all(fd, data, len) || (fsync(fd) < 0 && errno != EINVAL && errno != ENOSYS)) {
 		e = errno;
 		close(fd);
 		unlink(tmp);
@@ -1271,17 +1255,12 @@ static bool conf_addresses(const char *nodename, GPtrArray *addrs, GError **err)
 	if (!conf)
 		return false;
 	nodes = corosync_conf_nodes(conf);
-	for (guint i = 0; i < nodes->len; i++) {
-		const corosync_conf_node_t *n = nodes->pdata[i];
-		if (g_strcmp0(n->name, nodename) != 0)
-			continue;
-		for (unsigned l = 0; l < COROSYNC_CONF_MAX_LINKS; l++)
-			if (n->addr[l] && !add_address(addrs, n->addr[l], err)) {
-				g_prefix_error(err, "%s: ring%u_addr of node '%s': ", path, l,
-					       nodename);
-				return false;
-			}
-	}
+	const corosync_conf_node_t *n = corosync_conf_find_node(nodes, nodename);
+	for (unsigned l = 0; n && l < COROSYNC_CONF_MAX_LINKS; l++)
+		if (n->addr[l] && !add_address(addrs, n->addr[l], err)) {
+			g_prefix_error(err, "%s: ring%u_addr of node '%s': ", path, l, nodename);
+			return false;
+		}
 	return true;
 }
 

@@ -321,11 +321,9 @@ static int fetch_cluster_files(join_t *j)
 		return fail_listed(j, "the cluster's corosync.conf is not usable", err->message);
 
 	g_autoptr(GPtrArray) nodes = corosync_conf_nodes(j->conf);
-	for (guint i = 0; i < nodes->len; i++) {
-		const corosync_conf_node_t *n = nodes->pdata[i];
-		if (g_strcmp0(n->name, j->nodename) == 0)
-			j->joined_nodeid = n->nodeid;
-	}
+	const corosync_conf_node_t *me = corosync_conf_find_node(nodes, j->nodename);
+	if (me)
+		j->joined_nodeid = me->nodeid;
 	if (!j->joined_nodeid)
 		return fail_listed(j, "the cluster's corosync.conf does not list this node", NULL);
 	return PVECM_EXIT_OK;

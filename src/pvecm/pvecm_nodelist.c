@@ -137,16 +137,6 @@ static bool save_conf(const corosync_conf_t *conf, const char *path, GError **er
 	       corosync_conf_save(conf, path, CLUSTER_CONF_MODE, err);
 }
 
-static corosync_conf_node_t *find_node(GPtrArray *nodes, const char *name)
-{
-	for (guint i = 0; i < nodes->len; i++) {
-		corosync_conf_node_t *n = nodes->pdata[i];
-		if (g_strcmp0(n->name, name) == 0)
-			return n;
-	}
-	return NULL;
-}
-
 /* ---------------------------------------------------------------- addnode */
 
 typedef struct {
@@ -267,7 +257,7 @@ static int addnode_locked(addnode_t *a, const char *path)
 	if (!conf)
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	nodes = corosync_conf_nodes(conf);
-	old = find_node(nodes, a->name);
+	old = corosync_conf_find_node(nodes, a->name);
 	if (old && !a->force)
 		return pvecm_cli_fail(
 		    "addnode", PVECM_EXIT_FAILED,
@@ -339,7 +329,7 @@ static int delnode_check_offline(const corosync_conf_node_t *n)
 /* A node is named by its name, or by its address on any link. */
 static corosync_conf_node_t *find_node_or_addr(GPtrArray *nodes, const char *what)
 {
-	corosync_conf_node_t *n = find_node(nodes, what);
+	corosync_conf_node_t *n = corosync_conf_find_node(nodes, what);
 
 	for (guint i = 0; !n && i < nodes->len; i++) {
 		corosync_conf_node_t *c = nodes->pdata[i];
