@@ -100,6 +100,84 @@ test_expect_success 'other users read nothing' '
 	test_must_fail setpriv --reuid=65534 --regid=65534 --clear-groups sh -c "echo x >/etc/pve/nobody"
 '
 
+test_expect_success 'access(2), cd and touch answer for the caller' '
+	setpriv --reuid=33 --regid=33 --clear-groups test -r /etc/pve/public &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups test -w /etc/pve/public &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups test -r /etc/pve/priv/secret &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups sh -c "cd /etc/pve/priv" &&
+	setpriv --reuid=33 --regid=33 --clear-groups sh -c "cd /etc/pve/nodes" &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups touch /etc/pve/public &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups touch -d @5 /etc/pve/public &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups truncate -s0 /etc/pve/public &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups rm /etc/pve/public &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups mv /etc/pve/public /etc/pve/p2 &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups chmod 640 /etc/pve/public &&
+	test "$(cat /etc/pve/public)" = public &&
+	test -w /etc/pve/public && test -r /etc/pve/priv/secret
+'
+
+test_expect_success 'what root has looked up under priv stays closed to others' '
+	cat /etc/pve/priv/secret >/dev/null && stat /etc/pve/priv/secret >/dev/null &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups stat /etc/pve/priv/secret &&
+	test_must_fail setpriv --reuid=65534 --regid=65534 --clear-groups stat /etc/pve/priv/lock &&
+	stat /etc/pve/priv/secret >/dev/null
+'
+
+test_expect_success 'www-data as a supplementary group reads too' '
+	test "$(setpriv --reuid=65534 --regid=65534 --groups=33 cat /etc/pve/public)" = public &&
+	test_must_fail setpriv --reuid=65534 --regid=65534 --groups=33 cat /etc/pve/priv/secret
+'
+
+test_expect_success 'the virtual files answer for the caller' '
+	setpriv --reuid=33 --regid=33 --clear-groups cat /etc/pve/.members >/dev/null &&
+	test_must_fail setpriv --reuid=65534 --regid=65534 --clear-groups cat /etc/pve/.members &&
+	test_must_fail setpriv --reuid=33 --regid=33 --clear-groups sh -c "echo 1 >/etc/pve/.debug"
+'
+
+# Outside a cluster a file read after its writers closed it is served from
+# pages filled by the daemon: every change must show at once all the same.
+test_expect_success 'a read after every rewrite, longer and shorter, sees it whole' '
+	for i in 1 2 3 4 5 6 7 8 9 10; do
+		len=$(( (i * 997) % 5000 + 1 )) &&
+		head -c $len /dev/urandom | base64 -w0 >expect &&
+		cp expect /etc/pve/pagefill &&
+		cmp expect /etc/pve/pagefill &&
+		cmp expect /etc/pve/pagefill || return 1
+	done &&
+	printf abc >/etc/pve/pagefill && test "$(cat /etc/pve/pagefill)" = abc &&
+	printf XY | dd of=/etc/pve/pagefill bs=1 seek=1 conv=notrunc 2>/dev/null &&
+	test "$(cat /etc/pve/pagefill)" = aXY &&
+	truncate -s 1 /etc/pve/pagefill && test "$(cat /etc/pve/pagefill)" = a &&
+	truncate -s 3 /etc/pve/pagefill && test "$(od -An -c /etc/pve/pagefill | tr -d " ")" = "a\\0\\0" &&
+	rm /etc/pve/pagefill
+'
+
+test_expect_success 'a reader racing a writer sees whole versions (or the empty file between), never an old one' '
+	perl -e "
+		use strict; use Fcntl;
+		my \$f = q(/etc/pve/race);
+		sub put { sysopen(my \$h, \$f, O_WRONLY|O_CREAT|O_TRUNC) or die \$!;
+			  syswrite(\$h, \$_[0]) == length(\$_[0]) or die \$!; close(\$h) or die \$! }
+		sub body { my \$n = shift; sprintf(q(%06d), \$n) x (1 + \$n % 300) }
+		put(body(0));
+		my \$pid = fork() // die;
+		if (!\$pid) { put(body(\$_)) for 1..400; exit 0 }
+		my \$last = 0;
+		while (1) {
+			my \$done = waitpid(\$pid, 1) > 0;
+			open(my \$h, q(<), \$f) or die \$!; local \$/; my \$c = <\$h>; close \$h;
+			# Between the O_TRUNC open of the writer and its write: empty.
+			next if \$c eq q() && !\$done;
+			my (\$n) = \$c =~ /^(\d{6})/ or die qq(torn read\n);
+			\$c eq body(\$n+0) or die qq(torn read of version \$n\n);
+			\$n >= \$last or die qq(version \$n after \$last\n);
+			\$last = \$n;
+			if (\$done) { \$? == 0 or die qq(writer failed\n); last }
+		}
+		\$last == 400 or die qq(last read \$last, not 400\n);
+	"
+'
+
 # ---------------------------------------------------------- files: content
 
 # Every content operation is done twice, to /etc/pve and to a plain

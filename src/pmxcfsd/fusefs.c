@@ -1,10 +1,13 @@
 #include "fusefs.h"
 
 #include "fsop.h"
+#include "fsperm.h"
 #include "log.h"
+#include "pagefill.h"
 #include "replica.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <grp.h>
 #include <stdio.h>
@@ -53,6 +56,7 @@ struct fusefs {
 	gid_t gid;
 	struct fuse_session *se;
 	bool mounted;
+	pagefill_t *pagefill; /* outside a cluster only */
 	/* Deferred truncations (trunc_t), by inode. */
 	GMutex trunc_lock;
 	GHashTable *trunc_inodes;
@@ -94,14 +98,16 @@ typedef struct {
 	 * member's, its inode number may name another file. */
 	uint64_t gen;
 	bool deferred; /* its open deferred a truncation (trunc_t) */
+	bool writer;   /* holds a pagefill writer reference */
 } fhandle_t;
 
-static fhandle_t *fhandle_new(uint64_t gen, bool deferred)
+static fhandle_t *fhandle_new(uint64_t gen, bool deferred, bool writer)
 {
 	fhandle_t *h = g_new0(fhandle_t, 1);
 
 	h->gen = gen;
 	h->deferred = deferred;
+	h->writer = writer;
 	return h;
 }
 
@@ -113,6 +119,51 @@ static fhandle_t *fhandle_of(const struct fuse_file_info *fi)
 static fusefs_t *FS(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+/* A request handed back by pagefill_writer_begin(), with what its handler
+ * was given. */
+typedef enum {
+	RETRY_OPEN,
+	RETRY_CREATE,
+	RETRY_SETATTR,
+} retry_kind_t;
+
+typedef struct {
+	retry_kind_t kind;
+	fuse_req_t req;
+	fuse_ino_t ino; /* the parent for a create */
+	char *name;
+	mode_t mode;
+	struct fuse_file_info fi;
+	bool has_fi;
+	struct stat attr;
+	int to_set;
+} retry_t;
+
+static void retry_run(void *data);
+
+/* Takes a writer reference on ino for a change of its content, or hands
+ * the request back for later (false: the caller returns, not replying). */
+static bool writer_begin(fusefs_t *fs, fuse_ino_t ino, retry_t r)
+{
+	if (!fs->pagefill)
+		return true;
+	retry_t *copy = g_new(retry_t, 1);
+	*copy = r;
+	copy->name = g_strdup(r.name);
+	if (pagefill_writer_begin(fs->pagefill, ino, retry_run, copy)) {
+		g_free(copy->name);
+		g_free(copy);
+		return true;
+	}
+	return false;
+}
+
+static void writer_end(fusefs_t *fs, fuse_ino_t ino)
+{
+	if (fs->pagefill)
+		pagefill_writer_end(fs->pagefill, ino);
 }
 
 /* Replies with a copy of a slice of a buffer that belongs to an open handle:
@@ -335,11 +386,64 @@ static void virtual_stat(fusefs_t *fs, fuse_ino_t ino, struct stat *st)
 	/* Content is rendered at open; readers use direct I/O and stop at EOF. */
 }
 
+#define FSPERM_MAX_GROUPS 64
+
+/* 0 when the caller of req may access ino for mask (R_OK, W_OK, X_OK). */
+static int allowed(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	fusefs_t *fs = FS(req);
+	struct stat st;
+	memdb_attr_t a;
+	gid_t groups[FSPERM_MAX_GROUPS];
+
+	if (ctx->uid == 0)
+		return 0;
+	if (ino >= VINO_BASE) {
+		virtual_stat(fs, ino, &st);
+	} else {
+		int res = memdb_getattr(fs->mdb, ino, &a);
+		if (res < 0)
+			return res;
+		fill_stat(fs, &a, &st);
+	}
+	fsperm_caller_t c = {.uid = ctx->uid, .gid = ctx->gid};
+	if (ctx->gid != fs->gid) {
+		/* Read from /proc: only for a caller not in the group already. */
+		int n = fuse_req_getgroups(req, FSPERM_MAX_GROUPS, groups);
+		if (n > 0) {
+			c.groups = groups;
+			c.ngroups = MIN((size_t)n, FSPERM_MAX_GROUPS);
+		}
+	}
+	return fsperm_check(&c, st.st_mode, fs->gid, mask);
+}
+
+static int open_mask(int flags)
+{
+	switch (flags & O_ACCMODE) {
+	case O_RDONLY:
+		return (flags & O_TRUNC) ? R_OK | W_OK : R_OK;
+	case O_WRONLY:
+		return W_OK;
+	default:
+		return R_OK | W_OK;
+	}
+}
+
+static bool is_root(fuse_req_t req)
+{
+	return fuse_req_ctx(req)->uid == 0;
+}
+
 /* A lock's existence and mtime are its state, and the kernel answers mkdir
  * of a name it has cached by itself: never let it cache a lock. */
 static double entry_timeout_for(fusefs_t *fs, const memdb_attr_t *a)
 {
-	return a->is_lock ? 0.0 : fs->cache_timeout;
+	/* Under priv/ too: a path the kernel has cached it walks without
+	 * asking, and only a lookup checks a caller's right to search a
+	 * directory (see allowed()). */
+	return a->is_lock || a->in_priv ? 0.0 : fs->cache_timeout;
 }
 
 static double attr_timeout_for(const memdb_attr_t *a)
@@ -382,6 +486,11 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		conn->want |= FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Writes must reach the tree before write(2) returns. */
 	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* Outside a cluster the kernel knows of every change: a file's
+	 * modification time, which it sets itself at a write, differing from
+	 * the stored one must not cost it the pages pagefill gave it. */
+	if (((fusefs_t *)userdata)->pagefill)
+		conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 }
 
 static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -396,11 +505,32 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 		if (l >= 0)
 			return reply_virtual_entry(req, link_ino((link_id_t)l));
 	}
-	int res = memdb_lookup(FS(req)->mdb, parent, name, &a);
+	int res = allowed(req, parent, X_OK);
+	if (res == 0)
+		res = memdb_lookup(FS(req)->mdb, parent, name, &a);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
 		reply_entry(req, &a);
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	if (FS(req)->pagefill)
+		pagefill_forget(FS(req)->pagefill, ino);
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	for (size_t i = 0; FS(req)->pagefill && i < count; i++)
+		pagefill_forget(FS(req)->pagefill, forgets[i].ino);
+	fuse_reply_none(req);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	fuse_reply_err(req, -allowed(req, ino, mask & (R_OK | W_OK | X_OK)));
 }
 
 static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -447,18 +577,46 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
-	    (res = check_owner_mode(fs, &a, attr, to_set)) < 0)
+	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0)
+		goto out;
+	/* Only the owner, root, may change modes, owners and set times;
+	 * truncating and touching need write access. */
+	if (!is_root(req)) {
+		bool set_times =
+		    ((to_set & FUSE_SET_ATTR_ATIME) && !(to_set & FUSE_SET_ATTR_ATIME_NOW)) ||
+		    ((to_set & FUSE_SET_ATTR_MTIME) && !(to_set & FUSE_SET_ATTR_MTIME_NOW));
+		res = (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
+			      set_times
+			  ? -EPERM
+			  : allowed(req, ino, W_OK);
+		if (res < 0)
+			goto out;
+	}
+	if ((res = check_owner_mode(fs, &a, attr, to_set)) < 0)
 		goto out;
 	/* Size and times set after an O_TRUNC open apply to the truncated
 	 * file (cp --preserve sets the times of what it copied). */
 	if (a.type == MEMDB_REG && (res = trunc_send(fs, ino)) < 0)
 		goto out;
-	if ((to_set & FUSE_SET_ATTR_SIZE) &&
-	    (res = submit(
-		 fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino, .size = (uint64_t)attr->st_size},
-		 NULL)) < 0)
-		goto out;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		retry_t r = {.kind = RETRY_SETATTR,
+			     .req = req,
+			     .ino = ino,
+			     .attr = *attr,
+			     .to_set = to_set,
+			     .has_fi = fi != NULL};
+		if (fi)
+			r.fi = *fi;
+		if (!writer_begin(fs, ino, r))
+			return;
+		res = submit(
+		    fs,
+		    (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino, .size = (uint64_t)attr->st_size},
+		    NULL);
+		writer_end(fs, ino);
+		if (res < 0)
+			goto out;
+	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		uint32_t t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now() : (uint32_t)attr->st_mtime;
 		res = submit(fs, (fsop_t){.kind = FSOP_SET_MTIME, .inode = ino, .mtime = t}, NULL);
@@ -499,11 +657,14 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	fusefs_t *fs = FS(req);
 	memdb_attr_t a;
 
-	if (reserved_name(parent, name)) {
-		fuse_reply_err(req, EEXIST);
+	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0 && reserved_name(parent, name))
+		res = -EEXIST;
+	if (res < 0) {
+		fuse_reply_err(req, -res);
 		return;
 	}
-	int res = submit(fs, (fsop_t){.kind = FSOP_MKDIR, .parent = parent, .name = name}, &a);
+	res = submit(fs, (fsop_t){.kind = FSOP_MKDIR, .parent = parent, .name = name}, &a);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
@@ -520,11 +681,14 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, EPERM);
 		return;
 	}
-	if (reserved_name(parent, name)) {
-		fuse_reply_err(req, EEXIST);
+	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0 && reserved_name(parent, name))
+		res = -EEXIST;
+	if (res < 0) {
+		fuse_reply_err(req, -res);
 		return;
 	}
-	int res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
+	res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
@@ -538,25 +702,39 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	memdb_attr_t a;
 	struct fuse_entry_param e = {0};
 
-	if (reserved_name(parent, name)) {
-		fuse_reply_err(req, EEXIST);
+	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0 && reserved_name(parent, name))
+		res = -EEXIST;
+	if (res < 0) {
+		fuse_reply_err(req, -res);
 		return;
 	}
-	int res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
+	res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
 	/* Another writer (another node, whose change the kernel has not seen)
 	 * created the name since the kernel looked it up: without O_EXCL that
 	 * is an open of the existing file, as it would have been a moment
 	 * earlier. */
-	if (res == -EEXIST && !(fi->flags & O_EXCL) &&
-	    (res = memdb_lookup(fs->mdb, parent, name, &a)) == 0) {
-		if (a.type == MEMDB_DIR)
-			res = -EISDIR;
-		else if ((fi->flags & O_TRUNC) && a.size &&
-			 (res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = a.inode},
-				       NULL)) == 0)
-			res = memdb_getattr(fs->mdb, a.inode, &a);
-	}
+	bool existing = res == -EEXIST && !(fi->flags & O_EXCL) &&
+			(res = memdb_lookup(fs->mdb, parent, name, &a)) == 0;
+	if (existing && a.type == MEMDB_DIR)
+		res = -EISDIR;
 	if (res < 0) {
+		fuse_reply_err(req, -res);
+		return;
+	}
+	if (!writer_begin(fs, a.inode,
+			  (retry_t){.kind = RETRY_CREATE,
+				    .req = req,
+				    .ino = parent,
+				    .name = (char *)name,
+				    .mode = mode,
+				    .fi = *fi,
+				    .has_fi = true}))
+		return;
+	if (existing && (fi->flags & O_TRUNC) && a.size &&
+	    ((res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = a.inode}, NULL)) < 0 ||
+	     (res = memdb_getattr(fs->mdb, a.inode, &a)) < 0)) {
+		writer_end(fs, a.inode);
 		fuse_reply_err(req, -res);
 		return;
 	}
@@ -564,32 +742,38 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = attr_timeout_for(&a);
 	e.entry_timeout = entry_timeout_for(fs, &a);
 	fill_stat(fs, &a, &e.attr);
-	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), false);
+	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), false, fs->pagefill != NULL);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs->sole_writer;
 	fi->noflush = 1;
-	if (fuse_reply_create(req, &e, fi) != 0)
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		writer_end(fs, a.inode);
 		g_free(h);
+	}
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fusefs_t *fs = FS(req);
 
-	if (reserved_name(parent, name)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
-	fuse_reply_err(
-	    req, -submit(fs, (fsop_t){.kind = FSOP_UNLINK, .parent = parent, .name = name}, NULL));
+	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0 && reserved_name(parent, name))
+		res = -EPERM;
+	if (res == 0)
+		res =
+		    submit(fs, (fsop_t){.kind = FSOP_UNLINK, .parent = parent, .name = name}, NULL);
+	fuse_reply_err(req, -res);
 }
 
 static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
 {
 	fusefs_t *fs = FS(req);
 
-	fuse_reply_err(
-	    req, -submit(fs, (fsop_t){.kind = FSOP_RMDIR, .parent = parent, .name = name}, NULL));
+	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0)
+		res =
+		    submit(fs, (fsop_t){.kind = FSOP_RMDIR, .parent = parent, .name = name}, NULL);
+	fuse_reply_err(req, -res);
 }
 
 static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
@@ -599,6 +783,13 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 
 	if (flags & ~RENAME_NOREPLACE) {
 		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0)
+		res = allowed(req, newparent, W_OK | X_OK);
+	if (res < 0) {
+		fuse_reply_err(req, -res);
 		return;
 	}
 	if (reserved_name(parent, name) || reserved_name(newparent, newname)) {
@@ -634,8 +825,11 @@ static void open_virtual(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		fuse_reply_err(req, ELOOP);
 		return;
 	}
-	if (acc != O_RDONLY && id != VFILE_DEBUG) {
-		fuse_reply_err(req, EACCES);
+	int res = allowed(req, ino, open_mask(fi->flags));
+	if (res == 0 && acc != O_RDONLY && id != VFILE_DEBUG)
+		res = -EACCES;
+	if (res < 0) {
+		fuse_reply_err(req, -res);
 		return;
 	}
 	vopen_t *vo = g_new0(vopen_t, 1);
@@ -666,6 +860,15 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
+	if ((res = allowed(req, ino, open_mask(fi->flags))) < 0) {
+		fuse_reply_err(req, -res);
+		return;
+	}
+	bool writer = fs->pagefill && (fi->flags & O_ACCMODE) != O_RDONLY;
+	if (writer &&
+	    !writer_begin(fs, ino,
+			  (retry_t){.kind = RETRY_OPEN, .req = req, .ino = ino, .fi = *fi}))
+		return;
 	bool defer = false;
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size) {
 		if (fs->replica) {
@@ -677,21 +880,27 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			defer = true;
 		} else if ((res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL)) <
 			   0) {
+			if (writer)
+				writer_end(fs, ino);
 			fuse_reply_err(req, -res);
 			return;
 		}
 	}
-	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), defer);
+	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), defer, writer);
 	if (defer)
 		trunc_put(fs, ino, trunc_get(fs, ino, true), false);
 	fi->fh = (uint64_t)(uintptr_t)h;
 	fi->keep_cache = fs->sole_writer;
+	if (fs->pagefill && !writer)
+		pagefill_reader_open(fs->pagefill, ino);
 	/* Only a deferred truncation has something to do at close. */
 	fi->noflush = !defer;
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener is gone: the kernel dropped nothing of this. */
 		if (defer)
 			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
+		if (writer)
+			writer_end(fs, ino);
 		g_free(h);
 	}
 }
@@ -814,6 +1023,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 					 (guint64)ino);
 			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
 		}
+		if (h && h->writer)
+			writer_end(fs, ino);
 		g_free(h);
 	}
 	fuse_reply_err(req, 0);
@@ -837,7 +1048,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	memdb_attr_t a;
 	int res;
 
-	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
+	if ((res = allowed(req, ino, R_OK)) < 0 || (res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
 	    (res = memdb_readdir(fs->mdb, ino, &ents)) < 0) {
 		fuse_reply_err(req, -res);
 		return;
@@ -917,9 +1128,31 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_statfs(req, &st);
 }
 
+static void retry_run(void *data)
+{
+	retry_t *r = data;
+
+	switch (r->kind) {
+	case RETRY_OPEN:
+		op_open(r->req, r->ino, &r->fi);
+		break;
+	case RETRY_CREATE:
+		op_create(r->req, r->ino, r->name, r->mode, &r->fi);
+		break;
+	case RETRY_SETATTR:
+		op_setattr(r->req, r->ino, &r->attr, r->to_set, r->has_fi ? &r->fi : NULL);
+		break;
+	}
+	g_free(r->name);
+	g_free(r);
+}
+
 static const struct fuse_lowlevel_ops ops = {
     .init = op_init,
     .lookup = op_lookup,
+    .access = op_access,
+    .forget = op_forget,
+    .forget_multi = op_forget_multi,
     .getattr = op_getattr,
     .setattr = op_setattr,
     .readlink = op_readlink,
@@ -953,7 +1186,7 @@ static gid_t www_data_gid(void)
 fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 {
 	fusefs_t *fs = g_new0(fusefs_t, 1);
-	char *argv[] = {"pmxcfsd", "-o", "default_permissions,allow_other,noatime,fsname=pmxcfsd",
+	char *argv[] = {"pmxcfsd", "-o", "allow_other,noatime,fsname=pmxcfsd",
 			cfg->debug ? "-d" : NULL, NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(cfg->debug ? 4 : 3, argv);
 
@@ -985,6 +1218,8 @@ fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 		goto fail;
 	}
 	fs->mounted = true;
+	if (fs->sole_writer)
+		fs->pagefill = pagefill_new(fs->se, fs->mdb);
 	return fs;
 fail:
 	fusefs_free(fs);
@@ -1057,6 +1292,7 @@ void fusefs_free(fusefs_t *fs)
 			fuse_session_unmount(fs->se);
 		if (fs->thread)
 			g_thread_join(fs->thread);
+		pagefill_free(fs->pagefill);
 		fuse_session_destroy(fs->se);
 	}
 	if (fs->loop_cfg)
