@@ -229,6 +229,13 @@ dbstore_t *dbstore_open(const char *path, GError **err)
 		goto out_free;
 	}
 	sqlite3_extended_result_codes(db->db, 1);
+	/* The daemon is the store's only user: its locks are taken once, here,
+	 * and held, not taken and dropped with fcntl() in every transaction,
+	 * and the WAL index lives in memory instead of a shared file. Nobody
+	 * else can write the tree behind the daemon's back, or read it while
+	 * a transaction is half written. */
+	if (!exec(db, "PRAGMA locking_mode = EXCLUSIVE", err))
+		goto out_free;
 	if ((is_new || empty) && !create_schema(db, err))
 		goto out_free;
 	/* NORMAL in WAL mode: a commit reaches the kernel before it returns, so
@@ -239,9 +246,19 @@ dbstore_t *dbstore_open(const char *path, GError **err)
 		   DBSTORE_CACHE_KIB);
 	if (!exec(db, pragmas, err) || !prepare_all(db, err))
 		goto out_free;
+	/* Takes the lock now: a second daemon on this file fails at start. */
+	if (!exec(db, "BEGIN EXCLUSIVE; COMMIT;", err))
+		goto out_free;
 	return db;
 
 out_free:
+	if (err && *err && ((*err)->code & 0xff) == SQLITE_BUSY) {
+		g_clear_error(err);
+		g_set_error(err, DBSTORE_ERROR, SQLITE_BUSY,
+			    "%s: in use by another process (is pmxcfsd running already?); "
+			    "stop it first",
+			    path);
+	}
 	dbstore_free(db);
 	return NULL;
 }
@@ -303,19 +320,19 @@ bool dbstore_load(dbstore_t *db, dbstore_row_fn fn, void *ctx, uint64_t *version
 	int rc;
 	while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		dbstore_row_t row = {
-			.inode = (uint64_t)sqlite3_column_int64(st, 0),
-			.parent = (uint64_t)sqlite3_column_int64(st, 1),
-			.version = (uint64_t)sqlite3_column_int64(st, 2),
-			.writer = (uint32_t)sqlite3_column_int64(st, 3),
-			.mtime = (uint32_t)sqlite3_column_int64(st, 4),
-			.type = (uint8_t)sqlite3_column_int(st, 5),
-			.name = (const char *)sqlite3_column_text(st, 6),
-			.data = sqlite3_column_blob(st, 7),
-			.size = (uint32_t)sqlite3_column_bytes(st, 7),
+		    .inode = (uint64_t)sqlite3_column_int64(st, 0),
+		    .parent = (uint64_t)sqlite3_column_int64(st, 1),
+		    .version = (uint64_t)sqlite3_column_int64(st, 2),
+		    .writer = (uint32_t)sqlite3_column_int64(st, 3),
+		    .mtime = (uint32_t)sqlite3_column_int64(st, 4),
+		    .type = (uint8_t)sqlite3_column_int(st, 5),
+		    .name = (const char *)sqlite3_column_text(st, 6),
+		    .data = sqlite3_column_blob(st, 7),
+		    .size = (uint32_t)sqlite3_column_bytes(st, 7),
 		};
 		if (!row.name) {
-			g_set_error(err, DBSTORE_ERROR, EIO, "%s: inode %llu has no name",
-				    db->path, (unsigned long long)row.inode);
+			g_set_error(err, DBSTORE_ERROR, EIO, "%s: inode %llu has no name", db->path,
+				    (unsigned long long)row.inode);
 			ok = false;
 			break;
 		}
@@ -420,8 +437,8 @@ bool dbstore_set_meta(dbstore_t *db, const char *key, uint64_t value, GError **e
 			    db->path);
 		return false;
 	}
-	if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-			       -1, &st, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db->db, "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", -1,
+			       &st, NULL) != SQLITE_OK)
 		return fail(db, err, "write meta");
 	sqlite3_bind_text(st, 1, key, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(st, 2, (sqlite3_int64)value);

@@ -62,20 +62,19 @@ struct fusefs {
 	GHashTable *trunc_inodes;
 	GThread *thread;
 	struct fuse_loop_config *loop_cfg;
+	GMutex bufs_lock;
+	GHashTable *bufs; /* obuf_t, open */
 };
 
-/* An open virtual file: its content rendered at open, so that a reader sees
- * one consistent document whatever it reads in how many pieces. */
+/* What an open virtual file or directory reads from: a virtual file's
+ * content rendered at open, so that a reader sees one consistent document
+ * whatever it reads in how many pieces; a directory's entries, packed.
+ * Registered in fusefs.bufs until released: the kernel does not release
+ * what is open when the mount goes away. */
 typedef struct {
-	vfile_id_t id;
 	char *data;
 	size_t len;
-} vopen_t;
-
-typedef struct {
-	char *buf;
-	size_t len;
-} dirbuf_t;
+} obuf_t;
 
 /* An O_TRUNC open in a cluster does not send its truncation at once: it
  * goes with the first write, as one change with it (FSOP_SET_DATA), or
@@ -92,8 +91,11 @@ typedef struct {
 	guint users;   /* under fusefs.trunc_lock: threads using it now */
 } trunc_t;
 
-/* An open regular file. */
+/* An open regular file. Kept in the handle number itself, not allocated:
+ * a handle the kernel never releases (the mount aborted under a writer)
+ * then costs nothing. */
 typedef struct {
+	bool valid;
 	/* The tree it was opened in: after the tree was replaced by another
 	 * member's, its inode number may name another file. */
 	uint64_t gen;
@@ -101,24 +103,55 @@ typedef struct {
 	bool writer;   /* holds a pagefill writer reference */
 } fhandle_t;
 
-static fhandle_t *fhandle_new(uint64_t gen, bool deferred, bool writer)
-{
-	fhandle_t *h = g_new0(fhandle_t, 1);
+#define FH_DEFERRED 1u
+#define FH_WRITER 2u
+#define FH_GEN_SHIFT 2
 
-	h->gen = gen;
-	h->deferred = deferred;
-	h->writer = writer;
-	return h;
+static uint64_t fhandle_pack(uint64_t gen, bool deferred, bool writer)
+{
+	return gen << FH_GEN_SHIFT | (deferred ? FH_DEFERRED : 0) | (writer ? FH_WRITER : 0);
 }
 
-static fhandle_t *fhandle_of(const struct fuse_file_info *fi)
+static fhandle_t fhandle_of(const struct fuse_file_info *fi)
 {
-	return fi ? (fhandle_t *)(uintptr_t)fi->fh : NULL;
+	if (!fi)
+		return (fhandle_t){.valid = false};
+	return (fhandle_t){.valid = true,
+			   .gen = fi->fh >> FH_GEN_SHIFT,
+			   .deferred = fi->fh & FH_DEFERRED,
+			   .writer = fi->fh & FH_WRITER};
 }
 
 static fusefs_t *FS(fuse_req_t req)
 {
 	return fuse_req_userdata(req);
+}
+
+static void obuf_free(gpointer p)
+{
+	obuf_t *b = p;
+
+	g_free(b->data);
+	g_free(b);
+}
+
+static obuf_t *obuf_new(fusefs_t *fs)
+{
+	obuf_t *b = g_new0(obuf_t, 1);
+
+	g_mutex_lock(&fs->bufs_lock);
+	g_hash_table_add(fs->bufs, b);
+	g_mutex_unlock(&fs->bufs_lock);
+	return b;
+}
+
+static void obuf_release(fusefs_t *fs, obuf_t *b)
+{
+	if (!b)
+		return;
+	g_mutex_lock(&fs->bufs_lock);
+	g_hash_table_remove(fs->bufs, b);
+	g_mutex_unlock(&fs->bufs_lock);
 }
 
 /* A request handed back by pagefill_writer_begin(), with what its handler
@@ -215,9 +248,9 @@ static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 	return fsop_apply(fs->mdb, &op, attr);
 }
 
-static bool handle_stale(fusefs_t *fs, const fhandle_t *h)
+static bool handle_stale(fusefs_t *fs, fhandle_t h)
 {
-	return h && h->gen != memdb_generation(fs->mdb);
+	return h.valid && h.gen != (memdb_generation(fs->mdb) & (UINT64_MAX >> FH_GEN_SHIFT));
 }
 
 /* The inode's deferred truncation with a use counted, or NULL. defer:
@@ -742,14 +775,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = attr_timeout_for(&a);
 	e.entry_timeout = entry_timeout_for(fs, &a);
 	fill_stat(fs, &a, &e.attr);
-	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), false, fs->pagefill != NULL);
-	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->fh = fhandle_pack(memdb_generation(fs->mdb), false, fs->pagefill != NULL);
 	fi->keep_cache = fs->sole_writer;
 	fi->noflush = 1;
-	if (fuse_reply_create(req, &e, fi) != 0) {
+	if (fuse_reply_create(req, &e, fi) != 0)
 		writer_end(fs, a.inode);
-		g_free(h);
-	}
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -832,16 +862,13 @@ static void open_virtual(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *
 		fuse_reply_err(req, -res);
 		return;
 	}
-	vopen_t *vo = g_new0(vopen_t, 1);
-	vo->id = id;
+	obuf_t *vo = obuf_new(FS(req));
 	vo->data = vfiles_render(FS(req)->vfiles, id, &vo->len);
 	fi->fh = (uint64_t)(uintptr_t)vo;
 	fi->direct_io = 1;
 	fi->nonseekable = 0;
-	if (fuse_reply_open(req, fi) != 0) {
-		g_free(vo->data);
-		g_free(vo);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		obuf_release(FS(req), vo);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -886,10 +913,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	fhandle_t *h = fhandle_new(memdb_generation(fs->mdb), defer, writer);
+	uint64_t fh = fhandle_pack(memdb_generation(fs->mdb), defer, writer);
 	if (defer)
 		trunc_put(fs, ino, trunc_get(fs, ino, true), false);
-	fi->fh = (uint64_t)(uintptr_t)h;
+	fi->fh = fh;
 	fi->keep_cache = fs->sole_writer;
 	if (fs->pagefill && !writer)
 		pagefill_reader_open(fs->pagefill, ino);
@@ -901,7 +928,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
 		if (writer)
 			writer_end(fs, ino);
-		g_free(h);
 	}
 }
 
@@ -909,14 +935,14 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		    struct fuse_file_info *fi)
 {
 	if (ino >= VINO_BASE) {
-		vopen_t *vo = (vopen_t *)(uintptr_t)fi->fh;
+		obuf_t *vo = (obuf_t *)(uintptr_t)fi->fh;
 		if (!vo || off < 0 || (size_t)off >= vo->len)
 			fuse_reply_buf(req, NULL, 0);
 		else
 			reply_copy(req, vo->data + off, MIN(size, vo->len - (size_t)off));
 		return;
 	}
-	fhandle_t *h = fhandle_of(fi);
+	fhandle_t h = fhandle_of(fi);
 	if (handle_stale(FS(req), h)) {
 		fuse_reply_err(req, ESTALE);
 		return;
@@ -972,7 +998,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fhandle_t *h = fhandle_of(fi);
+	fhandle_t h = fhandle_of(fi);
 	if (handle_stale(fs, h)) {
 		fuse_reply_err(req, ESTALE);
 		return;
@@ -1005,17 +1031,13 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	if (ino >= VINO_BASE) {
-		vopen_t *vo = (vopen_t *)(uintptr_t)fi->fh;
-		if (vo) {
-			g_free(vo->data);
-			g_free(vo);
-		}
+		obuf_release(FS(req), (obuf_t *)(uintptr_t)fi->fh);
 	} else {
 		fusefs_t *fs = FS(req);
-		fhandle_t *h = fhandle_of(fi);
+		fhandle_t h = fhandle_of(fi);
 		/* Every close flushes first: a truncation still pending could
 		 * not be sent then, and is tried once more. */
-		if (h && h->deferred) {
+		if (h.deferred) {
 			if (trunc_send(fs, ino) < 0)
 				log_warn("inode %" G_GUINT64_FORMAT
 					 ": the truncation of an O_TRUNC "
@@ -1023,22 +1045,21 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 					 (guint64)ino);
 			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
 		}
-		if (h && h->writer)
+		if (h.writer)
 			writer_end(fs, ino);
-		g_free(h);
 	}
 	fuse_reply_err(req, 0);
 }
 
-static void dirbuf_add(fuse_req_t req, dirbuf_t *b, const char *name, fuse_ino_t ino, mode_t mode)
+static void dirbuf_add(fuse_req_t req, obuf_t *b, const char *name, fuse_ino_t ino, mode_t mode)
 {
 	struct stat st = {.st_ino = ino, .st_mode = mode};
 	size_t old = b->len;
 	size_t need = fuse_add_direntry(req, NULL, 0, name, NULL, 0);
 
 	b->len += need;
-	b->buf = g_realloc(b->buf, b->len);
-	fuse_add_direntry(req, b->buf + old, need, name, &st, (off_t)b->len);
+	b->data = g_realloc(b->data, b->len);
+	fuse_add_direntry(req, b->data + old, need, name, &st, (off_t)b->len);
 }
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1053,7 +1074,7 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_err(req, -res);
 		return;
 	}
-	dirbuf_t *b = g_new0(dirbuf_t, 1);
+	obuf_t *b = obuf_new(fs);
 	dirbuf_add(req, b, ".", ino, S_IFDIR);
 	dirbuf_add(req, b, "..", ino == FUSE_ROOT_ID ? ino : a.parent, S_IFDIR);
 	for (guint i = 0; i < ents->len; i++) {
@@ -1069,16 +1090,14 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 			dirbuf_add(req, b, link_names[i], link_ino((link_id_t)i), S_IFLNK);
 	}
 	fi->fh = (uint64_t)(uintptr_t)b;
-	if (fuse_reply_open(req, fi) != 0) {
-		g_free(b->buf);
-		g_free(b);
-	}
+	if (fuse_reply_open(req, fi) != 0)
+		obuf_release(fs, b);
 }
 
 static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		       struct fuse_file_info *fi)
 {
-	dirbuf_t *b = (dirbuf_t *)(uintptr_t)fi->fh;
+	obuf_t *b = (obuf_t *)(uintptr_t)fi->fh;
 
 	if (!b || off < 0 || (size_t)off >= b->len) {
 		fuse_reply_buf(req, NULL, 0);
@@ -1093,23 +1112,18 @@ static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			uint64_t off;
 			uint32_t namelen;
 			uint32_t type;
-		} *d = (const void *)(b->buf + end);
+		} *d = (const void *)(b->data + end);
 		size_t next = (size_t)d->off;
 		if (next - (size_t)off > size)
 			break;
 		end = next;
 	}
-	reply_copy(req, b->buf + off, end - (size_t)off);
+	reply_copy(req, b->data + off, end - (size_t)off);
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	dirbuf_t *b = (dirbuf_t *)(uintptr_t)fi->fh;
-
-	if (b) {
-		g_free(b->buf);
-		g_free(b);
-	}
+	obuf_release(FS(req), (obuf_t *)(uintptr_t)fi->fh);
 	fuse_reply_err(req, 0);
 }
 
@@ -1199,6 +1213,8 @@ fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 	    cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_ENTRY_TIMEOUT;
 	fs->gid = www_data_gid();
 	g_mutex_init(&fs->trunc_lock);
+	g_mutex_init(&fs->bufs_lock);
+	fs->bufs = g_hash_table_new_full(g_direct_hash, g_direct_equal, obuf_free, NULL);
 	fs->trunc_inodes = g_hash_table_new(g_direct_hash, g_direct_equal);
 	fs->mountpoint = g_strdup(cfg->mountpoint);
 	for (int i = 0; i < LINK_COUNT; i++)
@@ -1301,6 +1317,10 @@ void fusefs_free(fusefs_t *fs)
 		g_free(fs->link_target[i]);
 	if (fs->trunc_inodes)
 		g_hash_table_destroy(fs->trunc_inodes);
+	/* Whatever the kernel left open when the mount went away. */
+	if (fs->bufs)
+		g_hash_table_destroy(fs->bufs);
+	g_mutex_clear(&fs->bufs_lock);
 	g_mutex_clear(&fs->trunc_lock);
 	g_free(fs->mountpoint);
 	g_free(fs);

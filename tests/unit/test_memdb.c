@@ -1269,12 +1269,163 @@ static void test_persist_each_change(fx_t *fx, gconstpointer data)
 	assert_survives_reopen(fx);
 }
 
-/* While another connection holds the store's write lock, every change fails
- * with EIO and neither memory nor disk change. */
+/* A VFS in front of SQLite's own that fails every write while
+ * store_writes_fail is set: a full disk or an I/O error, at will. It is
+ * the default VFS of this program; unset, it only passes calls on. */
+static gboolean store_writes_fail;
+static sqlite3_vfs *real_vfs;
+static sqlite3_vfs shim_vfs;
+
+typedef struct {
+	sqlite3_file base;
+	sqlite3_file *real; /* follows this struct in the same allocation */
+} shim_file_t;
+
+#define REAL(f) (((shim_file_t *)(f))->real)
+
+static int shim_close(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xClose(REAL(f));
+}
+
+static int shim_read(sqlite3_file *f, void *buf, int n, sqlite3_int64 off)
+{
+	return REAL(f)->pMethods->xRead(REAL(f), buf, n, off);
+}
+
+static int shim_write(sqlite3_file *f, const void *buf, int n, sqlite3_int64 off)
+{
+	if (store_writes_fail)
+		return SQLITE_IOERR_WRITE;
+	return REAL(f)->pMethods->xWrite(REAL(f), buf, n, off);
+}
+
+static int shim_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	if (store_writes_fail)
+		return SQLITE_IOERR_TRUNCATE;
+	return REAL(f)->pMethods->xTruncate(REAL(f), size);
+}
+
+static int shim_sync(sqlite3_file *f, int flags)
+{
+	return REAL(f)->pMethods->xSync(REAL(f), flags);
+}
+
+static int shim_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	return REAL(f)->pMethods->xFileSize(REAL(f), size);
+}
+
+static int shim_lock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xLock(REAL(f), l);
+}
+
+static int shim_unlock(sqlite3_file *f, int l)
+{
+	return REAL(f)->pMethods->xUnlock(REAL(f), l);
+}
+
+static int shim_reserved(sqlite3_file *f, int *out)
+{
+	return REAL(f)->pMethods->xCheckReservedLock(REAL(f), out);
+}
+
+static int shim_control(sqlite3_file *f, int op, void *arg)
+{
+	return REAL(f)->pMethods->xFileControl(REAL(f), op, arg);
+}
+
+static int shim_sector(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xSectorSize(REAL(f));
+}
+
+static int shim_devchar(sqlite3_file *f)
+{
+	return REAL(f)->pMethods->xDeviceCharacteristics(REAL(f));
+}
+
+static int shim_shm_map(sqlite3_file *f, int pg, int sz, int extend, void volatile **p)
+{
+	return REAL(f)->pMethods->xShmMap(REAL(f), pg, sz, extend, p);
+}
+
+static int shim_shm_lock(sqlite3_file *f, int off, int n, int flags)
+{
+	return REAL(f)->pMethods->xShmLock(REAL(f), off, n, flags);
+}
+
+static void shim_shm_barrier(sqlite3_file *f)
+{
+	REAL(f)->pMethods->xShmBarrier(REAL(f));
+}
+
+static int shim_shm_unmap(sqlite3_file *f, int del)
+{
+	return REAL(f)->pMethods->xShmUnmap(REAL(f), del);
+}
+
+static int shim_fetch(sqlite3_file *f, sqlite3_int64 off, int n, void **p)
+{
+	return REAL(f)->pMethods->xFetch(REAL(f), off, n, p);
+}
+
+static int shim_unfetch(sqlite3_file *f, sqlite3_int64 off, void *p)
+{
+	return REAL(f)->pMethods->xUnfetch(REAL(f), off, p);
+}
+
+static const sqlite3_io_methods shim_io = {
+    .iVersion = 3,
+    .xClose = shim_close,
+    .xRead = shim_read,
+    .xWrite = shim_write,
+    .xTruncate = shim_truncate,
+    .xSync = shim_sync,
+    .xFileSize = shim_size,
+    .xLock = shim_lock,
+    .xUnlock = shim_unlock,
+    .xCheckReservedLock = shim_reserved,
+    .xFileControl = shim_control,
+    .xSectorSize = shim_sector,
+    .xDeviceCharacteristics = shim_devchar,
+    .xShmMap = shim_shm_map,
+    .xShmLock = shim_shm_lock,
+    .xShmBarrier = shim_shm_barrier,
+    .xShmUnmap = shim_shm_unmap,
+    .xFetch = shim_fetch,
+    .xUnfetch = shim_unfetch,
+};
+
+static int shim_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	shim_file_t *s = (shim_file_t *)f;
+
+	s->real = (sqlite3_file *)(s + 1);
+	int rc = real_vfs->xOpen(real_vfs, name, s->real, flags, out);
+	/* SQLite closes a file only when its methods are set. */
+	s->base.pMethods = rc == SQLITE_OK && s->real->pMethods ? &shim_io : NULL;
+	return rc;
+}
+
+static void shim_register(void)
+{
+	real_vfs = sqlite3_vfs_find(NULL);
+	g_assert_nonnull(real_vfs);
+	shim_vfs = *real_vfs;
+	shim_vfs.zName = "test-shim";
+	shim_vfs.szOsFile = (int)sizeof(shim_file_t) + real_vfs->szOsFile;
+	shim_vfs.xOpen = shim_open;
+	g_assert_cmpint(sqlite3_vfs_register(&shim_vfs, 1), ==, SQLITE_OK);
+}
+
+/* While the store cannot be written, every change fails with EIO and
+ * neither memory nor disk change; once it can, changes work again. */
 static void test_persist_store_failure(fx_t *fx, gconstpointer data)
 {
 	memdb_t *m = fx->m;
-	sqlite3 *other = NULL;
 
 	g_assert_cmpint(memdb_ensure_layout(m, "n1", W1, T0), ==, 0);
 	put_file(m, "f", "content");
@@ -1283,9 +1434,7 @@ static void test_persist_store_failure(fx_t *fx, gconstpointer data)
 	g_autofree char *before = dump(m);
 	g_autofree char *sum = checksum_hex(m);
 
-	g_assert_cmpint(sqlite3_open(fx->db, &other), ==, SQLITE_OK);
-	g_assert_cmpint(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL), ==, SQLITE_OK);
-
+	store_writes_fail = TRUE;
 	uint64_t f = ino_of(m, "f");
 	g_assert_cmpint(create_at(m, "new", W1, T0), ==, -EIO);
 	g_assert_cmpint(mkdir_at(m, "newdir", W1, T0), ==, -EIO);
@@ -1307,14 +1456,47 @@ static void test_persist_store_failure(fx_t *fx, gconstpointer data)
 	g_assert_cmpstr(during, ==, before);
 	g_assert_cmpstr(sum2, ==, sum);
 
-	sqlite3_exec(other, "ROLLBACK", NULL, NULL, NULL);
-	sqlite3_close(other);
+	store_writes_fail = FALSE;
 	assert_survives_reopen(fx);
 	g_autofree char *after = dump(fx->m);
 	g_assert_cmpstr(after, ==, before);
 	/* And it works again. */
 	g_assert_cmpint(create_at(fx->m, "new", W1, T0), ==, 0);
 	assert_survives_reopen(fx);
+}
+
+/* The daemon holds the store's lock from open to close: another program
+ * can neither write it nor read it meanwhile. */
+static void test_store_is_exclusive(fx_t *fx, gconstpointer data)
+{
+	sqlite3 *other = NULL;
+
+	g_assert_cmpint(memdb_ensure_layout(fx->m, "n1", W1, T0), ==, 0);
+	g_assert_cmpint(sqlite3_open(fx->db, &other), ==, SQLITE_OK);
+	g_assert_cmpint(sqlite3_exec(other, "BEGIN IMMEDIATE", NULL, NULL, NULL) & 0xff, ==,
+			SQLITE_BUSY);
+	g_assert_cmpint(sqlite3_exec(other, "SELECT count(*) FROM tree", NULL, NULL, NULL) & 0xff,
+			==, SQLITE_BUSY);
+	sqlite3_close(other);
+
+	/* A second store on the same file is refused, saying why. */
+	g_autoptr(GError) err = NULL;
+	dbstore_t *second = dbstore_open(fx->db, &err);
+	g_assert_null(second);
+	g_assert_nonnull(err);
+	g_assert_nonnull(strstr(err->message, "in use by another process"));
+
+	/* Closed, it is free again. */
+	memdb_free(fx->m);
+	fx->m = NULL;
+	g_assert_cmpint(sqlite3_open(fx->db, &other), ==, SQLITE_OK);
+	sqlite3_stmt *st = NULL;
+	g_assert_cmpint(sqlite3_prepare_v2(other, "SELECT count(*) FROM tree", -1, &st, NULL), ==,
+			SQLITE_OK);
+	g_assert_cmpint(sqlite3_step(st), ==, SQLITE_ROW);
+	g_assert_cmpint(sqlite3_column_int64(st, 0), >, 0);
+	sqlite3_finalize(st);
+	sqlite3_close(other);
 }
 
 /* ---- layout and attributes ---- */
@@ -2096,6 +2278,7 @@ int main(int argc, char **argv)
 	g_test_init(&argc, &argv, NULL);
 	g_test_set_nonfatal_assertions();
 	log_init("test_memdb", false, g_getenv("TEST_VERBOSE") != NULL);
+	shim_register();
 
 #define ADD(path, fn) g_test_add(path, fx_t, NULL, fx_setup, fn, fx_teardown)
 	ADD("/memdb/open/new", test_open_new);
@@ -2125,6 +2308,7 @@ int main(int argc, char **argv)
 	ADD("/memdb/versions", test_versions);
 	ADD("/memdb/persist/each-change", test_persist_each_change);
 	ADD("/memdb/persist/store-failure", test_persist_store_failure);
+	ADD("/memdb/persist/store-is-exclusive", test_store_is_exclusive);
 	ADD("/memdb/layout", test_layout);
 	ADD("/memdb/attr/in-priv", test_attr_in_priv);
 	ADD("/memdb/attr/is-lock", test_attr_is_lock);
