@@ -299,9 +299,19 @@ test_expect_success 'delnode removes the powered-off node: no output, three node
 	grep -q "^Config Version:   7$" status
 '
 
-test_expect_success 'the wiped n4, with its new host key, joins again under its name and address' '
-	printf "%s\n" "$TEST_ROOT_PASSWORD" | node_exec n4 pvecm add "$N1" --fingerprint "$FP1" >out 2>err &&
+# The key is only in an agent this time: not in /root/.ssh, and no
+# password on stdin to fall back to.
+test_expect_success 'the wiped n4, with its new host key and a key in an agent, joins again under its name and address' '
+	node_sh n4 "ssh-keygen -q -t ed25519 -N \"\" -f /root/agent-key" &&
+	pub=$(node_sh n4 "cat /root/agent-key.pub") &&
+	node_sh n1 "echo \"$pub\" >>/etc/pve/priv/authorized_keys" &&
+	node_sh n4 "eval \$(ssh-agent -s) >/dev/null &&
+		ssh-add -q /root/agent-key && rm /root/agent-key &&
+		pvecm add $N1 --fingerprint $FP1 </dev/null; rc=\$?;
+		ssh-agent -k >/dev/null; exit \$rc" >out 2>err &&
 	cat out err &&
+	! grep -qi password err &&
+	grep -q "successfully added node .n4." out &&
 	cluster_wait_members n1 4 &&
 	cluster_wait_trees_equal $NODES &&
 	node_exec n1 ssh -o BatchMode=yes -o StrictHostKeyChecking=yes "$(node_ip n4)" hostname </dev/null >out &&
