@@ -1,6 +1,7 @@
 #include "pvecm_create.h"
 
 #include "corosync_conf.h"
+#include "fileio.h"
 #include "nodeinfo.h"
 #include "pvecm_authkey.h"
 #include "pvecm_certs.h"
@@ -190,22 +191,18 @@ static void undo(create_t *c)
 			err->message);
 		g_clear_error(&err);
 	}
-	if (c->wrote_local_conf) {
-		bool ok = c->had_local ? g_file_set_contents_full(
-					     c->local_conf, c->old_local, (gssize)c->old_local_len,
-					     G_FILE_SET_CONTENTS_CONSISTENT, LOCAL_CONF_MODE, &err)
-				       : unlink(c->local_conf) == 0;
-		if (!ok)
-			fprintf(stderr, "pvecm create: while undoing: cannot restore %s: %s\n",
-				c->local_conf, err ? err->message : g_strerror(errno));
+	if (c->wrote_local_conf &&
+	    !fileio_restore(c->local_conf, c->had_local ? c->old_local : NULL, c->old_local_len,
+			    LOCAL_CONF_MODE, &err)) {
+		fprintf(stderr, "pvecm create: while undoing: %s\n", err->message);
 		g_clear_error(&err);
 	}
-	if (c->wrote_pve_conf && unlink(c->pve_conf) < 0)
-		fprintf(stderr, "pvecm create: while undoing: cannot remove %s: %s\n", c->pve_conf,
-			g_strerror(errno));
-	if (c->wrote_authkey && unlink(c->authkey) < 0)
-		fprintf(stderr, "pvecm create: while undoing: cannot remove %s: %s\n", c->authkey,
-			g_strerror(errno));
+	if (c->wrote_pve_conf && !fileio_restore(c->pve_conf, NULL, 0, 0, &err)) {
+		fprintf(stderr, "pvecm create: while undoing: %s\n", err->message);
+		g_clear_error(&err);
+	}
+	if (c->wrote_authkey && !fileio_restore(c->authkey, NULL, 0, 0, &err))
+		fprintf(stderr, "pvecm create: while undoing: %s\n", err->message);
 }
 
 static int write_files(create_t *c, const corosync_conf_t *conf)

@@ -1,6 +1,7 @@
 #include "pvecm_join.h"
 
 #include "corosync_conf.h"
+#include "fileio.h"
 #include "nodeinfo.h"
 #include "pvecm_certs.h"
 #include "pvecm_daemon.h"
@@ -349,18 +350,16 @@ static void undo_local(join_t *j)
 		g_clear_error(&err);
 	}
 	if (j->replaced_files) {
-		bool ok = j->old_authkey ? save_file(j->authkey, j->old_authkey, j->old_authkey_len,
-						     AUTHKEY_MODE, &err)
-					 : (unlink(j->authkey) == 0 || errno == ENOENT);
-		if (ok)
-			ok = j->old_local_conf
-				 ? save_file(j->local_conf, j->old_local_conf,
-					     j->old_local_conf_len, LOCAL_CONF_MODE, &err)
-				 : (unlink(j->local_conf) == 0 || errno == ENOENT);
-		if (!ok)
-			fprintf(stderr, "pvecm add: while undoing: cannot restore %s and %s: %s\n",
-				j->authkey, j->local_conf, err ? err->message : g_strerror(errno));
-		g_clear_error(&err);
+		if (!fileio_restore(j->authkey, j->old_authkey, j->old_authkey_len, AUTHKEY_MODE,
+				    &err)) {
+			fprintf(stderr, "pvecm add: while undoing: %s\n", err->message);
+			g_clear_error(&err);
+		}
+		if (!fileio_restore(j->local_conf, j->old_local_conf, j->old_local_conf_len,
+				    LOCAL_CONF_MODE, &err)) {
+			fprintf(stderr, "pvecm add: while undoing: %s\n", err->message);
+			g_clear_error(&err);
+		}
 	}
 	if (j->moved_db) {
 		/* Whatever the failed start wrote goes; the node's own tree
