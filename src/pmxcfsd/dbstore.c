@@ -208,11 +208,25 @@ static bool prepare_all(dbstore_t *db, GError **err)
 	       prepare(db, &db->rollback, "ROLLBACK", err);
 }
 
+/* SQLite counts every allocation under a global mutex unless told not to
+ * before its first use; nothing here reads those counts. */
+static void sqlite_setup(void)
+{
+	static gsize done;
+
+	if (g_once_init_enter(&done)) {
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+		g_once_init_leave(&done, 1);
+	}
+}
+
 dbstore_t *dbstore_open(const char *path, GError **err)
 {
 	bool is_new = false, empty = false;
 	dbstore_t *db;
 	char pragmas[256];
+
+	sqlite_setup();
 
 	if (!file_state(path, &is_new, err))
 		return NULL;
