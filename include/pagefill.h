@@ -28,14 +28,18 @@ typedef struct pagefill pagefill_t;
 
 /* Runs a handed-back change again; called once, from another thread. */
 typedef void (*pagefill_retry_fn)(void *data);
+/* Keeps what a change needs to run again: called only when it is handed
+ * back; what it returns goes to the retry. */
+typedef void *(*pagefill_keep_fn)(const void *change);
 
 pagefill_t *pagefill_new(struct fuse_session *se, memdb_t *mdb);
 /* Safe on NULL; only once no request is served any more. */
 void pagefill_free(pagefill_t *pf);
 
 /* Takes a writer reference on ino. Returns false, taking nothing, when ino
- * is being filled: retry(data) is called once it is done. */
-bool pagefill_writer_begin(pagefill_t *pf, uint64_t ino, pagefill_retry_fn retry, void *data);
+ * is being filled: retry(keep(change)) is called once it is done. */
+bool pagefill_writer_begin(pagefill_t *pf, uint64_t ino, pagefill_retry_fn retry,
+			   pagefill_keep_fn keep, const void *change);
 /* Drops a writer reference. */
 void pagefill_writer_end(pagefill_t *pf, uint64_t ino);
 /* An open for reading: fills ino's pages unless they are filled already,

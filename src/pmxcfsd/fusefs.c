@@ -176,21 +176,21 @@ typedef struct {
 
 static void retry_run(void *data);
 
+static void *retry_keep(const void *change)
+{
+	const retry_t *r = change;
+	retry_t *copy = g_new(retry_t, 1);
+
+	*copy = *r;
+	copy->name = g_strdup(r->name);
+	return copy;
+}
+
 /* Takes a writer reference on ino for a change of its content, or hands
  * the request back for later (false: the caller returns, not replying). */
-static bool writer_begin(fusefs_t *fs, fuse_ino_t ino, retry_t r)
+static bool writer_begin(fusefs_t *fs, fuse_ino_t ino, const retry_t *r)
 {
-	if (!fs->pagefill)
-		return true;
-	retry_t *copy = g_new(retry_t, 1);
-	*copy = r;
-	copy->name = g_strdup(r.name);
-	if (pagefill_writer_begin(fs->pagefill, ino, retry_run, copy)) {
-		g_free(copy->name);
-		g_free(copy);
-		return true;
-	}
-	return false;
+	return !fs->pagefill || pagefill_writer_begin(fs->pagefill, ino, retry_run, retry_keep, r);
 }
 
 static void writer_end(fusefs_t *fs, fuse_ino_t ino)
@@ -421,27 +421,16 @@ static void virtual_stat(fusefs_t *fs, fuse_ino_t ino, struct stat *st)
 
 #define FSPERM_MAX_GROUPS 64
 
-/* 0 when the caller of req may access ino for mask (R_OK, W_OK, X_OK). */
-static int allowed(fuse_req_t req, fuse_ino_t ino, int mask)
+/* 0 when the caller of req may access a file of this mode for mask (R_OK,
+ * W_OK, X_OK). */
+static int mode_allowed(fuse_req_t req, mode_t mode, int mask)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	fusefs_t *fs = FS(req);
-	struct stat st;
-	memdb_attr_t a;
 	gid_t groups[FSPERM_MAX_GROUPS];
 
-	if (ctx->uid == 0)
-		return 0;
-	if (ino >= VINO_BASE) {
-		virtual_stat(fs, ino, &st);
-	} else {
-		int res = memdb_getattr(fs->mdb, ino, &a);
-		if (res < 0)
-			return res;
-		fill_stat(fs, &a, &st);
-	}
 	fsperm_caller_t c = {.uid = ctx->uid, .gid = ctx->gid};
-	if (ctx->gid != fs->gid) {
+	if (ctx->uid != 0 && ctx->gid != fs->gid) {
 		/* Read from /proc: only for a caller not in the group already. */
 		int n = fuse_req_getgroups(req, FSPERM_MAX_GROUPS, groups);
 		if (n > 0) {
@@ -449,7 +438,23 @@ static int allowed(fuse_req_t req, fuse_ino_t ino, int mask)
 			c.ngroups = MIN((size_t)n, FSPERM_MAX_GROUPS);
 		}
 	}
-	return fsperm_check(&c, st.st_mode, fs->gid, mask);
+	return fsperm_check(&c, mode, fs->gid, mask);
+}
+
+/* The same for ino, looked up only for a caller other than root. */
+static int allowed(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct stat st;
+	memdb_attr_t a;
+
+	if (fuse_req_ctx(req)->uid == 0)
+		return 0;
+	if (ino >= VINO_BASE) {
+		virtual_stat(FS(req), ino, &st);
+		return mode_allowed(req, st.st_mode, mask);
+	}
+	int res = memdb_getattr(FS(req)->mdb, ino, &a);
+	return res < 0 ? res : mode_allowed(req, mode_of(&a), mask);
 }
 
 static int open_mask(int flags)
@@ -621,7 +626,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		res = (to_set & (FUSE_SET_ATTR_MODE | FUSE_SET_ATTR_UID | FUSE_SET_ATTR_GID)) ||
 			      set_times
 			  ? -EPERM
-			  : allowed(req, ino, W_OK);
+			  : mode_allowed(req, mode_of(&a), W_OK);
 		if (res < 0)
 			goto out;
 	}
@@ -640,7 +645,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			     .has_fi = fi != NULL};
 		if (fi)
 			r.fi = *fi;
-		if (!writer_begin(fs, ino, r))
+		if (!writer_begin(fs, ino, &r))
 			return;
 		res = submit(
 		    fs,
@@ -756,13 +761,13 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		return;
 	}
 	if (!writer_begin(fs, a.inode,
-			  (retry_t){.kind = RETRY_CREATE,
-				    .req = req,
-				    .ino = parent,
-				    .name = (char *)name,
-				    .mode = mode,
-				    .fi = *fi,
-				    .has_fi = true}))
+			  &(retry_t){.kind = RETRY_CREATE,
+				     .req = req,
+				     .ino = parent,
+				     .name = (char *)name,
+				     .mode = mode,
+				     .fi = *fi,
+				     .has_fi = true}))
 		return;
 	if (existing && (fi->flags & O_TRUNC) && a.size &&
 	    ((res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = a.inode}, NULL)) < 0 ||
@@ -887,14 +892,14 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, EISDIR);
 		return;
 	}
-	if ((res = allowed(req, ino, open_mask(fi->flags))) < 0) {
+	if ((res = mode_allowed(req, mode_of(&a), open_mask(fi->flags))) < 0) {
 		fuse_reply_err(req, -res);
 		return;
 	}
 	bool writer = fs->pagefill && (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (writer &&
 	    !writer_begin(fs, ino,
-			  (retry_t){.kind = RETRY_OPEN, .req = req, .ino = ino, .fi = *fi}))
+			  &(retry_t){.kind = RETRY_OPEN, .req = req, .ino = ino, .fi = *fi}))
 		return;
 	bool defer = false;
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size) {
@@ -1069,7 +1074,8 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	memdb_attr_t a;
 	int res;
 
-	if ((res = allowed(req, ino, R_OK)) < 0 || (res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
+	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0 ||
+	    (res = mode_allowed(req, mode_of(&a), R_OK)) < 0 ||
 	    (res = memdb_readdir(fs->mdb, ino, &ents)) < 0) {
 		fuse_reply_err(req, -res);
 		return;

@@ -67,11 +67,12 @@ static void set_writers(pagefill_t *pf, uint64_t ino, guint n)
 		g_hash_table_remove(pf->writers, key_of(ino));
 }
 
-bool pagefill_writer_begin(pagefill_t *pf, uint64_t ino, pagefill_retry_fn retry, void *data)
+bool pagefill_writer_begin(pagefill_t *pf, uint64_t ino, pagefill_retry_fn retry,
+			   pagefill_keep_fn keep, const void *change)
 {
 	g_mutex_lock(&pf->lock);
 	if (pf->filling == ino) {
-		retry_t r = {retry, data};
+		retry_t r = {retry, keep(change)};
 		g_array_append_val(pf->retries, r);
 		g_mutex_unlock(&pf->lock);
 		return false;
