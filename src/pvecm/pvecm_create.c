@@ -54,7 +54,6 @@ typedef struct {
 	/* What was there before, to be put back if a step fails. */
 	char *old_local;
 	gsize old_local_len;
-	bool had_local;
 	bool wrote_authkey, wrote_pve_conf, wrote_local_conf, started_corosync;
 } create_t;
 
@@ -192,8 +191,7 @@ static void undo(create_t *c)
 		g_clear_error(&err);
 	}
 	if (c->wrote_local_conf &&
-	    !fileio_restore(c->local_conf, c->had_local ? c->old_local : NULL, c->old_local_len,
-			    LOCAL_CONF_MODE, &err)) {
+	    !fileio_restore(c->local_conf, c->old_local, c->old_local_len, LOCAL_CONF_MODE, &err)) {
 		fprintf(stderr, "pvecm create: while undoing: %s\n", err->message);
 		g_clear_error(&err);
 	}
@@ -228,7 +226,8 @@ static int write_files(create_t *c, const corosync_conf_t *conf)
 
 	/* corosync's package may have installed an example configuration
 	 * there; it is kept to be put back if create fails. */
-	c->had_local = g_file_get_contents(c->local_conf, &c->old_local, &c->old_local_len, NULL);
+	/* Left NULL when there is none: undo then removes what create wrote. */
+	g_file_get_contents(c->local_conf, &c->old_local, &c->old_local_len, NULL);
 	if (!corosync_conf_save(conf, c->local_conf, LOCAL_CONF_MODE, &err))
 		return fail("%s", err->message);
 	c->wrote_local_conf = true;
