@@ -26,13 +26,7 @@ NODES="n1 n2 n3 n4"
 for n in $NODES; do
 	node_create $n
 done
-for n in $NODES; do
-	node_start_sshd $n || error "cannot start sshd on $n"
-	node_start_pmxcfsd $n || error "cannot start pmxcfsd on $n"
-done
-N1=$(node_ip n1)
-FP1=$(node_ssh_fingerprint n1)
-export N1 FP1
+ssh_nodes_start $NODES
 
 # last_start_log NODE: pmxcfsd's log since its last start on NODE
 last_start_log () {

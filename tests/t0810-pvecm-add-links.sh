@@ -20,13 +20,7 @@ for n in $NODES; do
 	node_create $n
 	node_add_link1 $n || error "cannot add a second network to $n"
 done
-for n in $NODES; do
-	node_start_sshd $n || error "cannot start sshd on $n"
-	node_start_pmxcfsd $n || error "cannot start pmxcfsd on $n"
-done
-N1=$(node_ip n1)
-FP1=$(node_ssh_fingerprint n1)
-export N1 FP1
+ssh_nodes_start $NODES
 
 # links_connected NODE LINK: how many peers NODE reaches over LINK
 links_connected () {

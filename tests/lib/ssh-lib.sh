@@ -79,3 +79,17 @@ node_stop_sshd () {
 	wait_for "sshd on $1 to exit" 5 "! pid_alive $pid"
 	rm -f "$TRASH/nodes/$1/sshd.pid"
 }
+
+# ssh_nodes_start NODE...: sshd and pmxcfsd (local mode until a join) on
+# every node, the way the join tests begin; then N1 and FP1 name n1's
+# address and host key fingerprint, for the joins that follow.
+ssh_nodes_start () {
+	local n
+	for n in "$@"; do
+		node_start_sshd "$n" || error "cannot start sshd on $n"
+		node_start_pmxcfsd "$n" || error "cannot start pmxcfsd on $n"
+	done
+	N1=$(node_ip n1)
+	FP1=$(node_ssh_fingerprint n1)
+	export N1 FP1
+}
