@@ -29,6 +29,14 @@ typedef bool (*dbstore_row_fn)(void *ctx, const dbstore_row_t *row, GError **err
  * Refuses, without writing to it, a file that is not SQLite, is damaged, or
  * belongs to another application. */
 dbstore_t *dbstore_open(const char *path, GError **err);
+
+/* Backups of the store, beside it (pvecm add moves the old one there). */
+#define DBSTORE_BACKUP_DIR "backup"
+
+/* The store's directory (created if missing) and its backup directory
+ * become root's and 0700, the backups in it 0600: they hold priv/. A
+ * shared directory (sticky bit, such as /tmp) is left as it is. */
+bool dbstore_make_private_dir(const char *dir, GError **err);
 void dbstore_free(dbstore_t *db);
 
 /* Calls fn for every row, in inode order, and returns the stored global

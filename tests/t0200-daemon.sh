@@ -59,6 +59,47 @@ test_expect_success 'SIGTERM stops the daemon cleanly and unmounts' '
 	test ! -S /run/pmxcfsd/pmxcfsd.sock
 '
 
+# private_to_root: nobody may list /var/lib/pve-cluster or read anything
+# in it, and the secret in priv/ is not found by a local user's grep
+private_to_root () {
+	test "$(stat -c "%a %U" /var/lib/pve-cluster)" = "700 root" &&
+	test "$(stat -c "%a %U" /var/lib/pve-cluster/config.db)" = "600 root" &&
+	! runuser -u nobody -- ls /var/lib/pve-cluster >/dev/null 2>&1 &&
+	find /var/lib/pve-cluster -mindepth 1 >files &&
+	test -s files &&
+	while read -r f; do
+		if runuser -u nobody -- test -r "$f"; then echo "readable by nobody: $f"; return 1; fi
+		if test -f "$f" && test "$(stat -c %a "$f")" != 600; then
+			echo "mode of $f: $(stat -c %a "$f")"; return 1
+		fi
+	done <files &&
+	{ runuser -u nobody -- grep -rqa private-key-material /var/lib/pve-cluster 2>/dev/null; test $? = 2; }
+}
+export -f private_to_root
+
+test_expect_success 'the database and its directory are root'"'"'s alone, whatever the umask' '
+	node_start_pmxcfsd n1 -l &&
+	echo private-key-material >/etc/pve/priv/authkey.key &&
+	private_to_root &&
+	node_stop_pmxcfsd n1
+'
+
+test_expect_success 'a database left readable by others is made private at start, and logged' '
+	chmod 644 /var/lib/pve-cluster/config.db &&
+	chmod 755 /var/lib/pve-cluster &&
+	mkdir -p /var/lib/pve-cluster/backup &&
+	chmod 755 /var/lib/pve-cluster/backup &&
+	cp /var/lib/pve-cluster/config.db /var/lib/pve-cluster/backup/config-1.db &&
+	chmod 644 /var/lib/pve-cluster/backup/config-1.db &&
+	runuser -u nobody -- grep -qa private-key-material /var/lib/pve-cluster/config.db &&
+	node_start_pmxcfsd n1 -l &&
+	test "$(cat /etc/pve/priv/authkey.key)" = private-key-material &&
+	private_to_root &&
+	grep -q "config.db was readable by others (mode 644); now 600" "$(node_log n1)" &&
+	node_stop_pmxcfsd n1 &&
+	rm -r /var/lib/pve-cluster/backup
+'
+
 test_expect_success 'the database is consistent after a clean stop' '
 	test "$(sqlite3 /var/lib/pve-cluster/config.db "PRAGMA integrity_check")" = ok
 '

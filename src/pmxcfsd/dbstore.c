@@ -1,5 +1,8 @@
 #include "dbstore.h"
 
+#include "log.h"
+
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -220,6 +223,94 @@ static void sqlite_setup(void)
 	}
 }
 
+/* The store holds /etc/pve/priv (the cluster CA key, authkey copies, SSH
+ * keys): whatever the umask was and whatever mode an older version left,
+ * its files are root's alone. A wider mode found is narrowed and logged. */
+static bool make_private(const char *path, mode_t mode, GError **err)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return true;
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: %s", path, g_strerror(errno));
+		return false;
+	}
+	if (S_ISLNK(st.st_mode))
+		return true; /* the link's target is checked where it is opened */
+	if (st.st_uid != geteuid() && chown(path, geteuid(), (gid_t)-1) < 0) {
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: cannot make it root's: %s", path,
+			    g_strerror(errno));
+		return false;
+	}
+	if ((st.st_mode & 07777 & ~mode) == 0)
+		return true;
+	if (chmod(path, st.st_mode & mode) < 0) {
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: cannot change its mode to %o: %s",
+			    path, (unsigned)(st.st_mode & mode), g_strerror(errno));
+		return false;
+	}
+	log_warn("%s was readable by others (mode %o); now %o, as it holds /etc/pve/priv", path,
+		 (unsigned)(st.st_mode & 07777), (unsigned)(st.st_mode & mode));
+	return true;
+}
+
+static bool make_files_private(const char *path, GError **err)
+{
+	static const char *const suffixes[] = {"", "-wal", "-shm", "-journal"};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(suffixes); i++) {
+		g_autofree char *p = g_strconcat(path, suffixes[i], NULL);
+		if (!make_private(p, 0600, err))
+			return false;
+	}
+	return true;
+}
+
+/* A new store is created 0600 before SQLite opens it: SQLite gives its WAL
+ * and shared-memory files the mode of the database file. */
+static bool create_private(const char *path, GError **err)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+
+	if (fd < 0) {
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: %s", path, g_strerror(errno));
+		return false;
+	}
+	close(fd);
+	return true;
+}
+
+bool dbstore_make_private_dir(const char *dir, GError **err)
+{
+	g_autofree char *bdir = g_build_filename(dir, DBSTORE_BACKUP_DIR, NULL);
+	struct stat st;
+
+	if (g_mkdir_with_parents(dir, 0700) < 0 || stat(dir, &st) < 0) {
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: %s", dir, g_strerror(errno));
+		return false;
+	}
+	/* A shared directory such as /tmp is never narrowed: the files are. */
+	if (st.st_mode & S_ISVTX)
+		return true;
+	if (!make_private(dir, 0700, err) || !make_private(bdir, 0700, err))
+		return false;
+	DIR *d = opendir(bdir);
+	if (!d)
+		return true; /* no backups yet */
+	struct dirent *de;
+	bool ok = true;
+	while (ok && (de = readdir(d))) {
+		if (de->d_type != DT_REG && de->d_type != DT_UNKNOWN)
+			continue;
+		g_autofree char *p = g_build_filename(bdir, de->d_name, NULL);
+		if (lstat(p, &st) == 0 && S_ISREG(st.st_mode))
+			ok = make_private(p, 0600, err);
+	}
+	closedir(d);
+	return ok;
+}
+
 dbstore_t *dbstore_open(const char *path, GError **err)
 {
 	bool is_new = false, empty = false;
@@ -231,6 +322,8 @@ dbstore_t *dbstore_open(const char *path, GError **err)
 	if (!file_state(path, &is_new, err))
 		return NULL;
 	if (!is_new && !verify_file(path, &empty, err))
+		return NULL;
+	if (!make_files_private(path, err) || (is_new && !create_private(path, err)))
 		return NULL;
 	db = g_new0(dbstore_t, 1);
 	db->path = g_strdup(path);

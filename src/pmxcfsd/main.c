@@ -2,6 +2,7 @@
 #include "clusterlog.h"
 #include "confsync.h"
 #include "control.h"
+#include "dbstore.h"
 #include "fusefs.h"
 #include "log.h"
 #include "memdb.h"
@@ -254,11 +255,8 @@ static bool load_tree(daemon_t *d, GError **err)
 {
 	g_autofree char *dir = g_path_get_dirname(d->opt.database);
 
-	if (g_mkdir_with_parents(dir, 0755) < 0) {
-		g_set_error(err, G_FILE_ERROR, g_file_error_from_errno(errno), "%s: %s", dir,
-			    g_strerror(errno));
+	if (!dbstore_make_private_dir(dir, err))
 		return false;
-	}
 	d->mdb = memdb_open(d->opt.database, err);
 	if (!d->mdb)
 		return false;

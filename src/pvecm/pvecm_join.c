@@ -384,7 +384,8 @@ static int backup_db(join_t *j)
 	g_autofree char *bdir = g_build_filename(dir, PVECM_JOIN_BACKUP_DIR, NULL);
 	g_autofree char *wal = g_strconcat(j->db, "-wal", NULL);
 
-	if (g_mkdir_with_parents(bdir, 0700) < 0)
+	/* The backup holds priv/: only root may enter, whatever made it before. */
+	if (g_mkdir_with_parents(bdir, 0700) < 0 || chmod(bdir, 0700) < 0)
 		return fail("cannot create %s: %s - nothing changed", bdir, g_strerror(errno));
 	/* pmxcfsd checkpoints its WAL on a clean stop; one left over holds
 	 * committed changes and belongs with the database. */
