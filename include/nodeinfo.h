@@ -3,6 +3,18 @@
 #define PVECM_NODEINFO_H
 
 #include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Host names are DNS labels. */
+#define NODEINFO_NAME_MAX 63
+
+/* The one rule for node and cluster names, wherever one comes from (the
+ * command line, corosync.conf, a joining node): letters, digits and '-',
+ * not '-' at either end, at most max characters. Such a name is always one
+ * path component ("/", ".", ".." and "" are refused). False with a message
+ * naming KIND ("node", "cluster") and the name. */
+bool nodeinfo_check_name(const char *kind, const char *name, size_t max, GError **err);
 
 /* The host name up to its first dot, as cluster node names are. */
 char *nodeinfo_nodename(GError **err);

@@ -22,8 +22,6 @@
  * (pmxcfsd's lock lease). */
 #define PVECM_LOCK_LEASE_S 120
 
-/* Host names are DNS labels. */
-#define PVECM_NODE_NAME_MAX 63
 
 extern const pvecm_cli_arg_t pvecm_addnode_args[];
 extern const pvecm_cli_opt_t pvecm_addnode_opts[];
@@ -31,10 +29,5 @@ extern const pvecm_cli_arg_t pvecm_delnode_args[];
 
 int pvecm_addnode_run(const pvecm_cli_call_t *call);
 int pvecm_delnode_run(const pvecm_cli_call_t *call);
-
-/* Whether name is a valid KIND ("node", "cluster") name: letters, digits
- * and '-', not at either end, at most max characters; false with a
- * message that says so. */
-bool pvecm_check_name(const char *kind, const char *name, size_t max, GError **err);
 
 #endif

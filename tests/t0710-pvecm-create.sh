@@ -147,6 +147,44 @@ test_expect_success 'create on a node already in a cluster fails and changes not
 	refused "already exists" testclu --link0 "$(node_ip n1)"
 '
 
+# with_hostile_node NAME: /etc/pve/corosync.conf lists one more node, called
+# NAME, offline and without votes, at 10.213.255.9 (the manual's cp, edit, mv)
+with_hostile_node () {
+	v=$(sed -n "s/^ *config_version: //p" /etc/pve/corosync.conf) &&
+	awk -v name="$1" -v v=$((v + 1)) "
+		/^nodelist {/ { print; print \"  node {\"; print \"    name:\" (name == \"\" ? \"\" : \" \" name);
+			print \"    nodeid: 9\"; print \"    quorum_votes: 0\";
+			print \"    ring0_addr: 10.213.255.9\"; print \"  }\"; next }
+		/config_version:/ { print \"  config_version: \" v; next }
+		{ print }" /etc/pve/corosync.conf >/etc/pve/corosync.conf.new &&
+	mv /etc/pve/corosync.conf.new /etc/pve/corosync.conf
+}
+export -f with_hostile_node
+
+test_expect_success 'delnode refuses a node whose name would lead outside /etc/pve/nodes' '
+	cp /etc/pve/corosync.conf good.conf &&
+	mkdir -p /run/canary/inside && echo keep >/run/canary/inside/file &&
+	with_hostile_node ../../../run/canary &&
+	test_must_fail pvecm delnode 10.213.255.9 2>err &&
+	cat err &&
+	test $(wc -l <err) = 1 &&
+	grep -q "invalid node name .\.\./\.\./\.\./run/canary." err &&
+	test "$(cat /run/canary/inside/file)" = keep &&
+	grep -q "name: ../../../run/canary" /etc/pve/corosync.conf &&
+	! grep -q "run/canary" /etc/corosync/corosync.conf &&
+	grep -q "invalid node name" "$(node_log n1)"
+'
+
+test_expect_success 'delnode refuses a node with an empty name: every node directory stays' '
+	cp good.conf /etc/pve/corosync.conf.new && mv /etc/pve/corosync.conf.new /etc/pve/corosync.conf &&
+	with_hostile_node "" &&
+	test_must_fail pvecm delnode 10.213.255.9 2>err &&
+	cat err &&
+	grep -q "invalid node name" err &&
+	test -d /etc/pve/nodes/n1 &&
+	cp good.conf /etc/pve/corosync.conf.new && mv /etc/pve/corosync.conf.new /etc/pve/corosync.conf
+'
+
 test_expect_success 'pvecm keygen writes a new key and never replaces one' '
 	pvecm keygen "$TRASH/key" &&
 	test "$(stat -c "%a %s" "$TRASH/key")" = "400 256" &&

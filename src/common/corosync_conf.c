@@ -11,6 +11,7 @@
 #include "corosync_conf.h"
 
 #include "fileio.h"
+#include "nodeinfo.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -1010,8 +1011,13 @@ static bool check_node(const corosync_conf_item_t *node, const char *label, cons
 		return invalid(err, filename, line_of(node, "nodeid"),
 			       "%s has nodeid '%s'; expected a number from 1 to %u", label, id,
 			       G_MAXUINT32);
-	if (!corosync_conf_find_value(node, "name"))
+	const char *name = corosync_conf_find_value(node, "name");
+	g_autoptr(GError) bad = NULL;
+	if (!name)
 		return invalid(err, filename, node->line, "%s has no name", label);
+	/* The name becomes a path (nodes/NAME) on every node. */
+	if (!nodeinfo_check_name("node", name, NODEINFO_NAME_MAX, &bad))
+		return invalid(err, filename, line_of(node, "name"), "%s: %s", label, bad->message);
 	if (!corosync_conf_find_value(node, "ring0_addr"))
 		return invalid(err, filename, node->line, "%s has no ring0_addr", label);
 	if (votes && !parse_uint(votes, G_MAXUINT32, &v))

@@ -2,11 +2,30 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
+#include <gio/gio.h>
 #include <netdb.h>
 #include <stdbool.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
+
+bool nodeinfo_check_name(const char *kind, const char *name, size_t max, GError **err)
+{
+	size_t len = name ? strlen(name) : 0;
+	bool ok =
+	    len > 0 && len <= max && g_ascii_isalnum(name[0]) && g_ascii_isalnum(name[len - 1]);
+
+	for (size_t i = 0; ok && i < len; i++)
+		ok = g_ascii_isalnum(name[i]) || name[i] == '-';
+	if (!ok) {
+		g_autofree char *shown = g_strescape(name ? name : "", NULL);
+		g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+			    "invalid %s name '%s': use at most %zu letters, digits and '-', "
+			    "starting and ending with a letter or digit",
+			    kind, shown, max);
+	}
+	return ok;
+}
 
 char *nodeinfo_nodename(GError **err)
 {

@@ -75,7 +75,7 @@ static int read_options(const pvecm_cli_call_t *call, create_t *c)
 	g_autoptr(GError) err = NULL;
 
 	c->clustername = pvecm_cli_arg(call, 0);
-	if (!pvecm_check_name("cluster", c->clustername, PVECM_CLUSTER_NAME_MAX, &err))
+	if (!nodeinfo_check_name("cluster", c->clustername, PVECM_CLUSTER_NAME_MAX, &err))
 		return fail("%s", err->message);
 	c->nodeid = (uint32_t)pvecm_cli_int(call, "nodeid", 1);
 	c->votes = (uint32_t)pvecm_cli_int(call, "votes", 1);

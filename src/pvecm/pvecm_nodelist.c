@@ -1,12 +1,15 @@
 #include "pvecm_nodelist.h"
 
 #include "corosync_conf.h"
+#include "nodeinfo.h"
 #include "pvecm_daemon.h"
 #include "pvecm_env.h"
 #include "pvecm_link.h"
 #include "pvecm_quorum.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <gio/gio.h>
 #include <stdio.h>
 #include <string.h>
@@ -41,22 +44,6 @@ const pvecm_cli_arg_t pvecm_delnode_args[] = {
     {.name = "node", .description = "The cluster node name."},
     {.name = NULL},
 };
-
-bool pvecm_check_name(const char *kind, const char *name, size_t max, GError **err)
-{
-	size_t len = strlen(name);
-	bool ok =
-	    len > 0 && len <= max && g_ascii_isalnum(name[0]) && g_ascii_isalnum(name[len - 1]);
-
-	for (size_t i = 0; ok && i < len; i++)
-		ok = g_ascii_isalnum(name[i]) || name[i] == '-';
-	if (!ok)
-		g_set_error(err, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
-			    "invalid %s name '%s': use at most %zu letters, digits and '-', "
-			    "starting and ending with a letter or digit",
-			    kind, name, max);
-	return ok;
-}
 
 /* This node must be in a cluster whose /etc/pve is writable: changes to
  * the nodelist are made only by a quorate partition. Fills st. */
@@ -137,6 +124,20 @@ static bool save_conf(const corosync_conf_t *conf, const char *path, GError **er
 	       corosync_conf_save(conf, path, CLUSTER_CONF_MODE, err);
 }
 
+/* The cluster's corosync.conf, checked as corosync and pmxcfsd check it
+ * before any name in it is trusted: a node name becomes a path. */
+static corosync_conf_t *load_conf(const char *path, GError **err)
+{
+	g_autoptr(corosync_conf_t) conf = corosync_conf_load(path, err);
+
+	if (!conf || !corosync_conf_validate(conf, path, err)) {
+		if (err && *err)
+			g_prefix_error(err, "cannot use the cluster configuration: ");
+		return NULL;
+	}
+	return g_steal_pointer(&conf);
+}
+
 /* ---------------------------------------------------------------- addnode */
 
 typedef struct {
@@ -163,7 +164,7 @@ static int addnode_options(const pvecm_cli_call_t *call, addnode_t *a)
 				      ", this node %d - install the same pvecm version on both",
 				      api, PVECM_API_VERSION);
 	a->name = pvecm_cli_arg(call, 0);
-	if (!pvecm_check_name("node", a->name, PVECM_NODE_NAME_MAX, &err))
+	if (!nodeinfo_check_name("node", a->name, NODEINFO_NAME_MAX, &err))
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	a->nodeid = (uint32_t)pvecm_cli_int(call, "nodeid", 0);
 	a->votes = (uint32_t)pvecm_cli_int(call, "votes", 1);
@@ -249,7 +250,7 @@ static void addnode_append(const addnode_t *a, corosync_conf_t *conf)
 static int addnode_locked(addnode_t *a, const char *path)
 {
 	g_autoptr(GError) err = NULL;
-	g_autoptr(corosync_conf_t) conf = corosync_conf_load(path, &err);
+	g_autoptr(corosync_conf_t) conf = load_conf(path, &err);
 	g_autoptr(GPtrArray) nodes = NULL;
 	corosync_conf_node_t *old;
 	int rc;
@@ -341,37 +342,68 @@ static corosync_conf_node_t *find_node_or_addr(GPtrArray *nodes, const char *wha
 }
 
 /* Removes the node's directory from /etc/pve, deepest entries first. */
-static bool remove_tree(const char *path, GError **err)
+/* Removes the entry NAME and what it holds, never following a symbolic link:
+ * a link is removed as a link, whatever it points to. Entries come from
+ * dirfd PARENT. */
+static bool remove_at(int parent, const char *name, const char *path, GError **err)
 {
-	g_autoptr(GDir) dir = g_dir_open(path, 0, NULL);
-	const char *name;
-
-	if (dir) {
-		while ((name = g_dir_read_name(dir))) {
-			g_autofree char *child = g_build_filename(path, name, NULL);
-			if (g_file_test(child, G_FILE_TEST_IS_DIR) &&
-			    !g_file_test(child, G_FILE_TEST_IS_SYMLINK)) {
-				if (!remove_tree(child, err))
-					return false;
-			} else if (unlink(child) < 0) {
-				g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno),
-					    "cannot remove %s: %s", child, g_strerror(errno));
-				return false;
-			}
-		}
-	}
-	if (rmdir(path) < 0 && errno != ENOENT) {
+	if (unlinkat(parent, name, 0) == 0 || errno == ENOENT)
+		return true;
+	if (errno != EISDIR && errno != EPERM) {
 		g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno), "cannot remove %s: %s",
 			    path, g_strerror(errno));
 		return false;
 	}
-	return true;
+	int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = fd < 0 ? NULL : fdopendir(fd);
+	if (!d) {
+		g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno), "cannot open %s: %s",
+			    path, g_strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	struct dirent *de;
+	bool ok = true;
+	while (ok && (de = readdir(d))) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		g_autofree char *child = g_build_filename(path, de->d_name, NULL);
+		ok = remove_at(dirfd(d), de->d_name, child, err);
+	}
+	closedir(d);
+	if (ok && unlinkat(parent, name, AT_REMOVEDIR) < 0 && errno != ENOENT) {
+		g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno), "cannot remove %s: %s",
+			    path, g_strerror(errno));
+		ok = false;
+	}
+	return ok;
+}
+
+/* Removes nodes/NAME and what it holds, and nothing outside it: NAME is
+ * one path component by the name rule, checked again here. */
+static bool remove_node_dir(const char *name, GError **err)
+{
+	g_autofree char *nodes = g_build_filename(pvecm_env_pve_dir(), "nodes", NULL);
+	g_autofree char *path = g_build_filename(nodes, name, NULL);
+
+	if (!nodeinfo_check_name("node", name, NODEINFO_NAME_MAX, err))
+		return false;
+	int fd = open(nodes, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno), "cannot open %s: %s",
+			    nodes, g_strerror(errno));
+		return false;
+	}
+	bool ok = remove_at(fd, name, path, err);
+	close(fd);
+	return ok;
 }
 
 static int delnode_locked(const char *what, const char *self, const char *path)
 {
 	g_autoptr(GError) err = NULL;
-	g_autoptr(corosync_conf_t) conf = corosync_conf_load(path, &err);
+	g_autoptr(corosync_conf_t) conf = load_conf(path, &err);
 	g_autoptr(GPtrArray) nodes = NULL;
 	corosync_conf_node_t *n;
 	int rc;
@@ -397,13 +429,11 @@ static int delnode_locked(const char *what, const char *self, const char *path)
 		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 
 	/* The node is out of the cluster now; what is left is its files. */
-	g_autofree char *dir = g_build_filename(pvecm_env_pve_dir(), "nodes", name, NULL);
-	if (name && !remove_tree(dir, &err))
-		return pvecm_cli_fail(
-		    "delnode", PVECM_EXIT_FAILED,
-		    "node '%s' was removed from corosync.conf, but %s - remove the rest "
-		    "of %s by hand",
-		    name, err->message, dir);
+	if (!remove_node_dir(name, &err))
+		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED,
+				      "node '%s' was removed from corosync.conf, but %s - remove the "
+				      "rest of %s/nodes/%s by hand",
+				      name, err->message, pvecm_env_pve_dir(), name);
 	return PVECM_EXIT_OK;
 }
 

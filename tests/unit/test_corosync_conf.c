@@ -1022,6 +1022,24 @@ static const bad_conf_t bad_confs[] = {
      "4294967295"},
     {"/validate/missing-name", "    name: n2\n", "",
      "corosync.conf:16: the node with nodeid 2 has no name"},
+    {"/validate/name-escapes-nodes-dir", "name: n2", "name: ../../..",
+     "corosync.conf:17: node '../../..': invalid node name '../../..': use at most 63 letters, "
+     "digits and '-', starting and ending with a letter or digit"},
+    {"/validate/name-empty", "name: n2", "name:",
+     "corosync.conf:17: node '': invalid node name '': use at most 63 letters, digits and '-', "
+     "starting and ending with a letter or digit"},
+    {"/validate/name-dot", "name: n2", "name: .",
+     "corosync.conf:17: node '.': invalid node name '.': use at most 63 letters, digits and '-', "
+     "starting and ending with a letter or digit"},
+    {"/validate/name-dotdot", "name: n2", "name: ..",
+     "corosync.conf:17: node '..': invalid node name '..': use at most 63 letters, digits and "
+     "'-', starting and ending with a letter or digit"},
+    {"/validate/name-slash", "name: n2", "name: /",
+     "corosync.conf:17: node '/': invalid node name '/': use at most 63 letters, digits and '-', "
+     "starting and ending with a letter or digit"},
+    {"/validate/name-with-slash", "name: n2", "name: a/b",
+     "corosync.conf:17: node 'a/b': invalid node name 'a/b': use at most 63 letters, digits and "
+     "'-', starting and ending with a letter or digit"},
     {"/validate/votes-not-number", "quorum_votes: 1", "quorum_votes: one",
      "corosync.conf:13: node 'n1' has quorum_votes 'one'; expected a number"},
     {"/validate/missing-quorum", "quorum {", "quorate {", "corosync.conf: no 'quorum' section"},
