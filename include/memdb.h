@@ -17,6 +17,10 @@
 #define MEMDB_MAX_FS_SIZE (128 * 1024 * 1024)
 #define MEMDB_MAX_INODES (256 * 1024)
 #define MEMDB_MAX_NAME 255
+/* Directories nest at most this deep: mkdir and rename answer EMLINK
+ * beyond it. Far more than a configuration tree needs, and every path a
+ * tool builds stays within PATH_MAX. */
+#define MEMDB_MAX_DEPTH 256
 /* An unrenewed lock below priv/lock/ may be taken over after this. */
 #define MEMDB_LOCK_TIMEOUT 120
 

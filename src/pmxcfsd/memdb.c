@@ -268,18 +268,67 @@ static bool link_tree(memdb_t *mdb, GPtrArray *all, GError **err)
 	return true;
 }
 
-static guint count_reachable(const entry_t *dir)
+/* Walks with a stack of its own: a tree may be as deep as it is large
+ * (one found in a database or received in a sync), the thread's stack is
+ * not. */
+static guint count_reachable(const entry_t *root)
 {
+	g_autoptr(GPtrArray) todo = g_ptr_array_new();
 	GHashTableIter it;
 	gpointer v;
 	guint n = 1;
 
-	g_hash_table_iter_init(&it, dir->children);
-	while (g_hash_table_iter_next(&it, NULL, &v)) {
-		const entry_t *e = v;
-		n += e->type == MEMDB_DIR ? count_reachable(e) : 1;
+	g_ptr_array_add(todo, (gpointer)root);
+	while (todo->len) {
+		const entry_t *dir = g_ptr_array_steal_index_fast(todo, todo->len - 1);
+		g_hash_table_iter_init(&it, dir->children);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			const entry_t *e = v;
+			n++;
+			if (e->type == MEMDB_DIR)
+				g_ptr_array_add(todo, (gpointer)e);
+		}
 	}
 	return n;
+}
+
+/* How many directories deep e is (the root is 0). */
+static guint depth_of(memdb_t *mdb, const entry_t *e)
+{
+	guint d = 0;
+
+	for (e = parent_of(mdb, e); e; e = parent_of(mdb, e))
+		d++;
+	return d;
+}
+
+/* How many levels of directories dir holds below itself. */
+static guint height_of(const entry_t *dir)
+{
+	g_autoptr(GPtrArray) todo = g_ptr_array_new();
+	g_autoptr(GArray) level = g_array_new(FALSE, FALSE, sizeof(guint));
+	GHashTableIter it;
+	gpointer v;
+	guint h = 0, zero = 0;
+
+	g_ptr_array_add(todo, (gpointer)dir);
+	g_array_append_val(level, zero);
+	while (todo->len) {
+		const entry_t *d = g_ptr_array_steal_index_fast(todo, todo->len - 1);
+		guint l = g_array_index(level, guint, level->len - 1);
+		g_array_set_size(level, level->len - 1);
+		h = MAX(h, l);
+		g_hash_table_iter_init(&it, d->children);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			const entry_t *e = v;
+			if (e->type != MEMDB_DIR)
+				continue;
+			guint next = l + 1;
+			g_ptr_array_add(todo, (gpointer)e);
+			g_array_append_val(level, next);
+		}
+	}
+	return h;
 }
 
 /* A loaded tree must be one tree: rooted, without cycles or strays, and
@@ -660,6 +709,8 @@ static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_t
 	}
 	if (type == MEMDB_REG && guest_conflict(mdb, dir, name, NULL, NULL))
 		return -EEXIST;
+	if (type == MEMDB_DIR && depth_of(mdb, dir) + 1 > MEMDB_MAX_DEPTH)
+		return -EMLINK;
 
 	uint64_t v = mdb->version + 1;
 	entry_t *e = entry_new(v, parent, type, name);
@@ -909,6 +960,8 @@ static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64
 		return res;
 	if (e->type == MEMDB_DIR && is_ancestor(mdb, e, to))
 		return -EINVAL;
+	if (e->type == MEMDB_DIR && depth_of(mdb, to) + 1 + height_of(e) > MEMDB_MAX_DEPTH)
+		return -EMLINK;
 	if (e->type == MEMDB_REG && guest_conflict(mdb, to, newname, e, old))
 		return -EEXIST;
 

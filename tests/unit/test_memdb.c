@@ -917,6 +917,69 @@ static void test_rename_errors(fx_t *fx, gconstpointer data)
 	g_assert_true(exists(m, "h"));
 }
 
+/* Directories nest MEMDB_MAX_DEPTH deep and no deeper, by mkdir or by
+ * moving a subtree; a refusal changes nothing. */
+static void test_depth_limit(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	memdb_attr_t a;
+	uint64_t parent = MEMDB_ROOT_INODE;
+
+	for (int d = 1; d <= MEMDB_MAX_DEPTH; d++) {
+		g_assert_cmpint(memdb_mkdir(m, parent, "d", W1, T0, &a), ==, 0);
+		parent = a.inode;
+	}
+	g_autofree char *before = dump(m);
+	g_assert_cmpint(memdb_mkdir(m, parent, "d", W1, T0, &a), ==, -EMLINK);
+	/* A file at the deepest level is fine: only directories nest. */
+	g_assert_cmpint(memdb_create(m, parent, "f", W1, T0, &a), ==, 0);
+	mkdirs(m, "sub/tree");
+	g_autofree char *mid = dump(m);
+	uint64_t deep_parent = memdb_lookup(m, parent, "f", &a) == 0 ? a.parent : 0;
+	/* sub (2 levels) under the second deepest directory would go past it. */
+	memdb_attr_t pa;
+	g_assert_cmpint(memdb_getattr(m, deep_parent, &pa), ==, 0);
+	g_assert_cmpint(memdb_rename(m, MEMDB_ROOT_INODE, "sub", pa.parent, "sub", false, W1, T0),
+			==, -EMLINK);
+	g_autofree char *after = dump(m);
+	g_assert_cmpstr(after, ==, mid);
+	g_assert_cmpstr(before, !=, mid);
+}
+
+/* A tree as deep as it is large, found in the database, is opened,
+ * checked, summed and dumped without the stack growing with its depth. */
+static void test_open_deep_chain(fx_t *fx, gconstpointer data)
+{
+	enum { DEPTH = 100000 };
+	GError *err = NULL;
+	dbstore_t *db = dbstore_open(fx->db, &err);
+	dbstore_row_t root = ROW(1, 0, MEMDB_DIR, "");
+
+	g_assert_nonnull(db);
+	g_assert_true(dbstore_begin(db, &err));
+	g_assert_true(dbstore_put(db, &root, &err));
+	for (uint64_t i = 2; i <= DEPTH + 1; i++) {
+		dbstore_row_t row = ROW(i, i - 1, MEMDB_DIR, "d");
+		g_assert_true(dbstore_put(db, &row, &err));
+	}
+	g_assert_true(dbstore_set_version(db, DEPTH + 1, &err));
+	g_assert_true(dbstore_commit(db, &err));
+	g_assert_no_error(err);
+	dbstore_free(db);
+
+	memdb_t *m = memdb_open(fx->db, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(m);
+	uint8_t sum[32];
+	memdb_checksum(m, sum);
+	g_autoptr(GVariant) d = memdb_dump(m);
+	g_assert_nonnull(d);
+	memdb_attr_t a;
+	/* Nothing more may nest below it. */
+	g_assert_cmpint(memdb_mkdir(m, DEPTH + 1, "x", W1, T0, &a), ==, -EMLINK);
+	memdb_free(m);
+}
+
 /* Renaming an entry onto itself succeeds and changes nothing. */
 static void test_rename_self(fx_t *fx, gconstpointer data)
 {
@@ -2286,6 +2349,8 @@ int main(int argc, char **argv)
 		   test_open_refuses_garbage, fx_teardown);
 	g_test_add("/memdb/open/oversize-row", fx_t, NULL, fx_setup_nodb, test_open_oversize_row,
 		   fx_teardown);
+	g_test_add("/memdb/open/deep-chain", fx_t, NULL, fx_setup_nodb, test_open_deep_chain,
+		   fx_teardown);
 	for (size_t i = 0; i < G_N_ELEMENTS(bad_stores); i++) {
 		g_autofree char *p = g_strdup_printf("/memdb/open/store/%s", bad_stores[i].name);
 		g_test_add_data_func(p, &bad_stores[i], test_open_bad_store);
@@ -2300,6 +2365,7 @@ int main(int argc, char **argv)
 	ADD("/memdb/rename/basic", test_rename_basic);
 	ADD("/memdb/rename/replace", test_rename_replace);
 	ADD("/memdb/rename/errors", test_rename_errors);
+	ADD("/memdb/tree/depth-limit", test_depth_limit);
 	ADD("/memdb/rename/onto-itself", test_rename_self);
 	ADD("/memdb/names", test_names);
 	ADD("/memdb/limits/file-size", test_limit_file_size);
