@@ -29,4 +29,9 @@ void confsync_free(confsync_t *cs);
 confsync_result_t confsync_apply(confsync_t *cs, const char *source, const char *text,
 				 size_t len);
 
+/* confsync_apply on a thread of its own, in the order queued: its name
+ * lookups, file write and call to corosync never hold up the main loop.
+ * Once confsync_queue was used, call confsync_apply no more. */
+void confsync_queue(confsync_t *cs, const char *source, const char *text, size_t len);
+
 #endif

@@ -17,7 +17,15 @@ struct confsync {
 	/* The last content refused, so that the same refusal is logged once
 	 * and not again at every later change of the tree. */
 	char *refused_digest;
+	/* Runs confsync_queue's work, one at a time, in order. */
+	GThreadPool *worker;
 };
+
+typedef struct {
+	char *source;
+	char *text;
+	size_t len;
+} job_t;
 
 confsync_t *confsync_new(const char *local_path, bool reload)
 {
@@ -32,6 +40,9 @@ void confsync_free(confsync_t *cs)
 {
 	if (!cs)
 		return;
+	/* Lets a queued change reach corosync before the daemon goes. */
+	if (cs->worker)
+		g_thread_pool_free(cs->worker, FALSE, TRUE);
 	g_free(cs->local_path);
 	g_free(cs->refused_digest);
 	g_free(cs);
@@ -144,4 +155,35 @@ confsync_result_t confsync_apply(confsync_t *cs, const char *source, const char 
 	if (cs->reload)
 		reload_corosync(cs->local_path);
 	return CONFSYNC_APPLIED;
+}
+
+static void run_job(gpointer data, gpointer user_data)
+{
+	job_t *j = data;
+
+	confsync_apply(user_data, j->source, j->text, j->len);
+	g_free(j->source);
+	g_free(j->text);
+	g_free(j);
+}
+
+void confsync_queue(confsync_t *cs, const char *source, const char *text, size_t len)
+{
+	g_autoptr(GError) err = NULL;
+	job_t *j;
+
+	if (!cs->worker) {
+		cs->worker = g_thread_pool_new(run_job, cs, 1, FALSE, &err);
+		if (!cs->worker) {
+			log_err("cannot start the corosync.conf worker (%s); applying %s now",
+				err->message, source);
+			confsync_apply(cs, source, text, len);
+			return;
+		}
+	}
+	j = g_new(job_t, 1);
+	j->source = g_strdup(source);
+	j->text = g_memdup2(text, len);
+	j->len = len;
+	g_thread_pool_push(cs->worker, j, NULL);
 }

@@ -295,10 +295,10 @@ static void forget_cached(void *ctx, const fsop_t *op)
 	fusefs_invalidate(d->fs, op);
 }
 
-/* Hands the tree's corosync.conf to confsync whenever it changed. */
-static void sync_corosync_conf(void *ctx)
+/* Hands the tree's corosync.conf to confsync whenever it changed; at
+ * start, before the main loop runs, at once. */
+static void sync_corosync_conf_now(daemon_t *d, bool now)
 {
-	daemon_t *d = ctx;
 	memdb_attr_t attr;
 	size_t len = 0;
 
@@ -310,7 +310,15 @@ static void sync_corosync_conf(void *ctx)
 		return;
 	d->cluster_conf_seen = attr.version;
 	g_autofree char *source = g_build_filename(d->opt.mountpoint, CLUSTER_CONF_NAME, NULL);
-	confsync_apply(d->confsync, source, text, len);
+	if (now)
+		confsync_apply(d->confsync, source, text, len);
+	else
+		confsync_queue(d->confsync, source, text, len);
+}
+
+static void sync_corosync_conf(void *ctx)
+{
+	sync_corosync_conf_now(ctx, false);
 }
 
 static bool start_services(daemon_t *d, GError **err)
@@ -331,7 +339,7 @@ static bool start_services(daemon_t *d, GError **err)
 		d->confsync = confsync_new(d->opt.corosync_conf, true);
 		/* Before corosync starts (the unit orders it so), corosync gets
 		 * the newest configuration this node has. */
-		sync_corosync_conf(d);
+		sync_corosync_conf_now(d, true);
 		d->replica = replica_new(&(replica_config_t){.mdb = d->mdb,
 							     .clog = d->clog,
 							     .nodename = d->nodename,
