@@ -6,9 +6,17 @@
  *
  * Write rule: a mutation is answered only once members whose votes reach
  * corosync's quorum confirmed that they applied it (the sender's own vote
- * included). Without quorum, or when that cannot happen in bounded time, it
- * fails with EACCES: the caller never hears success for a write a majority
- * may not have. */
+ * included). The answers mean one thing each:
+ *   success  a quorum of synced members applied it; every later sync keeps it;
+ *   EACCES   refused: no member applies it, now or after any sync (no quorum
+ *            when it was asked, or it named a tree this node no longer has);
+ *   EIO      outcome unknown: it was sent, but this node lost the group, its
+ *            quorum or its tree before the confirmations came, or they did
+ *            not come within REPLICA_WRITE_TIMEOUT_S. The majority may have it.
+ *
+ * Fail-stop: a member whose store fails, whose send is refused, or whose
+ * sync does not finish within REPLICA_SYNC_TIMEOUT_S leaves the group and
+ * rejoins; it never confirms what it does not hold. */
 #ifndef PVECM_REPLICA_H
 #define PVECM_REPLICA_H
 
@@ -22,9 +30,13 @@
 
 /* The CPG group every pmxcfsd of a cluster joins. */
 #define REPLICA_GROUP "pmxcfsd_v1"
-/* A write that cannot be confirmed within this time fails with EACCES;
- * far above any token timeout, so that only a lost quorum gets there. */
+/* A write that cannot be confirmed within this time fails with EIO; far
+ * above any token timeout, so that only a lost quorum gets there. */
 #define REPLICA_WRITE_TIMEOUT_S 30
+/* A sync (state exchange and tree transfer) that has not finished within
+ * this time makes the member leave the group and rejoin. Below the write
+ * timeout, so that writes queued during the sync can still be answered. */
+#define REPLICA_SYNC_TIMEOUT_S 20
 /* Members compare a checksum of the whole tree this often (and after
  * every sync). */
 #define REPLICA_VERIFY_INTERVAL_S 60
@@ -52,15 +64,15 @@ typedef struct {
 } replica_config_t;
 
 replica_t *replica_new(const replica_config_t *cfg);
-/* Leaves the group: waiting writes fail with EACCES and new ones fail at
- * once. Call before stopping the threads that submit. Safe on NULL. */
+/* Leaves the group: waiting writes fail with EIO and new ones with EACCES
+ * at once. Call before stopping the threads that submit. Safe on NULL. */
 void replica_shutdown(replica_t *r);
 /* Shuts down if needed, waits for every submitter to have its answer, frees. */
 void replica_free(replica_t *r);
 
 /* From any thread but the main loop's: sends op to every member and waits
- * for its confirmation. Returns what applying op gave (see fsop_apply), or
- * -EACCES. */
+ * for its confirmation. Returns what applying op gave (see fsop_apply),
+ * -EACCES (refused) or -EIO (outcome unknown), as the write rule above. */
 int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
 
 /* Whether replica_submit would try a change now rather than fail it at

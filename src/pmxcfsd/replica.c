@@ -11,10 +11,15 @@
 #include <unistd.h>
 
 #define RETRY_MS 1000
+/* corosync answered "try again" to a join: soon, not after a full retry. */
+#define JOIN_RETRY_MS 50
+/* Messages corosync could not take yet are sent again this often. */
+#define DRAIN_MS 2
 /* Tree transfers are cut into messages of this size. */
 #define CHUNK_SIZE (256 * 1024)
-/* How long a send may wait for corosync's queue to drain. */
-#define SEND_TIMEOUT_US (5 * G_USEC_PER_SEC)
+/* A received tree may not grow past this: the file system's limit on its
+ * content plus room for the inodes' own fields. */
+#define TREE_MAX_BYTES ((gsize)MEMDB_MAX_FS_SIZE + (gsize)MEMDB_MAX_INODES * (64 + MEMDB_MAX_NAME))
 
 #define MSG_MAGIC 0x52435650u /* "PVCR" little-endian */
 #define MSG_VERSION 1
@@ -56,12 +61,16 @@ typedef struct {
 	uint64_t stamp, qstamp, version, gen;
 	uint8_t csum[32];
 	bool stale;     /* its tree differs from the winner's */
+	bool foreign;   /* speaks another message version: kept out of syncs */
 	uint64_t acked; /* ops it applied in this epoch */
 } member_t;
 
 typedef struct {
 	uint64_t reqid;
-	bool applied; /* our own message came back and was applied */
+	bool sent;      /* handed to corosync: others may get it */
+	uint64_t send_seq; /* its place among this node's messages; 0 until set */
+	bool delivered; /* our own message came back (maybe only queued) */
+	bool applied;   /* and was applied here */
 	bool done;
 	int result;
 	memdb_attr_t attr;
@@ -93,8 +102,19 @@ struct replica {
 
 	cpg_handle_t handle;
 	bool have_handle;
-	guint fd_source, retry_source, verify_source;
+	guint fd_source, retry_source, verify_source, sync_source, leave_source;
 	int last_error;
+	/* Messages corosync could not take yet, in order (under send_lock);
+	 * nothing waits for corosync's queue on the main loop. */
+	GQueue outq;
+	guint drain_source;
+	uint64_t send_seq;  /* messages handed out so far (under send_lock) */
+	uint64_t state_seq; /* send_seq of this epoch's own state message */
+	/* Set when this member must leave the group (fail-stop): nothing is
+	 * applied or confirmed after that. Under lock. */
+	bool leaving;
+	bool leave_forget; /* and forget that its state was ever current */
+	char *leave_why;
 
 	uint32_t nodeid, pid;
 	state_t state;
@@ -130,6 +150,7 @@ struct replica {
 
 static void try_connect(replica_t *r);
 static void disconnect(replica_t *r);
+static void queue_clear(replica_t *r);
 
 /* ---- small helpers ---- */
 
@@ -155,9 +176,16 @@ static member_t *find_member(replica_t *r, uint32_t nodeid, uint32_t pid)
 	return NULL;
 }
 
+/* The member that opens syncs and checksum rounds: the lowest one that
+ * speaks this node's message version. */
 static member_t *leader(replica_t *r)
 {
-	return r->members->len ? r->members->pdata[0] : NULL;
+	for (guint i = 0; i < r->members->len; i++) {
+		member_t *m = r->members->pdata[i];
+		if (!m->foreign)
+			return m;
+	}
+	return NULL;
 }
 
 static bool is_me(replica_t *r, uint32_t nodeid, uint32_t pid)
@@ -195,7 +223,7 @@ static uint32_t votes_where(replica_t *r, bool (*ok)(const member_t *, uint64_t)
 
 	for (guint i = 0; i < r->members->len; i++) {
 		member_t *m = r->members->pdata[i];
-		if (!ok(m, arg) || (any && m->nodeid == last))
+		if (m->foreign || !ok(m, arg) || (any && m->nodeid == last))
 			continue;
 		sum += quorum_node_votes(r->quorum, m->nodeid);
 		last = m->nodeid;
@@ -209,32 +237,143 @@ static bool any_member(const member_t *m, uint64_t arg)
 	return true;
 }
 
+/* ---- leaving the group (fail-stop) ---- */
+
+static gboolean leave_idle(gpointer data)
+{
+	replica_t *r = data;
+	bool forget;
+	g_autofree char *why = NULL;
+
+	g_mutex_lock(&r->lock);
+	r->leave_source = 0;
+	forget = r->leave_forget;
+	why = g_steal_pointer(&r->leave_why);
+	g_mutex_unlock(&r->lock);
+	log_err("leaving the cluster's file system group: %s; rejoining to resync",
+		why ? why : "?");
+	if (forget) {
+		/* Its tree may lack what the others hold: it must never win a
+		 * sync on the strength of its stamp. */
+		r->qstamp = 0;
+		memdb_set_meta(r->mdb, META_QSTAMP, 0);
+	}
+	disconnect(r);
+	return G_SOURCE_REMOVE;
+}
+
+/* From any thread: this member stops applying and confirming at once, and
+ * leaves the group from the main loop, outside corosync's dispatch; it
+ * rejoins and takes the group's tree in the sync that follows. forget: its
+ * tree may be incomplete (a failed store). */
+static void request_leave(replica_t *r, bool forget, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void request_leave(replica_t *r, bool forget, const char *fmt, ...)
+{
+	va_list ap;
+
+	g_mutex_lock(&r->lock);
+	if (!r->leaving && !r->stopped) {
+		va_start(ap, fmt);
+		r->leave_why = g_strdup_vprintf(fmt, ap);
+		va_end(ap);
+		r->leaving = true;
+		r->writable = false;
+		r->leave_source = g_idle_add(leave_idle, r);
+	}
+	r->leave_forget = r->leave_forget || forget;
+	g_mutex_unlock(&r->lock);
+}
+
+static bool is_leaving(replica_t *r)
+{
+	g_mutex_lock(&r->lock);
+	bool l = r->leaving;
+	g_mutex_unlock(&r->lock);
+	return l;
+}
+
 /* ---- sending ---- */
 
-static bool send_msg(replica_t *r, uint32_t type, GVariant *body)
+/* Under send_lock. */
+static cs_error_t mcast(replica_t *r, GVariant *env)
+{
+	struct iovec iov = {.iov_base = (void *)g_variant_get_data(env),
+			    .iov_len = g_variant_get_size(env)};
+
+	return r->have_handle ? cpg_mcast_joined(r->handle, CPG_TYPE_AGREED, &iov, 1)
+			      : CS_ERR_BAD_HANDLE;
+}
+
+/* Under send_lock. */
+static void outq_clear(replica_t *r)
+{
+	GVariant *env;
+
+	while ((env = g_queue_pop_head(&r->outq)))
+		g_variant_unref(env);
+}
+
+static gboolean drain_cb(gpointer data)
+{
+	replica_t *r = data;
+	cs_error_t rc = CS_OK;
+	GVariant *env;
+
+	g_mutex_lock(&r->send_lock);
+	while ((env = g_queue_peek_head(&r->outq))) {
+		rc = mcast(r, env);
+		if (rc != CS_OK)
+			break;
+		g_variant_unref(g_queue_pop_head(&r->outq));
+	}
+	bool more = rc == CS_ERR_TRY_AGAIN;
+	if (!more) {
+		outq_clear(r);
+		r->drain_source = 0;
+	}
+	g_mutex_unlock(&r->send_lock);
+	if (rc != CS_OK && rc != CS_ERR_TRY_AGAIN)
+		request_leave(r, false, "corosync refused a message (error %d)", rc);
+	return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
+}
+
+/* Hands a message to corosync, or queues it behind the ones corosync could
+ * not take yet (same order); never waits. False when it was not taken and
+ * never will be: then this member leaves the group, since the others may
+ * wait for it. */
+static bool send_msg_seq(replica_t *r, uint32_t type, GVariant *body, uint64_t *seq)
 {
 	g_autoptr(GVariant) env =
 		g_variant_ref_sink(g_variant_new(ENVELOPE_TYPE, MSG_MAGIC, MSG_VERSION, type, body));
-	struct iovec iov = {.iov_base = (void *)g_variant_get_data(env),
-			    .iov_len = g_variant_get_size(env)};
-	gint64 end = g_get_monotonic_time() + SEND_TIMEOUT_US;
-	cs_error_t rc;
+	cs_error_t rc = CS_OK;
 
 	g_mutex_lock(&r->send_lock);
-	for (;;) {
-		rc = r->have_handle ? cpg_mcast_joined(r->handle, CPG_TYPE_AGREED, &iov, 1)
-				    : CS_ERR_BAD_HANDLE;
-		if (rc != CS_ERR_TRY_AGAIN || g_get_monotonic_time() > end)
-			break;
-		g_usleep(1000);
+	if (!r->have_handle)
+		rc = CS_ERR_BAD_HANDLE;
+	else if (g_queue_is_empty(&r->outq))
+		rc = mcast(r, env);
+	if (seq && rc != CS_ERR_BAD_HANDLE)
+		__atomic_store_n(seq, ++r->send_seq, __ATOMIC_RELEASE);
+	if (rc == CS_ERR_TRY_AGAIN || (rc == CS_OK && !g_queue_is_empty(&r->outq))) {
+		g_queue_push_tail(&r->outq, g_steal_pointer(&env));
+		if (!r->drain_source)
+			r->drain_source = g_timeout_add(DRAIN_MS, drain_cb, r);
+		rc = CS_OK;
 	}
 	g_mutex_unlock(&r->send_lock);
+	if (rc == CS_ERR_BAD_HANDLE)
+		return false;
 	if (rc != CS_OK) {
-		log_warn("sending a message of type %u to the group failed (corosync error %d)",
-			 type, rc);
+		request_leave(r, false, "sending a message of type %u failed (corosync error %d)",
+			      type, rc);
 		return false;
 	}
 	return true;
+}
+
+static bool send_msg(replica_t *r, uint32_t type, GVariant *body)
+{
+	return send_msg_seq(r, type, body, NULL);
 }
 
 /* ---- write admission and confirmation ---- */
@@ -250,7 +389,7 @@ static void update_writable(replica_t *r)
 	uint32_t q = quorum_threshold(r->quorum);
 
 	r->cs_quorate = quorum_quorate(r->quorum);
-	r->writable = r->state == ST_SYNCED && r->cs_quorate && q > 0 &&
+	r->writable = r->state == ST_SYNCED && !r->leaving && r->cs_quorate && q > 0 &&
 		      votes_where(r, any_member, 0) >= q;
 }
 
@@ -281,6 +420,14 @@ static void confirm_pending(replica_t *r)
 	}
 }
 
+/* What a write whose confirmation cannot come any more is answered: one
+ * never handed to corosync was refused (nobody has it); one that was may
+ * be on other members, so its outcome is unknown. */
+static int unconfirmed_result(const pending_t *p)
+{
+	return p->sent ? -EIO : -EACCES;
+}
+
 /* Under r->lock: every write still waiting fails. */
 static void fail_pending(replica_t *r, const char *why)
 {
@@ -292,12 +439,43 @@ static void fail_pending(replica_t *r, const char *why)
 	while (g_hash_table_iter_next(&it, NULL, &v)) {
 		pending_t *p = v;
 		if (!p->done) {
-			finish(r, p, -EACCES);
+			finish(r, p, unconfirmed_result(p));
 			n++;
 		}
 	}
 	if (n)
-		log_warn("%u write(s) in flight fail with EACCES: %s", n, why);
+		log_warn("%u write(s) in flight fail (EIO: outcome unknown, EACCES: never sent): "
+			 "%s",
+			 n, why);
+}
+
+/* Under r->lock: writes whose own message came back only to be dropped,
+ * or did not come back although a later message of this node did (corosync
+ * delivers a sender's messages in order), will never be applied here; other
+ * members may have them. */
+static void fail_lost(replica_t *r, bool queued_dropped)
+{
+	GHashTableIter it;
+	gpointer v;
+	guint n = 0;
+
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (p->done || p->applied || !p->sent || p->delivered != queued_dropped)
+			continue;
+		uint64_t seq = __atomic_load_n(&p->send_seq, __ATOMIC_ACQUIRE);
+		/* Sent after our state message (or being sent now): it may still
+		 * come. */
+		if (!queued_dropped && (seq == 0 || seq > r->state_seq))
+			continue;
+		finish(r, p, -EIO);
+		n++;
+	}
+	if (n)
+		log_warn("%u write(s) in flight fail with EIO (outcome unknown): the membership "
+			 "changed before they were applied",
+			 n);
 }
 
 /* ---- applying ops ---- */
@@ -325,6 +503,20 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 		res = -ESTALE;
 	else
 		res = fsop_apply(r->mdb, &op, &attr);
+	if (res == -EIO) {
+		/* Not stored here: this member must not confirm it, nor anything
+		 * after it. */
+		request_leave(r, true, "applying %s from node %u failed in the store",
+			      fsop_name(op.kind), nodeid);
+		if (is_me(r, nodeid, pid)) {
+			g_mutex_lock(&r->lock);
+			pending_t *p = g_hash_table_lookup(r->pending, &reqid);
+			if (p && !p->done)
+				finish(r, p, -EIO);
+			g_mutex_unlock(&r->lock);
+		}
+		return;
+	}
 	r->applied++;
 	if (!is_me(r, nodeid, pid)) {
 		r->foreign_applied = true;
@@ -336,6 +528,7 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	g_mutex_lock(&r->lock);
 	pending_t *p = g_hash_table_lookup(r->pending, &reqid);
 	if (p && !p->done) {
+		p->delivered = true;
 		p->applied = true;
 		p->result = res == -ESTALE ? -EACCES : res;
 		p->attr = attr;
@@ -348,13 +541,15 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	g_mutex_unlock(&r->lock);
 }
 
+/* A member that is leaving confirms nothing more: what it applied last may
+ * be what failed. */
 static void send_ack(replica_t *r)
 {
-	if (!r->foreign_applied || r->state != ST_SYNCED)
+	if (!r->foreign_applied || r->state != ST_SYNCED || is_leaving(r))
 		return;
-	r->foreign_applied = false;
-	send_msg(r, MSG_ACK, g_variant_new(ACK_T, r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
-					   (guint64)r->applied));
+	if (send_msg(r, MSG_ACK, g_variant_new(ACK_T, r->epoch.nodeid, r->epoch.pid,
+					       r->epoch.counter, (guint64)r->applied)))
+		r->foreign_applied = false;
 }
 
 /* ---- state exchange ---- */
@@ -365,9 +560,10 @@ static void send_state(replica_t *r)
 
 	memdb_checksum(r->mdb, csum);
 	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, csum, 32, 1);
-	send_msg(r, MSG_STATE,
+	send_msg_seq(r, MSG_STATE,
 		 g_variant_new("(" EPOCH_T "ttt@ayt)", r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
-			       r->stamp, r->qstamp, memdb_version(r->mdb), cs, r->gen));
+			       r->stamp, r->qstamp, memdb_version(r->mdb), cs, r->gen),
+		 &r->state_seq);
 }
 
 static void start_round(replica_t *r, const epoch_t *e)
@@ -432,6 +628,9 @@ static void finish_sync(replica_t *r)
 	member_t *me = find_member(r, r->nodeid, r->pid);
 	bool replaced = me && me->stale;
 
+	if (r->sync_source)
+		g_source_remove(r->sync_source);
+	r->sync_source = 0;
 	g_mutex_lock(&r->lock);
 	r->state = ST_SYNCED;
 	r->applied = 0;
@@ -456,10 +655,13 @@ static void finish_sync(replica_t *r)
 		pending_t *p = v;
 		if (p->done || !p->applied)
 			continue;
+		/* Applied by the members that came here with this one; with
+		 * quorum and this node's tree kept, every member has it now.
+		 * Otherwise the majority may or may not have it. */
 		if (r->writable && !replaced)
 			finish(r, p, p->result);
 		else
-			finish(r, p, -EACCES);
+			finish(r, p, -EIO);
 	}
 	bool writable = r->writable;
 	g_mutex_unlock(&r->lock);
@@ -495,8 +697,12 @@ static void decide(replica_t *r)
 	uint64_t maxstamp = 0;
 	bool all_same = true;
 
+	if (r->winner)
+		return;
 	for (guint i = 0; i < r->members->len; i++) {
 		member_t *m = r->members->pdata[i];
+		if (m->foreign)
+			continue;
 		if (!m->have_state)
 			return;
 		if (!w || better(m, w))
@@ -505,8 +711,12 @@ static void decide(replica_t *r)
 	}
 	r->new_stamp = maxstamp + 1;
 	r->winner = w;
+	if (!w)
+		return;
 	for (guint i = 0; i < r->members->len; i++) {
 		member_t *m = r->members->pdata[i];
+		if (m->foreign)
+			continue;
 		m->stale = m->version != w->version || memcmp(m->csum, w->csum, 32) != 0;
 		all_same = all_same && !m->stale;
 	}
@@ -534,6 +744,11 @@ static void on_state(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	g_variant_get_child(body, 5, "t", &m->gen);
 	memcpy(m->csum, csum, 32);
 	m->have_state = true;
+	if (is_me(r, nodeid, pid)) {
+		g_mutex_lock(&r->lock);
+		fail_lost(r, false);
+		g_mutex_unlock(&r->lock);
+	}
 	decide(r);
 }
 
@@ -558,6 +773,15 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 	r->tree_next++;
 	if (me && me->stale) {
 		const uint8_t *p = g_variant_get_fixed_array(bytes, &n, 1);
+		if (n > CHUNK_SIZE || r->tree->len + n > TREE_MAX_BYTES ||
+		    (gsize)count * CHUNK_SIZE > TREE_MAX_BYTES + CHUNK_SIZE) {
+			log_err("the tree sent by node %u exceeds the file system's limits (%u "
+				"chunks, %zu bytes so far); dropped",
+				nodeid, count, (size_t)(r->tree->len + n));
+			g_byte_array_set_size(r->tree, 0);
+			request_leave(r, false, "the tree sent by node %u was too large", nodeid);
+			return;
+		}
 		g_byte_array_append(r->tree, p, (guint)n);
 	}
 	if (index + 1 < count)
@@ -569,13 +793,9 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 			g_variant_new_from_bytes(G_VARIANT_TYPE("(ta(tttuuysay))"), b, FALSE));
 		GError *err = NULL;
 		if (!memdb_replace(r->mdb, dump, &err)) {
-			log_err("taking over the tree of node %u failed: %s; leaving the group to "
-				"try again",
-				nodeid, err->message);
+			request_leave(r, true, "taking over the tree of node %u failed: %s",
+				      nodeid, err->message);
 			g_error_free(err);
-			r->qstamp = 0;
-			memdb_set_meta(r->mdb, META_QSTAMP, 0);
-			disconnect(r);
 			return;
 		}
 		log_notice("took over the tree of node %u (version %llu)", nodeid,
@@ -625,12 +845,8 @@ static void on_verify(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *bod
 	log_err("tree checksum mismatch: node %u has %s, this node %s", nodeid, theirs, ours);
 	/* The leader's tree is the reference: a member that differs from it
 	 * leaves, forgets that its state was ever current, and rejoins. */
-	if (l && l->nodeid == nodeid && l->pid == pid && !is_me(r, nodeid, pid)) {
-		log_err("this node's tree diverged from the leader's; resyncing");
-		r->qstamp = 0;
-		memdb_set_meta(r->mdb, META_QSTAMP, 0);
-		disconnect(r);
-	}
+	if (l && l->nodeid == nodeid && l->pid == pid && !is_me(r, nodeid, pid))
+		request_leave(r, true, "this node's tree diverged from the leader's");
 }
 
 static gboolean verify_timer(gpointer data)
@@ -682,6 +898,109 @@ static replica_t *from_handle(cpg_handle_t h)
 	return ctx;
 }
 
+static void on_sync_start(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+{
+	member_t *l = leader(r);
+	epoch_t e;
+
+	g_variant_get(b, EPOCH_T, &e.nodeid, &e.pid, &e.counter);
+	if (r->state == ST_SYNC && l && l->nodeid == nodeid && l->pid == pid &&
+	    e.nodeid == nodeid && e.pid == pid)
+		start_round(r, &e);
+}
+
+static void on_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+{
+	if (r->state == ST_SYNCED) {
+		apply_op(r, nodeid, pid, b);
+		return;
+	}
+	/* During a sync every member queues the same ops, and applies them
+	 * once the trees agree. */
+	queued_t *q = g_new(queued_t, 1);
+	q->nodeid = nodeid;
+	q->pid = pid;
+	q->body = g_variant_ref(b);
+	g_queue_push_tail(&r->queued, q);
+	if (is_me(r, nodeid, pid)) {
+		guint64 reqid;
+		g_variant_get_child(b, 0, "t", &reqid);
+		g_mutex_lock(&r->lock);
+		pending_t *p = g_hash_table_lookup(r->pending, &reqid);
+		if (p)
+			p->delivered = true;
+		g_mutex_unlock(&r->lock);
+	}
+}
+
+static void on_ack(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+{
+	g_autoptr(GVariant) ev = g_variant_get_child_value(b, 0);
+	member_t *m = find_member(r, nodeid, pid);
+	guint64 n;
+
+	g_variant_get_child(b, 1, "t", &n);
+	if (r->state != ST_SYNCED || !m || !epoch_is_current(r, ev))
+		return;
+	g_mutex_lock(&r->lock);
+	m->acked = MAX(m->acked, n);
+	confirm_pending(r);
+	g_mutex_unlock(&r->lock);
+}
+
+static void on_log_msg(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+{
+	on_log(r, b);
+}
+
+typedef void (*msg_handler_fn)(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body);
+
+/* Every message this version speaks: its type, its name for the log, the
+ * GVariant type of its body (checked before the handler sees it). */
+static const struct {
+	uint32_t type;
+	const char *name;
+	const char *body_type;
+	msg_handler_fn handler;
+} messages[] = {
+    {MSG_SYNC_START, "sync-start", EPOCH_T, on_sync_start},
+    {MSG_STATE, "state", STATE_T, on_state},
+    {MSG_TREE, "tree", TREE_T, on_tree},
+    {MSG_OP, "op", OP_T, on_op},
+    {MSG_ACK, "ack", ACK_T, on_ack},
+    {MSG_VERIFY_REQ, "verify-request", VREQ_T, on_verify_req},
+    {MSG_VERIFY, "verify", VERIFY_T, on_verify},
+    {MSG_LOG, "log", LOG_T, on_log_msg},
+};
+
+/* A member whose messages are not of this version takes no part in syncs
+ * or votes: the others carry on without it. Every member sees the same
+ * message at the same point, so all of them exclude it alike. */
+static void mark_foreign(replica_t *r, uint32_t nodeid, uint32_t pid, uint32_t version)
+{
+	member_t *m = find_member(r, nodeid, pid);
+
+	if (!m || m->foreign)
+		return;
+	member_t *old_leader = leader(r);
+	log_err("node %u (pid %u) speaks message version %u, this node %u: it is kept out of "
+		"the file system group's syncs; install the same pmxcfsd version on every node",
+		nodeid, pid, version, MSG_VERSION);
+	g_mutex_lock(&r->lock);
+	m->foreign = true;
+	update_writable(r);
+	g_mutex_unlock(&r->lock);
+	if (r->state != ST_SYNC)
+		return;
+	member_t *l = leader(r);
+	if (old_leader == m && l && is_me(r, l->nodeid, l->pid)) {
+		epoch_t e = {.nodeid = r->nodeid, .pid = r->pid, .counter = ++r->counter};
+		send_msg(r, MSG_SYNC_START, epoch_variant(&e));
+	} else if (r->have_epoch) {
+		decide(r);
+	}
+}
+
 static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
 		       uint32_t pid, void *msg, size_t len)
 {
@@ -689,7 +1008,7 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 	guint32 magic, version, type;
 	GVariant *body;
 
-	if (!r)
+	if (!r || is_leaving(r))
 		return;
 	g_autoptr(GBytes) bytes = g_bytes_new(msg, len);
 	g_autoptr(GVariant) env =
@@ -697,71 +1016,32 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 	g_variant_get(env, ENVELOPE_TYPE, &magic, &version, &type, &body);
 	g_autoptr(GVariant) b = body;
 	if (magic != MSG_MAGIC || version != MSG_VERSION) {
-		log_warn("ignoring a message from node %u: not ours or protocol version %u "
-			 "(this node speaks %u)",
-			 nodeid, version, MSG_VERSION);
+		mark_foreign(r, nodeid, pid, magic == MSG_MAGIC ? version : 0);
 		return;
 	}
-	static const char *const types[] = {
-		[MSG_SYNC_START] = EPOCH_T, [MSG_STATE] = STATE_T, [MSG_TREE] = TREE_T,
-		[MSG_OP] = OP_T,	    [MSG_ACK] = ACK_T,	   [MSG_VERIFY_REQ] = VREQ_T,
-		[MSG_VERIFY] = VERIFY_T,    [MSG_LOG] = LOG_T,
-	};
-	if (type < MSG_SYNC_START || type > MSG_LOG ||
-	    !g_variant_is_of_type(b, G_VARIANT_TYPE(types[type]))) {
-		log_warn("ignoring a malformed message of type %u from node %u", type, nodeid);
+	for (size_t i = 0; i < G_N_ELEMENTS(messages); i++) {
+		if (messages[i].type != type)
+			continue;
+		if (!g_variant_is_of_type(b, G_VARIANT_TYPE(messages[i].body_type))) {
+			log_warn("ignoring a malformed %s message from node %u", messages[i].name,
+				 nodeid);
+			return;
+		}
+		messages[i].handler(r, nodeid, pid, b);
 		return;
 	}
-	switch (type) {
-	case MSG_SYNC_START: {
-		member_t *l = leader(r);
-		epoch_t e;
-		g_variant_get(b, EPOCH_T, &e.nodeid, &e.pid, &e.counter);
-		if (r->state == ST_SYNC && l && l->nodeid == nodeid && l->pid == pid &&
-		    e.nodeid == nodeid && e.pid == pid)
-			start_round(r, &e);
-		break;
-	}
-	case MSG_STATE:
-		on_state(r, nodeid, pid, b);
-		break;
-	case MSG_TREE:
-		on_tree(r, nodeid, pid, b);
-		break;
-	case MSG_OP:
-		if (r->state == ST_SYNCED) {
-			apply_op(r, nodeid, pid, b);
-		} else {
-			queued_t *q = g_new(queued_t, 1);
-			q->nodeid = nodeid;
-			q->pid = pid;
-			q->body = g_variant_ref(b);
-			g_queue_push_tail(&r->queued, q);
-		}
-		break;
-	case MSG_ACK: {
-		g_autoptr(GVariant) ev = g_variant_get_child_value(b, 0);
-		member_t *m = find_member(r, nodeid, pid);
-		guint64 n;
-		g_variant_get_child(b, 1, "t", &n);
-		if (r->state == ST_SYNCED && m && epoch_is_current(r, ev)) {
-			g_mutex_lock(&r->lock);
-			m->acked = MAX(m->acked, n);
-			confirm_pending(r);
-			g_mutex_unlock(&r->lock);
-		}
-		break;
-	}
-	case MSG_VERIFY_REQ:
-		on_verify_req(r, nodeid, pid, b);
-		break;
-	case MSG_VERIFY:
-		on_verify(r, nodeid, pid, b);
-		break;
-	case MSG_LOG:
-		on_log(r, b);
-		break;
-	}
+	log_warn("ignoring a message of unknown type %u from node %u", type, nodeid);
+}
+
+static gboolean sync_timeout_cb(gpointer data)
+{
+	replica_t *r = data;
+
+	r->sync_source = 0;
+	if (r->state == ST_SYNC)
+		request_leave(r, false, "the sync did not finish within %d s",
+			      REPLICA_SYNC_TIMEOUT_S);
+	return G_SOURCE_REMOVE;
 }
 
 static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
@@ -773,17 +1053,31 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 
 	if (!r)
 		return;
+	if (is_leaving(r))
+		return;
 	g_mutex_lock(&r->lock);
-	g_ptr_array_set_size(r->members, 0);
+	GPtrArray *old = r->members;
+	r->members = g_ptr_array_new_with_free_func(g_free);
 	bool in = false;
 	for (size_t i = 0; i < nmembers; i++) {
 		member_t *m = g_new0(member_t, 1);
 		m->nodeid = members[i].nodeid;
 		m->pid = members[i].pid;
+		for (guint k = 0; k < old->len; k++) {
+			member_t *o = old->pdata[k];
+			if (o->nodeid == m->nodeid && o->pid == m->pid)
+				m->foreign = o->foreign;
+		}
 		in = in || is_me(r, m->nodeid, m->pid);
 		g_ptr_array_add(r->members, m);
 	}
+	g_ptr_array_unref(old);
 	g_ptr_array_sort(r->members, member_cmp);
+	/* Ops queued during an unfinished sync are dropped by every member
+	 * that queued them: the members joining now never got them, and the
+	 * new sync starts from the trees as they are. */
+	queue_clear(r);
+	fail_lost(r, true);
 	for (size_t i = 0; i < nleft; i++)
 		g_hash_table_remove(r->replaced,
 				    (gpointer)(uintptr_t)member_key(left[i].nodeid, left[i].pid));
@@ -795,10 +1089,14 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 
 	log_info("group membership changed: %zu member(s), %zu joined, %zu left", nmembers,
 		 njoined, nleft);
+	if (r->sync_source)
+		g_source_remove(r->sync_source);
+	r->sync_source = 0;
 	if (!in)
 		return;
+	r->sync_source = g_timeout_add_seconds(REPLICA_SYNC_TIMEOUT_S, sync_timeout_cb, r);
 	member_t *l = leader(r);
-	if (is_me(r, l->nodeid, l->pid)) {
+	if (l && is_me(r, l->nodeid, l->pid)) {
 		epoch_t e = {.nodeid = r->nodeid, .pid = r->pid, .counter = ++r->counter};
 		send_msg(r, MSG_SYNC_START, epoch_variant(&e));
 		for (size_t i = 0; i < njoined; i++)
@@ -844,7 +1142,21 @@ static void close_handle(replica_t *r)
 	if (r->have_handle)
 		cpg_finalize(r->handle);
 	r->have_handle = false;
+	outq_clear(r);
+	if (r->drain_source)
+		g_source_remove(r->drain_source);
+	r->drain_source = 0;
 	g_mutex_unlock(&r->send_lock);
+}
+
+static void queue_clear(replica_t *r)
+{
+	queued_t *q;
+
+	while ((q = g_queue_pop_head(&r->queued))) {
+		g_variant_unref(q->body);
+		g_free(q);
+	}
 }
 
 static void disconnect(replica_t *r)
@@ -858,13 +1170,13 @@ static void disconnect(replica_t *r)
 	g_ptr_array_set_size(r->members, 0);
 	update_writable(r);
 	fail_pending(r, "this node left the cluster's file system group");
+	r->leaving = false;
+	r->leave_forget = false;
 	g_mutex_unlock(&r->lock);
-
-	queued_t *q;
-	while ((q = g_queue_pop_head(&r->queued))) {
-		g_variant_unref(q->body);
-		g_free(q);
-	}
+	if (r->sync_source)
+		g_source_remove(r->sync_source);
+	r->sync_source = 0;
+	queue_clear(r);
 	if (!r->stopped)
 		schedule_retry(r);
 }
@@ -936,13 +1248,17 @@ static void try_connect(replica_t *r)
 	}
 	if (rc == CS_OK) {
 		r->nodeid = nodeid;
-		gint64 end = g_get_monotonic_time() + SEND_TIMEOUT_US;
-		while ((rc = cpg_join(r->handle, &name)) == CS_ERR_TRY_AGAIN &&
-		       g_get_monotonic_time() < end)
-			g_usleep(10000);
+		rc = cpg_join(r->handle, &name);
 	}
 	if (rc == CS_OK)
 		rc = cpg_fd_get(r->handle, &fd);
+	if (rc == CS_ERR_TRY_AGAIN) {
+		/* corosync is busy (a membership change): soon, from a timer. */
+		close_handle(r);
+		if (!r->retry_source)
+			r->retry_source = g_timeout_add(JOIN_RETRY_MS, retry_cb, r);
+		return;
+	}
 	if (rc != CS_OK) {
 		if (r->last_error != (int)rc)
 			log_warn("cannot join the cluster's file system group through corosync "
@@ -1006,6 +1322,7 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->tree = g_byte_array_new();
 	g_queue_init(&r->queued);
 	r->replaced = g_hash_table_new(g_direct_hash, g_direct_equal);
+	g_queue_init(&r->outq);
 	r->pending = g_hash_table_new(g_int64_hash, g_int64_equal);
 	r->qstamp = memdb_get_meta(r->mdb, META_QSTAMP);
 	r->stamp = r->qstamp;
@@ -1022,6 +1339,12 @@ void replica_shutdown(replica_t *r)
 	if (!r || r->stopped)
 		return;
 	r->stopped = true;
+	if (r->leave_source)
+		g_source_remove(r->leave_source);
+	r->leave_source = 0;
+	if (r->sync_source)
+		g_source_remove(r->sync_source);
+	r->sync_source = 0;
 	if (r->verify_source)
 		g_source_remove(r->verify_source);
 	r->verify_source = 0;
@@ -1053,11 +1376,7 @@ void replica_free(replica_t *r)
 		g_cond_wait(&r->cond, &r->lock);
 	g_mutex_unlock(&r->lock);
 
-	queued_t *q;
-	while ((q = g_queue_pop_head(&r->queued))) {
-		g_variant_unref(q->body);
-		g_free(q);
-	}
+	queue_clear(r);
 	g_hash_table_destroy(r->pending);
 	g_hash_table_destroy(r->replaced);
 	g_byte_array_free(r->tree, TRUE);
@@ -1065,6 +1384,7 @@ void replica_free(replica_t *r)
 	g_mutex_clear(&r->send_lock);
 	g_cond_clear(&r->cond);
 	g_mutex_clear(&r->lock);
+	g_free(r->leave_why);
 	g_free(r->nodename);
 	g_free(r);
 }
@@ -1074,7 +1394,8 @@ void replica_free(replica_t *r)
  * group itself must hold quorum. Called with r->lock held. */
 static bool may_write_locked(const replica_t *r)
 {
-	return r->state != ST_DOWN && r->cs_quorate && (r->state != ST_SYNCED || r->writable);
+	return r->state != ST_DOWN && !r->leaving && r->cs_quorate &&
+	       (r->state != ST_SYNCED || r->writable);
 }
 
 bool replica_may_write(replica_t *r)
@@ -1102,7 +1423,13 @@ int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
 	uint64_t gen = r->gen;
 	g_mutex_unlock(&r->lock);
 
-	bool sent = send_msg(r, MSG_OP, g_variant_new(OP_T, p.reqid, gen, fsop_to_variant(&o)));
+	/* Marked before the send: corosync may hand it back before
+	 * send_msg returns. */
+	g_mutex_lock(&r->lock);
+	p.sent = true;
+	g_mutex_unlock(&r->lock);
+	bool sent = send_msg_seq(r, MSG_OP, g_variant_new(OP_T, p.reqid, gen, fsop_to_variant(&o)),
+				 &p.send_seq);
 
 	gint64 end = g_get_monotonic_time() + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
 	g_mutex_lock(&r->lock);
@@ -1111,9 +1438,9 @@ int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
 	while (!p.done)
 		if (!g_cond_wait_until(&r->cond, &r->lock, end) && !p.done) {
 			log_err("a %s was not confirmed by a quorum of members within %d s; "
-				"failing it with EACCES",
+				"failing it with EIO (outcome unknown)",
 				fsop_name(o.kind), REPLICA_WRITE_TIMEOUT_S);
-			finish(r, &p, -EACCES);
+			finish(r, &p, -EIO);
 		}
 	g_hash_table_remove(r->pending, &p.reqid);
 	g_cond_broadcast(&r->cond);
