@@ -40,8 +40,10 @@ LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS    = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PROGS    = $(BUILD)/pmxcfsd $(BUILD)/pvecm
+# programs the system tests run (not linked with the daemon's code)
+TEST_TOOLS = $(BUILD)/tests/fswriter
 
-all: $(PROGS) $(UNITS)
+all: $(PROGS) $(UNITS) $(TEST_TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -61,6 +63,10 @@ $(BUILD)/pvecm: $(BUILD)/src/pvecm/main.o $(BUILD)/libcfs.a
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/fswriter: tests/tools/fswriter.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE $(SANFLAGS) -o $@ $<
 
 deps:
 	@tests/install-deps.sh
