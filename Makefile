@@ -6,6 +6,8 @@
 #   make install DESTDIR=...
 #   make demo            a small cluster on this machine, then pvecm status
 #   make bench           benchmarks under tests/bench/ (not part of check)
+#   make soak SEEDS=N    the 5-node fault test, N seeds of many rounds each
+#                        (SOAK_ROUNDS, default 24; not part of check)
 
 CC      ?= cc
 PREFIX  ?= /usr
@@ -84,6 +86,11 @@ bench: deps
 	BUILD=$(BUILD) tests/bench/run.sh
 	BUILD=$(BUILD) tests/bench/cluster.sh
 
+SEEDS ?= 10
+soak: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/soak.sh $(SEEDS)
+
 format:
 	clang-format -i $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
 
@@ -100,7 +107,7 @@ install: $(PROGS)
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps check demo bench format format-check install clean
+.PHONY: all deps check demo bench soak format format-check install clean
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/pmxcfsd/main.d $(BUILD)/src/pvecm/main.d
 
 # ---- benchmark (tests/bench/): fsbench needs nothing but libc ----

@@ -26,8 +26,10 @@ Violations:
               (a create, a key that vanished, the temporary file of a
               rename that was refused, or still there after an acknowledged
               rename)
-  phantom     content that only a refused call could have put there, or
-              that no operation wrote, or a file no operation names
+  phantom     content that only a refused call could have put there (the
+              temporary file of a refused rename gone counts: the rename
+              was applied), or that no operation wrote, or a file no
+              operation names
   stale       a shared key whose final value was written by an op that
               ended before an acknowledged write of that key started
   divergent   a path whose state differs between nodes
@@ -292,7 +294,10 @@ def judge(args):
                     rep.add("lost", "%s: %s acknowledged, but its temporary file is still there" % (
                         path, o.name()), node)
             elif out == "refused":
-                if not mine:
+                if s == "absent":
+                    rep.add("phantom", "%s: %s, but its temporary file is gone: the rename was "
+                            "applied" % (path, o.name()), node)
+                elif not mine:
                     rep.add("lost", "%s: its rename was refused (%s), so the written temporary file "
                             "must stay, but it is %s" % (path, o.name(), s), node)
                 if final_hash.get(kp) == o.hash:

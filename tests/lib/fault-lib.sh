@@ -18,11 +18,11 @@ FAULT_JUDGE=$TEST_LIB_DIR/fault-judge.py
 # error to be explained
 FAULT_GRACE=${FAULT_GRACE:-10}
 
-# daemons_running NODE...: pmxcfsd and corosync run on every node (a
-# daemon that exited by itself shows its status)
+# daemons_running [NODE...]: pmxcfsd and corosync run on every node
+# (default: $NODES); a daemon that exited by itself shows its status
 daemons_running () {
 	local n dir ok=0
-	for n in "$@"; do
+	for n in ${*:-$NODES}; do
 		dir=$TRASH/nodes/$n
 		if [ -e "$dir/pmxcfsd.status" ] || ! pid_alive "$(node_pmxcfsd_pid "$n")"; then
 			say "pmxcfsd on $n is not running (exit status: $(cat "$dir/pmxcfsd.status" 2>/dev/null || say unknown))"
@@ -54,7 +54,7 @@ fault_writers_start () {
 		: >"$TRASH/ledger-$n" || return 1
 		node_exec "$n" fswriter --node "$n" --dir "$dir" --ledger "$TRASH/ledger-$n" \
 			--seed "$seed" --keys "$keys" --stop "$TRASH/stop-writers" \
-			--duration "${FAULT_WRITER_SECONDS:-3600}" --pause-ms "${FAULT_WRITER_PAUSE_MS:-20}" \
+			--duration "${FAULT_WRITER_SECONDS:-3600}" --pause-ms "${FAULT_WRITER_PAUSE_MS:-50}" \
 			>"$TRASH/writer-$n.log" 2>&1 &
 		say $! >"$TRASH/writer-$n.pid"
 	done
@@ -66,17 +66,23 @@ fault_acked () {
 }
 
 # fault_wait_writes NODE...: until each node's writer acknowledged two
-# writes more than at the call (one may have been in flight)
+# writes more than at the call (one may have been in flight), within
+# FAULT_RECOVERY_TIMEOUT seconds (default: a write's own time limit, for
+# one in flight, plus two membership changes)
 fault_wait_writes () {
-	local n c
+	local n want=
 	for n in "$@"; do
-		c=$(($(fault_acked "$n") + 2))
-		wait_for "the writer on $n to acknowledge new writes" "$(cluster_default_timeout)" \
-			"test \$(fault_acked $n) -ge $c" || {
-			tail -n 4 "$TRASH/ledger-$n"
-			return 1
-		}
+		want="$want && test \$(fault_acked $n) -ge $(($(fault_acked "$n") + 2))"
 	done
+	wait_for "the writers on $* to acknowledge new writes" \
+		"${FAULT_RECOVERY_TIMEOUT:-$((REPLICA_WRITE_TIMEOUT_S + 2 * $(cluster_default_timeout)))}" \
+		"true $want" || {
+		for n in "$@"; do
+			say "writer on $n, the last lines of its ledger:"
+			tail -n 2 "$TRASH/ledger-$n"
+		done
+		return 1
+	}
 }
 
 # fault_writers_stop NODE...: the writers finish their current write and
@@ -125,6 +131,31 @@ round_end () {
 	say "R $1 $round_t0 $(now_us) $2" >>"$TRASH/rounds"
 }
 
+# fault_kill9_pmxcfsd NODE...: SIGKILL to pmxcfsd on all the nodes at
+# once, then wait for each to exit and drop its dead mount
+fault_kill9_pmxcfsd () {
+	local n pids=
+	for n in "$@"; do
+		pids="$pids $(node_pmxcfsd_pid "$n")" || return 1
+	done
+	kill -KILL $pids || return 1
+	fault_reap_pmxcfsd "$@"
+}
+
+# fault_reap_pmxcfsd NODE...: after a SIGKILL: the exit, the mount
+fault_reap_pmxcfsd () {
+	local n status
+	for n in "$@"; do
+		status=$(node_wait_pmxcfsd_exit "$n" 10) && [ "$status" = 137 ] || {
+			say "pmxcfsd on $n did not die of SIGKILL (status ${status:-unknown})"
+			return 1
+		}
+		if node_mounted "$n"; then
+			node_exec "$n" umount -l "$PVE" || return 1
+		fi
+	done
+}
+
 # fault_kill9_both NODE: SIGKILL to corosync and pmxcfsd of the node at
 # once, then wait for both to exit and drop the dead mount
 fault_kill9_both () {
@@ -136,13 +167,7 @@ fault_kill9_both () {
 		say "corosync on $name did not die of SIGKILL (status ${status:-unknown})"
 		return 1
 	}
-	status=$(node_wait_pmxcfsd_exit "$name" 10) && [ "$status" = 137 ] || {
-		say "pmxcfsd on $name did not die of SIGKILL (status ${status:-unknown})"
-		return 1
-	}
-	if node_mounted "$name"; then
-		node_exec "$name" umount -l "$PVE" || return 1
-	fi
+	fault_reap_pmxcfsd "$name"
 }
 
 # fault_heal_all NODE...: whatever a failed round left behind: every link
@@ -288,7 +313,7 @@ fault_judge_selftest () {
 		fault_judge "$keys" "$base" $nodes >"$base/judge.out"
 		cnt=$(fault_judge_count "$want" "$base/judge.out")
 		if [ -n "$cnt" ] && [ "$cnt" -gt "$(fault_judge_count "$want" "$TRASH/selftest-base.out")" ]; then
-			say "self-test $kind: caught ($want $cnt): $(grep -m1 "^${want^^}" "$base/judge.out")"
+			say "self-test $kind: caught ($want $cnt): $(grep -vxF -f "$TRASH/selftest-base.out" "$base/judge.out" | grep -m1 "^${want^^}")"
 		else
 			say "self-test $kind: NOT caught, $want ${cnt:-?}:"
 			tail -n 5 "$base/judge.out"
