@@ -24,7 +24,8 @@ kind of violation planted in a copy of the final state is caught.
 
 FAULT_SEED=N repeats a run (the seed is printed as a TAP comment);
 FAULT_ROUNDS (default 8: every kind of fault once) sets the number of
-rounds; FAULT_KEYS (default 8) the number of shared keys.'
+rounds; FAULT_KEYS (default 8) the number of shared keys;
+FAULT_WRITER_PAUSE_MS (default 50) the writers'"'"' pause between writes.'
 
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TEST_LIB_DIR/fault-lib.sh"
