@@ -6,6 +6,8 @@
 #   make install DESTDIR=...
 #   make demo            a small cluster on this machine, then pvecm status
 #   make bench           benchmarks under tests/bench/ (not part of check)
+#   make soak SEEDS=N    the 5-node fault test, N seeds of many rounds each
+#                        (SOAK_ROUNDS, default 24; not part of check)
 
 CC      ?= cc
 PREFIX  ?= /usr
@@ -40,8 +42,10 @@ LIB_OBJS = $(LIB_SRCS:%.c=$(BUILD)/%.o)
 UNIT_SRCS = $(wildcard tests/unit/test_*.c)
 UNITS    = $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PROGS    = $(BUILD)/pmxcfsd $(BUILD)/pvecm
+# programs the system tests run (not linked with the daemon's code)
+TEST_TOOLS = $(BUILD)/tests/fswriter
 
-all: $(PROGS) $(UNITS)
+all: $(PROGS) $(UNITS) $(TEST_TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -62,6 +66,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(BUILD)/libcfs.a
 	@mkdir -p $(dir $@)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/fswriter: tests/tools/fswriter.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -g -std=gnu11 -Wall -Wextra -Werror -D_GNU_SOURCE $(SANFLAGS) -o $@ $<
+
 deps:
 	@tests/install-deps.sh
 
@@ -77,6 +85,11 @@ bench: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/bench/run.sh
 	BUILD=$(BUILD) tests/bench/cluster.sh
+
+SEEDS ?= 10
+soak: deps
+	$(MAKE) all
+	BUILD=$(BUILD) tests/soak.sh $(SEEDS)
 
 format:
 	clang-format -i $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
@@ -94,7 +107,7 @@ install: $(PROGS)
 clean:
 	rm -rf build build-san
 
-.PHONY: all deps check demo bench format format-check install clean
+.PHONY: all deps check demo bench soak format format-check install clean
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/pmxcfsd/main.d $(BUILD)/src/pvecm/main.d
 
 # ---- benchmark (tests/bench/): fsbench needs nothing but libc ----

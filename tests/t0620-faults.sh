@@ -11,16 +11,18 @@ heal every acknowledged write must be on every node with its content, and
 the trees must be identical.
 
 Then, several times with different timings, a write is left in flight on n3
-when n3 is cut off: it fails with EIO (outcome unknown: the majority may
-or may not have it) or EACCES (refused: then nobody has it, ever), or it
-succeeded and the majority has it (already while n3 is cut off, and
-everywhere after the heal).
+when n3 is cut off. Every write acknowledged before is on the majority
+while n3 is still cut off. The first one to fail may fail with EIO (the
+outcome is unknown: the majority may have it or not) or EACCES (refused):
+then it must be nowhere after the heal, neither the file if its open was
+refused nor its content if a later call was.
 
 FAULT_SEED=N repeats a run (the seed is printed as a TAP comment);
 FAULT_ROUNDS (default 8: every kind of fault once) and CUTOFF_ROUNDS
 (default 5) change the number of rounds.'
 
 . "$(dirname "$0")/lib/test-lib.sh"
+. "$TEST_LIB_DIR/fault-lib.sh"
 test_require_root
 test_require_corosync
 
@@ -146,7 +148,7 @@ EOF
 # known: writes TAG1, TAG2, ... into DIR until one fails. Small files are
 # one line; big ones 384 KiB, written in 64 KiB pieces (several write
 # requests, so a cut is likely to fall in the middle of one). EVENTS gets
-# "start I SIZE" before each write, "ok I" or "fail I STEP ERRNO" after it;
+# "start I SIZE SHA256" before each write, "ok I" or "fail I STEP ERRNO" after it;
 # ACKS gets "PATH SHA256" of every write that succeeded.
 cat >"$TRASH/cut-writer.pl" <<'EOF'
 use strict;
@@ -165,7 +167,7 @@ for my $i (1 .. 20000) {
 	read($rnd, my $bytes, $big ? 196608 : 8) or die "/dev/urandom: $!\n";
 	my $data = "$tag$i " . unpack('H*', $bytes) . "\n";
 	my $path = "$dir/$tag$i";
-	print $ev "start $i ", length($data), "\n";
+	print $ev "start $i ", length($data), " ", sha256_hex($data), "\n";
 	my ($step, $err) = ('', 0);
 	my $fd = POSIX::open($path, O_CREAT | O_WRONLY | O_TRUNC, 0640);
 	if (!defined $fd) {
@@ -235,24 +237,6 @@ wait_writes () {
 			return 1
 		}
 	done
-}
-
-# daemons_running: pmxcfsd and corosync run on every node (a daemon that
-# exited by itself shows its status)
-daemons_running () {
-	local n dir ok=0
-	for n in $NODES; do
-		dir=$TRASH/nodes/$n
-		if [ -e "$dir/pmxcfsd.status" ] || ! pid_alive "$(node_pmxcfsd_pid "$n")"; then
-			say "pmxcfsd on $n is not running (exit status: $(cat "$dir/pmxcfsd.status" 2>/dev/null || say unknown))"
-			ok=1
-		fi
-		if [ -e "$dir/corosync.status" ] || ! node_corosync_running "$n"; then
-			say "corosync on $n is not running (exit status: $(cat "$dir/corosync.status" 2>/dev/null || say unknown))"
-			ok=1
-		fi
-	done
-	return $ok
 }
 
 # cluster_recovered: every daemon runs, every corosync sees three members,
@@ -462,8 +446,8 @@ test_expect_success 'no replica logged a diverged tree or a failed takeover' '
 # fails; PAUSE seconds after its write number AFTER started, n3 is cut off.
 # Every write that returned success must be on n1 and n2 while n3 is still
 # cut off, and on all three after the heal; the write that failed must have
-# failed with EIO or EACCES, after the cut; a create refused with EACCES
-# is nowhere after the heal.
+# failed after the cut, with EIO (outcome unknown) or EACCES; after EACCES
+# it must be nowhere once healed.
 cutoff_round () {
 	local k=$1 mode=$2 after=$3 pause=$4 pid ev acks n inflight result t_cut t_fail t_heal
 	ev=$TRASH/cut-$k.events acks=$TRASH/cut-$k.acks
@@ -496,7 +480,7 @@ cutoff_round () {
 		result="failed ($(sed -n 's/^fail [0-9]* //p' "$ev"))"
 	fi
 	say "cut-off $k: $(wc -l <"$acks") writes acknowledged; write $inflight was in flight at the cut and $result; the first failure came $(((t_fail - t_cut) / 1000)) ms after the cut"
-	if ! grep -q "^fail [0-9]* [a-z]* E\(ACCES\|IO\)\$" "$ev"; then
+	if ! grep -q "^fail [0-9]* [a-z]* \(EACCES\|EIO\)\$" "$ev"; then
 		say "the write on n3 did not fail with EACCES or EIO:"
 		tail -n 3 "$ev"
 		return 1
@@ -521,19 +505,38 @@ cutoff_round () {
 	for n in $NODES; do
 		ledger_check $n "$acks" || return 1
 	done
-	# refused means nobody applied it, then or in any sync since
-	refused=$(sed -n "s/^fail \([0-9]*\) open EACCES\$/\1/p" "$ev")
+	refused_absent "$ev" "cut$k-"
+}
+
+# refused_absent EVENTS TAG: if the write that failed in EVENTS was refused
+# (EACCES), no node has it: not the file if its open was refused, not its
+# content if a later call was (the create itself was then ordered; an
+# empty or partial file may remain)
+refused_absent () {
+	local ev=$1 tag=$2 i step errno sha n got
+	set -- $(sed -n 's/^fail //p' "$ev")
+	i=$1 step=$2 errno=$3
+	[ "$errno" = EACCES ] || return 0
+	sha=$(sed -n "s/^start $i [0-9]* //p" "$ev")
 	for n in $NODES; do
-		if test -n "$refused" && node_exec $n test -e "$LEDGER_DIR/cut$k-$refused"; then
-			say "the create of cut$k-$refused was refused with EACCES, but $n has it"
+		got=$(node_exec $n sh -c 'if [ -e "$1" ]; then sha256sum <"$1"; else echo absent; fi' \
+			refused "$LEDGER_DIR/$tag$i") || return 1
+		got=${got%% *}
+		if [ "$step" = open ] && [ "$got" != absent ]; then
+			say "PHANTOM on $n: $LEDGER_DIR/$tag$i exists, but its open was refused (EACCES)"
+			return 1
+		fi
+		if [ "$got" = "$sha" ]; then
+			say "PHANTOM on $n: $LEDGER_DIR/$tag$i holds the content whose $step was refused (EACCES)"
 			return 1
 		fi
 	done
+	say "the refused write $tag$i ($step: EACCES) is on no node"
 }
 
 for k in $(seq 1 "$CUTOFF_ROUNDS"); do
 	set -- ${cutoffs[k - 1]}
-	test_expect_success "cut-off $k ($1 writes): a write in flight when n3 is cut off fails (EIO, or EACCES and nowhere) or is kept by the majority" "
+	test_expect_success "cut-off $k ($1 writes): a write in flight when n3 is cut off: EIO, or EACCES and nowhere after the heal" "
 		cutoff_round $k ${cutoffs[k - 1]}
 	"
 done

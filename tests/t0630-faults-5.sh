@@ -1,0 +1,272 @@
+#!/bin/bash
+test_description='five nodes, writers on every node during a seeded schedule of faults
+
+Five nodes with real corosync and pmxcfsd. On every node a writer
+(tests/tools/fswriter) runs during the whole schedule with three kinds of
+writes: unique creates with content (open O_CREAT|O_EXCL, write, close),
+replacements of shared keys by a temporary file and rename, and in-place
+pwrites of the shared keys; it keeps a ledger outside /etc/pve with each
+write'"'"'s start, end, result (errno name) and content hash. A schedule drawn
+from a seed cuts one or two nodes off at once, kills pmxcfsd, or corosync
+and pmxcfsd together, with SIGKILL, restarts them, and heals; after each
+round the cluster must recover and every writer write again.
+
+After the last heal the judge (tests/lib/fault-judge.py) holds the trees
+of all five nodes against the ledgers: every acknowledged write is on every
+node with its content; nothing a refused call (any error but EIO, the
+answer for "outcome unknown", or ECONNABORTED from a daemon that died with
+the call in flight) would have written shows up anywhere; every shared
+key holds a value written by an op that succeeded or whose outcome is
+unknown, and none older than an acknowledged write of it; no error came
+without a fault in the 10 s before it; the trees are identical. Then it
+shows it is not vacuous: writes were acknowledged in every round, and each
+kind of violation planted in a copy of the final state is caught.
+
+FAULT_SEED=N repeats a run (the seed is printed as a TAP comment);
+FAULT_ROUNDS (default 8: every kind of fault once) sets the number of
+rounds; FAULT_KEYS (default 8) the number of shared keys;
+FAULT_WRITER_PAUSE_MS (default 50) the writers'"'"' pause between writes.'
+
+. "$(dirname "$0")/lib/test-lib.sh"
+. "$TEST_LIB_DIR/fault-lib.sh"
+test_require_root
+test_require_corosync
+test_require_program tests/fswriter
+command -v python3 >/dev/null || skip_all "needs python3 (tests/install-deps.sh installs it)"
+PATH=$BUILD/tests:$PATH
+
+NODES="n1 n2 n3 n4 n5"
+DIR=$PVE/faults
+
+FAULT_SEED=${FAULT_SEED:-$((($$ ^ $(date +%s)) % 1000000))}
+FAULT_ROUNDS=${FAULT_ROUNDS:-8}
+FAULT_KEYS=${FAULT_KEYS:-8}
+say "# FAULT_SEED=$FAULT_SEED (FAULT_SEED=$FAULT_SEED repeats this schedule)"
+
+# ---------------------------------------------------------------- schedule
+#
+# One line per round: KIND A B C DELAY (three distinct nodes, a hold time
+# in seconds). The first rounds are a shuffle of every kind, the rest are
+# drawn at random; all drawn here, up front, so that the schedule follows
+# from the seed alone.
+FAULT_KINDS=(cut1 cut2 blip2 kill9-pmxcfsd kill9-both restart-pmxcfsd cut2-kill9 kill9-two)
+RANDOM=$FAULT_SEED
+
+# random_delay VAR MAX_CENTISECONDS: VAR gets a delay such as 0.37 (set
+# through printf -v: a $(...) would draw in a subshell)
+random_delay () {
+	local c=$((RANDOM % ($2 + 1)))
+	printf -v "$1" '%d.%02d' $((c / 100)) $((c % 100))
+}
+
+schedule=()
+kinds=("${FAULT_KINDS[@]}")
+for ((i = ${#kinds[@]} - 1; i > 0; i--)); do
+	j=$((RANDOM % (i + 1)))
+	k=${kinds[i]} kinds[i]=${kinds[j]} kinds[j]=$k
+done
+for r in $(seq 1 "$FAULT_ROUNDS"); do
+	if [ "$r" -le ${#kinds[@]} ]; then
+		kind=${kinds[r - 1]}
+	else
+		kind=${FAULT_KINDS[RANDOM % ${#FAULT_KINDS[@]}]}
+	fi
+	a=$((RANDOM % 5 + 1))
+	b=$(((a + RANDOM % 4) % 5 + 1))
+	c=$a
+	while [ "$c" = "$a" ] || [ "$c" = "$b" ]; do
+		c=$((RANDOM % 5 + 1))
+	done
+	case $kind in
+	blip2) random_delay d 400 ;;
+	*) random_delay d 300 ;;
+	esac
+	schedule+=("$kind n$a n$b n$c $d")
+done
+
+# describe_fault KIND A B C DELAY: the round in words
+describe_fault () {
+	case $1 in
+	cut1) say "$2 cut off until read-only, held ${5}s, healed" ;;
+	cut2) say "$2 and $3 cut off at once until read-only, held ${5}s, healed" ;;
+	blip2) say "$2 and $3 cut off at once for ${5}s, healed" ;;
+	kill9-pmxcfsd) say "pmxcfsd on $2 killed with SIGKILL, restarted after ${5}s" ;;
+	kill9-both) say "corosync and pmxcfsd on $2 killed with SIGKILL together, restarted after ${5}s" ;;
+	restart-pmxcfsd) say "pmxcfsd on $2 stopped with SIGTERM, restarted after ${5}s" ;;
+	cut2-kill9) say "$2 and $3 cut off; pmxcfsd on $2 and on $4 (of the majority) killed with SIGKILL, restarted after ${5}s; healed" ;;
+	kill9-two) say "pmxcfsd on $2 and $3 killed with SIGKILL together, restarted after ${5}s" ;;
+	esac
+}
+
+for r in $(seq 1 "$FAULT_ROUNDS"); do
+	say "# round $r: $(describe_fault ${schedule[r - 1]})"
+done
+
+# the nodes not named
+others () {
+	local n
+	for n in $NODES; do
+		case " $* " in *" $n "*) ;; *) say "$n" ;; esac
+	done
+}
+
+# cluster_recovered: every daemon runs and every node's writer has
+# acknowledged new writes (each node is in a group with a quorum of
+# synced replicas again: with five nodes, there is one such group)
+cluster_recovered () {
+	daemons_running $NODES &&
+	fault_wait_writes $NODES
+}
+
+# cut_off NODE...: cut the nodes off at once until they refuse writes and
+# the others wrote without them
+cut_off () {
+	local n
+	for n in "$@"; do
+		node_partition "$n" || return 1
+	done
+	cluster_wait_pve_readonly "$@" &&
+	cluster_wait_pve_writable $(others "$@") &&
+	fault_wait_writes $(others "$@")
+}
+
+heal () {
+	local n
+	for n in "$@"; do
+		node_heal "$n" || return 1
+	done
+}
+
+# fault_round R KIND A B C DELAY: one round of the schedule, then the
+# recovery; a round that failed leaves the next ones out
+fault_round () {
+	local r=$1 kind=$2 a=$3 b=$4 c=$5 d=$6 desc
+	desc="$kind $a $b $c $d"
+	if [ -e "$TRASH/round-failed" ]; then
+		say "an earlier round failed"
+		return 1
+	fi
+	say "round $r: $(describe_fault "$kind" "$a" "$b" "$c" "$d")"
+	round_begin
+	fault_begin
+	case $kind in
+	cut1)
+		cut_off "$a" && sleep "$d" && heal "$a"
+		;;
+	cut2)
+		cut_off "$a" "$b" && sleep "$d" && heal "$a" "$b"
+		;;
+	blip2)
+		node_partition "$a" && node_partition "$b" && sleep "$d" && heal "$a" "$b"
+		;;
+	kill9-pmxcfsd)
+		node_kill9_pmxcfsd "$a" && sleep "$d" && node_start_pmxcfsd "$a"
+		;;
+	kill9-both)
+		fault_kill9_both "$a" && sleep "$d" &&
+		node_start_corosync "$a" && node_start_pmxcfsd "$a"
+		;;
+	restart-pmxcfsd)
+		node_stop_pmxcfsd "$a" && sleep "$d" && node_start_pmxcfsd "$a"
+		;;
+	cut2-kill9)
+		# the majority keeps corosync's quorum but only two replicas:
+		# read-only until the third one is back
+		cut_off "$a" "$b" &&
+		node_kill9_pmxcfsd "$a" && node_kill9_pmxcfsd "$c" &&
+		cluster_wait_pve_readonly $(others "$a" "$b" "$c") &&
+		sleep "$d" &&
+		node_start_pmxcfsd "$a" && node_start_pmxcfsd "$c" &&
+		cluster_wait_pve_writable $(others "$a" "$b") &&
+		heal "$a" "$b"
+		;;
+	kill9-two)
+		fault_kill9_pmxcfsd "$a" "$b" && sleep "$d" &&
+		node_start_pmxcfsd "$a" && node_start_pmxcfsd "$b"
+		;;
+	*)
+		say "unknown fault $kind"
+		false
+		;;
+	esac
+	local rc=$?
+	fault_end "$r" "$desc"
+	say "round $r: the fault took $((($(now_us) - round_t0) / 1000)) ms"
+	if [ $rc != 0 ]; then
+		say "round $r: the fault itself failed"
+		: >"$TRASH/round-failed"
+		return 1
+	fi
+	cluster_recovered || {
+		: >"$TRASH/round-failed"
+		return 1
+	}
+	round_end "$r" "$desc"
+	say "round $r: recovered after $((($(now_us) - round_t0) / 1000)) ms"
+}
+
+# ---------------------------------------------------------------- the run
+
+cluster_create 5
+cluster_start_corosync
+: >"$TRASH/faults"
+: >"$TRASH/rounds"
+
+test_expect_success 'five nodes form a writable cluster and every node starts a writer' '
+	cluster_start_pmxcfsd $NODES &&
+	cluster_wait_pve_writable $NODES &&
+	fault_writers_start $DIR $FAULT_KEYS $FAULT_SEED $NODES &&
+	fault_wait_writes $NODES
+'
+
+for r in $(seq 1 "$FAULT_ROUNDS"); do
+	set -- ${schedule[r - 1]}
+	test_expect_success "fault round $r ($1 on $2): the cluster recovers and every node writes again" "
+		fault_round $r ${schedule[r - 1]}
+	"
+done
+
+test_expect_success 'after the last heal the writers stop, all daemons run and the trees converge' '
+	fault_heal_all $NODES &&
+	fault_writers_stop $NODES &&
+	daemons_running $NODES &&
+	for n in $NODES; do
+		cluster_wait_members $n 5 || return 1
+	done &&
+	cluster_wait_pve_writable $NODES &&
+	cluster_wait_trees_equal $NODES
+'
+
+test_expect_success 'the judge: no write lost, phantom or stale, no divergence, no unexplained error' '
+	fault_dump_states $DIR $NODES &&
+	fault_judge $FAULT_KEYS "$TRASH" $NODES >judge.out
+	rc=$?
+	cat judge.out
+	cp judge.out "$TRASH/judge.final" &&
+	grep -q "^judge: " judge.out &&
+	test $rc = 0
+'
+
+test_expect_success 'the trees of the five nodes are identical' '
+	d1=$(node_tree_digest n1) && test -n "$d1" &&
+	for n in $NODES; do
+		test "$(node_tree_digest $n)" = "$d1" || {
+			say "the tree of $n differs from that of n1"
+			return 1
+		}
+	done
+'
+
+test_expect_success 'the judge is not vacuous: each kind of planted violation is caught' '
+	fault_judge_selftest $FAULT_KEYS $NODES
+'
+
+test_expect_success 'no replica logged a diverged tree or a failed takeover' '
+	! grep -H "checksum mismatch\|diverged\|taking over the tree of node .* failed" \
+		"$TRASH"/nodes/*/pmxcfsd.log
+'
+
+say "# $(grep -h '^judge: ' "$TRASH/judge.final" 2>/dev/null || say 'judge: did not run')"
+say "# FAULT_SEED=$FAULT_SEED"
+
+test_done
