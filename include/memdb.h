@@ -41,6 +41,7 @@ typedef struct {
 	memdb_type_t type;
 	bool in_priv; /* priv/ itself or below one: stricter modes */
 	bool is_lock; /* a directory directly below priv/lock/ */
+	bool orphan;  /* removed from the tree, still held open here */
 } memdb_attr_t;
 
 typedef struct {
@@ -55,6 +56,18 @@ typedef enum {
 } memdb_guest_type_t;
 
 typedef struct memdb memdb_t;
+
+/* Files held open on this node. A regular file removed from the tree
+ * (unlink, or a rename over it, by any node) while held stays readable,
+ * writable and stat-able through its inode number, here only, with
+ * attr.orphan set, until the last hold is dropped: as an unlinked file
+ * that is still open on any POSIX file system. Thread safe. */
+void memdb_hold(memdb_t *mdb, uint64_t inode);
+void memdb_unhold(memdb_t *mdb, uint64_t inode);
+/* Writes to such an orphan (truncate: the file ends after the write);
+ * nothing is stored or replicated. -ENOENT when inode is no orphan. */
+int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
+		       size_t len, bool truncate);
 
 /* Opens (or creates) the store at dbpath and loads the tree. */
 memdb_t *memdb_open(const char *dbpath, GError **err);

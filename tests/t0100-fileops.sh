@@ -670,6 +670,40 @@ test_expect_success 'rmdir releases a lock' '
 
 # ------------------------------------------------------------------ concurrency
 
+# ------------------------------------------------- files held open
+
+test_expect_success 'a file removed while open is still read, stat-ed and written through its fd' '
+	echo hello >/etc/pve/held &&
+	exec 3</etc/pve/held 4<>/etc/pve/held &&
+	rm /etc/pve/held &&
+	test ! -e /etc/pve/held &&
+	test "$(cat <&3)" = hello &&
+	test "$(stat -L -c %h /proc/self/fd/4)" = 0 &&
+	echo world >&4 &&
+	test "$(cat /proc/self/fd/4)" = world &&
+	exec 3<&- 4<&- &&
+	test ! -e /etc/pve/held
+'
+
+test_expect_success 'a reader keeps the old file whole when the manual'"'"'s cp, edit, mv replaces it' '
+	printf "old content\n" >/etc/pve/cfg &&
+	exec 3</etc/pve/cfg &&
+	printf "new content\n" >/etc/pve/cfg.tmp &&
+	mv /etc/pve/cfg.tmp /etc/pve/cfg &&
+	test "$(cat <&3)" = "old content" &&
+	test "$(stat -L -c "%h %s" /proc/self/fd/3)" = "0 12" &&
+	exec 3<&- &&
+	test "$(cat /etc/pve/cfg)" = "new content"
+'
+
+test_expect_success 'a file removed while open under priv/ keeps its strict mode' '
+	echo secret >/etc/pve/priv/heldkey &&
+	exec 3</etc/pve/priv/heldkey &&
+	rm /etc/pve/priv/heldkey &&
+	test "$(stat -L -c %a /proc/self/fd/3)" = 600 &&
+	exec 3<&-
+'
+
 test_expect_success 'four concurrent writers: every file is there with its content' '
 	mkdir /etc/pve/conc &&
 	for w in 1 2 3 4; do

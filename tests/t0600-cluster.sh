@@ -75,6 +75,22 @@ test_expect_success 'every kind of change replicates: mkdir, rename over, trunca
 	cluster_wait_trees_equal $NODES
 '
 
+test_expect_success 'a reader on n2 holding a file reads its old bytes whole after n1 renames a new one over it' '
+	head -c 600000 /dev/urandom >old.bin &&
+	node_exec n1 cp "$PWD/old.bin" /etc/pve/held.bin &&
+	wait_for "n2 to have held.bin" 10 "node_exec n2 cmp -s $PWD/old.bin /etc/pve/held.bin" &&
+	{ node_exec n2 sh -c "exec 3</etc/pve/held.bin; touch $PWD/opened;
+		while ! test -e $PWD/replaced; do sleep 0.05; done;
+		cat <&3 >$PWD/read.bin" & } &&
+	reader=$! &&
+	wait_for "the reader on n2 to open held.bin" 10 "test -e opened" &&
+	node_exec n1 sh -c "echo new >/etc/pve/held.tmp && mv /etc/pve/held.tmp /etc/pve/held.bin" &&
+	wait_for "n2 to see the new held.bin" 10 "test \"\$(node_exec n2 cat /etc/pve/held.bin)\" = new" &&
+	touch replaced &&
+	wait $reader &&
+	cmp old.bin read.bin
+'
+
 test_expect_success PERL 'a rewrite (open with O_TRUNC, write, close) reaches every node as one change' '
 	node_exec n1 sh -c "printf \"keyboard: en-us, longer\n\" >/etc/pve/datacenter.cfg" &&
 	v0=$(node_exec n2 cat /etc/pve/.version | json_get datacenter.cfg) &&

@@ -237,12 +237,39 @@ static uint32_t now(void)
 	return (uint32_t)time(NULL);
 }
 
+/* A change of a file that was removed from the tree while this node holds
+ * it open: it is this node's alone now, and changes only here. -ENOENT for
+ * a file in the tree. */
+static int change_orphan(fusefs_t *fs, const fsop_t *op)
+{
+	memdb_attr_t a;
+
+	if (memdb_getattr(fs->mdb, op->inode, &a) < 0 || !a.orphan)
+		return -ENOENT;
+	switch (op->kind) {
+	case FSOP_WRITE:
+		return memdb_orphan_write(fs->mdb, op->inode, op->offset, op->data, op->len, false);
+	case FSOP_SET_DATA:
+		return memdb_orphan_write(fs->mdb, op->inode, 0, op->data, op->len, true);
+	case FSOP_TRUNCATE:
+		return MIN(0, memdb_orphan_write(fs->mdb, op->inode, op->size, NULL, 0, true));
+	default:
+		return 0; /* its times: nobody can see them after the close */
+	}
+}
+
 /* Every mutation goes through here: applied at once in local mode, through
  * every member in cluster mode. */
 static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 {
 	op.writer = fs->nodeid;
 	op.time = now();
+	if (op.inode && (op.kind == FSOP_WRITE || op.kind == FSOP_SET_DATA ||
+			 op.kind == FSOP_TRUNCATE || op.kind == FSOP_SET_MTIME)) {
+		int res = change_orphan(fs, &op);
+		if (res != -ENOENT)
+			return res;
+	}
 	if (fs->replica)
 		return replica_submit(fs->replica, &op, attr);
 	return fsop_apply(fs->mdb, &op, attr);
@@ -390,7 +417,7 @@ static void fill_stat(fusefs_t *fs, const memdb_attr_t *a, struct stat *st)
 	memset(st, 0, sizeof(*st));
 	st->st_ino = a->inode;
 	st->st_mode = mode_of(a);
-	st->st_nlink = a->type == MEMDB_DIR ? 2 : 1;
+	st->st_nlink = a->orphan ? 0 : a->type == MEMDB_DIR ? 2 : 1;
 	st->st_uid = 0;
 	st->st_gid = fs->gid;
 	st->st_size = a->type == MEMDB_REG && trunc_pending_on(fs, a->inode) ? 0 : a->size;
@@ -783,8 +810,11 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fi->fh = fhandle_pack(memdb_generation(fs->mdb), false, fs->pagefill != NULL);
 	fi->keep_cache = fs->sole_writer;
 	fi->noflush = 1;
-	if (fuse_reply_create(req, &e, fi) != 0)
+	memdb_hold(fs->mdb, a.inode);
+	if (fuse_reply_create(req, &e, fi) != 0) {
+		memdb_unhold(fs->mdb, a.inode);
 		writer_end(fs, a.inode);
+	}
 }
 
 static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
@@ -885,7 +915,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (ino >= VINO_BASE)
 		return open_virtual(req, ino, fi);
 	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0) {
-		fuse_reply_err(req, -res);
+		/* The name the kernel looked up was renamed over or removed
+		 * since (by another node, most often): ESTALE makes it look the
+		 * name up again once and open what is there now. */
+		fuse_reply_err(req, res == -ENOENT ? ESTALE : -res);
 		return;
 	}
 	if (a.type == MEMDB_DIR) {
@@ -927,8 +960,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		pagefill_reader_open(fs->pagefill, ino);
 	/* Only a deferred truncation has something to do at close. */
 	fi->noflush = !defer;
+	memdb_hold(fs->mdb, ino);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener is gone: the kernel dropped nothing of this. */
+		memdb_unhold(fs->mdb, ino);
 		if (defer)
 			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
 		if (writer)
@@ -1052,6 +1087,7 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		}
 		if (h.writer)
 			writer_end(fs, ino);
+		memdb_unhold(fs->mdb, ino);
 	}
 	fuse_reply_err(req, 0);
 }

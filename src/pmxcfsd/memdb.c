@@ -19,6 +19,7 @@ struct entry {
 	uint32_t size;
 	uint8_t *data;          /* MEMDB_REG */
 	GHashTable *children;   /* MEMDB_DIR: name -> entry_t* (borrowed from index) */
+	bool orphan_in_priv;    /* an orphan: whether it was under priv/ */
 };
 
 struct memdb {
@@ -29,6 +30,12 @@ struct memdb {
 	uint64_t version;
 	uint64_t bytes;
 	uint64_t generation; /* bumped when the whole tree is replaced */
+	/* Open handles on this node per regular file (inode -> count), and
+	 * the files removed from the tree while held (inode -> entry_t*,
+	 * owned): their handles go on reading and writing them, on this node
+	 * only, until the last one is closed, as on any POSIX file system. */
+	GHashTable *held;
+	GHashTable *orphans;
 };
 
 static entry_t *entry_new(uint64_t inode, uint64_t parent, memdb_type_t type, const char *name)
@@ -60,6 +67,21 @@ static void entry_free(gpointer p)
 static entry_t *get(memdb_t *mdb, uint64_t inode)
 {
 	return g_hash_table_lookup(mdb->index, &inode);
+}
+
+static void init_held(memdb_t *mdb)
+{
+	mdb->held = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
+	/* keyed by the entry's own inode field, freed with it */
+	mdb->orphans = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
+}
+
+/* A file in the tree, or one removed from it that a handle still holds. */
+static entry_t *get_any(memdb_t *mdb, uint64_t inode)
+{
+	entry_t *e = get(mdb, inode);
+
+	return e ? e : g_hash_table_lookup(mdb->orphans, &inode);
 }
 
 static entry_t *parent_of(memdb_t *mdb, const entry_t *e)
@@ -104,8 +126,9 @@ static void fill_attr(memdb_t *mdb, const entry_t *e, memdb_attr_t *attr)
 	attr->mtime = e->mtime;
 	attr->size = e->size;
 	attr->type = e->type;
-	attr->in_priv = entry_in_priv(mdb, e);
-	attr->is_lock = entry_is_lock(mdb, e);
+	attr->orphan = !get(mdb, e->inode);
+	attr->in_priv = attr->orphan ? e->orphan_in_priv : entry_in_priv(mdb, e);
+	attr->is_lock = !attr->orphan && entry_is_lock(mdb, e);
 }
 
 static void to_row(const entry_t *e, dbstore_row_t *row)
@@ -394,6 +417,7 @@ memdb_t *memdb_open(const char *dbpath, GError **err)
 
 	g_mutex_init(&mdb->lock);
 	mdb->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
+	init_held(mdb);
 	mdb->store = dbstore_open(dbpath, err);
 	if (!mdb->store)
 		goto fail;
@@ -424,6 +448,10 @@ void memdb_free(memdb_t *mdb)
 		return;
 	if (mdb->index)
 		g_hash_table_destroy(mdb->index);
+	if (mdb->orphans)
+		g_hash_table_destroy(mdb->orphans);
+	if (mdb->held)
+		g_hash_table_destroy(mdb->held);
 	dbstore_free(mdb->store);
 	g_mutex_clear(&mdb->lock);
 	g_free(mdb);
@@ -468,7 +496,7 @@ int memdb_getattr(memdb_t *mdb, uint64_t inode, memdb_attr_t *attr)
 	int res = 0;
 
 	g_mutex_lock(&mdb->lock);
-	entry_t *e = get(mdb, inode);
+	entry_t *e = get_any(mdb, inode);
 	if (e)
 		fill_attr(mdb, e, attr);
 	else
@@ -527,7 +555,7 @@ ssize_t memdb_read(memdb_t *mdb, uint64_t inode, uint64_t offset, size_t size, v
 	ssize_t res;
 
 	g_mutex_lock(&mdb->lock);
-	entry_t *e = get(mdb, inode);
+	entry_t *e = get_any(mdb, inode);
 	if (!e) {
 		res = -ENOENT;
 	} else if (e->type != MEMDB_REG) {
@@ -872,6 +900,12 @@ static void forget(memdb_t *mdb, entry_t *dir, entry_t *e)
 {
 	g_hash_table_remove(dir->children, e->name);
 	mdb->bytes -= e->size;
+	if (e->type == MEMDB_REG && g_hash_table_contains(mdb->held, &e->inode)) {
+		e->orphan_in_priv = entry_in_priv(mdb, e);
+		g_hash_table_steal(mdb->index, &e->inode);
+		g_hash_table_insert(mdb->orphans, &e->inode, e);
+		return;
+	}
 	g_hash_table_remove(mdb->index, &e->inode);
 }
 
@@ -1246,6 +1280,7 @@ static memdb_t *tree_from_dump(GVariant *dump, GError **err)
 
 	g_mutex_init(&t->lock);
 	t->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
+	init_held(t);
 	if (!g_variant_is_of_type(dump, G_VARIANT_TYPE(DUMP_TYPE))) {
 		g_set_error(err, DBSTORE_ERROR, EPROTO, "tree transfer has type %s, not %s",
 			    g_variant_get_type_string(dump), DUMP_TYPE);
@@ -1400,6 +1435,59 @@ int memdb_set_meta(memdb_t *mdb, const char *key, uint64_t value)
 		log_err("memdb: writing %s failed: %s", key, err->message);
 		g_error_free(err);
 		res = -EIO;
+	}
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+/* ---- files held open on this node ---- */
+
+void memdb_hold(memdb_t *mdb, uint64_t inode)
+{
+	g_mutex_lock(&mdb->lock);
+	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(mdb->held, &inode));
+	g_hash_table_insert(mdb->held, g_memdup2(&inode, sizeof(inode)), GUINT_TO_POINTER(n + 1));
+	g_mutex_unlock(&mdb->lock);
+}
+
+void memdb_unhold(memdb_t *mdb, uint64_t inode)
+{
+	g_mutex_lock(&mdb->lock);
+	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(mdb->held, &inode));
+	if (n > 1) {
+		g_hash_table_insert(mdb->held, g_memdup2(&inode, sizeof(inode)),
+				    GUINT_TO_POINTER(n - 1));
+	} else if (n == 1) {
+		g_hash_table_remove(mdb->held, &inode);
+		g_hash_table_remove(mdb->orphans, &inode);
+	}
+	g_mutex_unlock(&mdb->lock);
+}
+
+int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
+		       size_t len, bool truncate)
+{
+	int res;
+
+	g_mutex_lock(&mdb->lock);
+	entry_t *e = g_hash_table_lookup(mdb->orphans, &inode);
+	if (!e) {
+		res = -ENOENT;
+	} else if (offset > MEMDB_MAX_FILE_SIZE || len > MEMDB_MAX_FILE_SIZE - offset) {
+		res = -EFBIG;
+	} else {
+		uint32_t end = (uint32_t)(offset + len);
+		uint32_t newsize = truncate ? end : MAX(end, e->size);
+		if (newsize != e->size) {
+			e->data = g_realloc(e->data, newsize ? newsize : 1);
+			if (newsize > e->size)
+				memset(e->data + e->size, 0, newsize - e->size);
+			e->size = newsize;
+		}
+		if (len)
+			memcpy(e->data + offset, data, len);
+		e->mtime = (uint32_t)time(NULL);
+		res = (int)len;
 	}
 	g_mutex_unlock(&mdb->lock);
 	return res;

@@ -217,7 +217,9 @@ def judge(args):
     # acknowledged writes of each key, latest start first
     acked = {}
     for o in ops.values():
-        if o.kind in ("init", "rename", "pwrite") and o.outcome() == "ok":
+        # a pwrite whose file was replaced meanwhile wrote to that file
+        # alone (step "replaced"): no value of the key to keep
+        if o.kind in ("init", "rename", "pwrite") and o.outcome() == "ok" and o.step != "replaced":
             acked.setdefault("k/" + o.key, []).append(o)
     for v in acked.values():
         v.sort(key=lambda o: -o.start)

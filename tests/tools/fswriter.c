@@ -32,6 +32,7 @@
 #include <stdarg.h>
 #include <inttypes.h>
 #include <stdbool.h>
+#include <sys/stat.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -141,9 +142,14 @@ static struct result pwrite_file(const char *path, const char *buf, size_t len)
 		close(fd);
 		return fail(step, e);
 	}
+	/* Another node may have renamed a new value over the key since the
+	 * open: the write then went, as POSIX has it, to the replaced file,
+	 * and names no value of the key. */
+	struct stat st;
+	bool replaced = fstat(fd, &st) == 0 && st.st_nlink == 0;
 	if (close(fd) < 0)
 		return fail("close", errno);
-	return fail(NULL, 0);
+	return replaced ? (struct result){"replaced", 0} : fail(NULL, 0);
 }
 
 static const char *errno_name(int e)
@@ -156,7 +162,8 @@ static void record(const char *node, uint64_t seq, const char *kind, const char 
 		   struct result r, size_t len, uint64_t hash)
 {
 	ledger("E %s %" PRIu64 " %s %s %" PRId64 " %" PRId64 " %s %s %zu %016" PRIx64 "\n", node, seq,
-	       kind, key, start, now_us(), r.step ? errno_name(r.err) : "ok", r.step ? r.step : "-",
+	       kind, key, start, now_us(), r.step && r.err ? errno_name(r.err) : "ok",
+	       r.step ? r.step : "-",
 	       len, hash);
 }
 
@@ -267,7 +274,7 @@ int main(int argc, char **argv)
 		record(node, seq, kind, key, start, r, len, hash);
 		/* after a failure wait longer: a node without quorum or without
 		 * a daemon would otherwise fill the ledger with refusals */
-		int ms = r.step ? 50 + pause_ms : pause_ms;
+		int ms = r.err ? 50 + pause_ms : pause_ms;
 		if (ms > 0) {
 			ms = ms / 2 + (int)((rng_next() >> 33) % (unsigned)(ms + 1));
 			struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000};
