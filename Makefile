@@ -45,7 +45,11 @@ PROGS    = $(BUILD)/pmxcfsd $(BUILD)/pvecm
 # programs the system tests run (not linked with the daemon's code)
 TEST_TOOLS = $(BUILD)/tests/fswriter
 
-all: $(PROGS) $(UNITS) $(TEST_TOOLS)
+all: $(PROGS) $(BUILD)/pmxcfs $(UNITS) $(TEST_TOOLS)
+
+# The manual's name for the daemon ("pmxcfs -l", "killall pmxcfs").
+$(BUILD)/pmxcfs: $(BUILD)/pmxcfsd
+	ln -sfn pmxcfsd $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -99,10 +103,12 @@ format-check:
 
 install: $(PROGS)
 	install -D -m 0755 $(BUILD)/pmxcfsd $(DESTDIR)$(SBINDIR)/pmxcfsd
+	ln -sfn pmxcfsd $(DESTDIR)$(SBINDIR)/pmxcfs
 	install -D -m 0755 $(BUILD)/pvecm $(DESTDIR)$(BINDIR)/pvecm
 	install -D -m 0644 man/pmxcfsd.8 $(DESTDIR)$(MANDIR)/man8/pmxcfsd.8
 	install -D -m 0644 man/pvecm.1 $(DESTDIR)$(MANDIR)/man1/pvecm.1
 	install -D -m 0644 systemd/pmxcfsd.service $(DESTDIR)$(UNITDIR)/pmxcfsd.service
+	ln -sfn pmxcfsd.service $(DESTDIR)$(UNITDIR)/pve-cluster.service
 
 clean:
 	rm -rf build build-san

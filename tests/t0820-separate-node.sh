@@ -1,0 +1,98 @@
+#!/bin/bash
+test_description='the manual'"'"'s "Separate A Node Without Reinstalling", command by command
+
+A 3-node cluster. On n3, the section'"'"'s commands run exactly as printed in
+the manual (systemctl stop pve-cluster, pmxcfs -l, rm, killall pmxcfs,
+systemctl start pve-cluster, rm /var/lib/corosync/*), systemctl being the
+service seam the other tests use (pve-cluster is the alias of pmxcfsd there,
+as the unit installed by make install declares), and killall one limited to
+the node. n3 ends up in local mode with its files; n1 deletes it with
+pvecm delnode. make install ships the names the manual uses: pmxcfs and
+pve-cluster.service.'
+
+. "$(dirname "$0")/lib/test-lib.sh"
+test_require_root
+test_require_corosync
+test_require_program pvecm
+
+NODES="n1 n2 n3"
+
+cluster_create 3
+cluster_start_corosync
+
+# The section as the manual prints it, with two shims: systemctl is the
+# test's service seam, and killall acts on this node's processes only (all
+# nodes share one pid namespace) and returns once they are gone, so that
+# the next line does not find the old daemon still on its way out.
+SECTION='
+systemctl () { "$PVECM_SERVICE_CMD" "$@"; }
+killall () {
+	local p mine pids=
+	mine=$(readlink /proc/self/ns/mnt)
+	for p in /proc/[0-9]*; do
+		[ "$(cat $p/comm 2>/dev/null)" = "$1" ] &&
+		[ "$(readlink $p/ns/mnt 2>/dev/null)" = "$mine" ] || continue
+		kill "${p#/proc/}" && pids="$pids ${p#/proc/}"
+	done
+	[ -n "$pids" ] || { echo "$1: no process found" >&2; return 1; }
+	for p in $pids; do
+		wait_for "process $p to exit" 10 "! pid_alive $p" || return 1
+	done
+}
+set -ex
+systemctl stop pve-cluster
+systemctl stop corosync
+pmxcfs -l
+rm /etc/pve/corosync.conf
+rm /etc/corosync/*
+killall pmxcfs
+systemctl start pve-cluster
+'
+
+test_expect_success 'make install ships pmxcfs and pve-cluster.service as the manual names them' '
+	make -C "$SRC_ROOT" --no-print-directory BUILD="$BUILD" DESTDIR="$TRASH/dest" \
+		UNITDIR=/lib/systemd/system install >install.log 2>&1 || { cat install.log; exit 1; } &&
+	test "$(readlink "$TRASH/dest/usr/sbin/pmxcfs")" = pmxcfsd &&
+	test -x "$TRASH/dest/usr/sbin/pmxcfs" &&
+	test "$(readlink "$TRASH/dest/lib/systemd/system/pve-cluster.service")" = pmxcfsd.service &&
+	sed -n "/^\[Install\]/,\$p" "$TRASH/dest/lib/systemd/system/pmxcfsd.service" |
+		grep -qx "Alias=pve-cluster.service"
+'
+
+test_expect_success 'a 3-node cluster with /etc/pve/corosync.conf' '
+	cluster_start_pmxcfsd $NODES &&
+	cluster_wait_pve_writable $NODES &&
+	node_sh n1 "cp /etc/corosync/corosync.conf /etc/pve/corosync.conf" &&
+	node_sh n3 "echo kept >/etc/pve/nodes/n3/note" &&
+	cluster_wait_trees_equal $NODES
+'
+
+test_expect_success 'on n3, the section runs as written, every command succeeding' '
+	node_sh n3 "$SECTION" >section.out 2>&1 || { cat section.out; exit 1; } &&
+	cat section.out
+'
+
+test_expect_success 'n3 is separated: pmxcfsd in local mode, writable, its files kept' '
+	pid=$(node_pmxcfsd_pid n3) && pid_alive $pid &&
+	node_exec n3 sh -c "! ls /etc/corosync/* 2>/dev/null" &&
+	tail -n 5 "$(node_log n3)" | grep -q "local mode" &&
+	test "$(node_exec n3 stat -c %a /etc/pve/local)" = 777 &&
+	node_sh n3 "test \"\$(cat /etc/pve/nodes/n3/note)\" = kept && echo local >/etc/pve/after" &&
+	test_must_fail node_exec n3 pvecm status >out 2>err &&
+	cat err
+'
+
+test_expect_success 'a remaining node deletes it with pvecm delnode' '
+	cluster_wait_members n1 2 &&
+	node_exec n1 pvecm delnode n3 &&
+	node_sh n1 "! grep -q \"name: n3\" /etc/pve/corosync.conf" &&
+	wait_for "expected votes 2 on n2" 20 \
+		"node_exec n2 pvecm status | grep -q \"^Expected votes:   2\\\$\""
+'
+
+test_expect_success 'and on n3, rm /var/lib/corosync/* as written' '
+	node_sh n3 "set -e; rm /var/lib/corosync/*" 2>err || { cat err; exit 1; } &&
+	node_exec n3 sh -c "! ls /var/lib/corosync/* 2>/dev/null"
+'
+
+test_done
