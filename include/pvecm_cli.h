@@ -46,6 +46,10 @@ typedef struct {
 	const char *description;
 	bool optional;
 	bool variadic; /* takes every remaining argument; last in the list */
+	/* For help: the value's type and, for integers, its range (as for
+	 * options; the command checks the value itself). */
+	pvecm_cli_type_t type;
+	gint64 min, max;
 } pvecm_cli_arg_t;
 
 typedef struct pvecm_cli_call pvecm_cli_call_t;

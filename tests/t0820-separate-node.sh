@@ -7,7 +7,8 @@ systemctl start pve-cluster, rm /var/lib/corosync/*), systemctl being the
 service seam the other tests use (pve-cluster is the alias of pmxcfsd there,
 as the unit installed by make install declares), and killall one limited to
 the node. n3 ends up in local mode with its files; n1 deletes it with
-pvecm delnode. make install ships the names the manual uses: pmxcfs and
+pvecm delnode. A cluster node accepts a joining node one join API version
+older than its own, as the reference does. make install ships the names the manual uses: pmxcfs and
 pve-cluster.service.'
 
 . "$(dirname "$0")/lib/test-lib.sh"
@@ -93,6 +94,12 @@ test_expect_success 'a remaining node deletes it with pvecm delnode' '
 test_expect_success 'and on n3, rm /var/lib/corosync/* as written' '
 	node_sh n3 "set -e; rm /var/lib/corosync/*" 2>err || { cat err; exit 1; } &&
 	node_exec n3 sh -c "! ls /var/lib/corosync/* 2>/dev/null"
+'
+
+test_expect_success 'addnode accepts a joining node one join API version older (0)' '
+	test "$(node_exec n1 pvecm apiver)" = 1 &&
+	node_exec n1 pvecm addnode n9 --apiversion 0 --link0 10.99.0.9 &&
+	node_sh n1 "grep -q \"name: n9\" /etc/pve/corosync.conf"
 '
 
 test_done

@@ -97,23 +97,28 @@ static char *opt_display_name(const pvecm_cli_opt_t *o)
 	return g_strdup_printf("--%s%s", o->name, o->indexed ? "[n]" : "");
 }
 
+static char *type_text(pvecm_cli_type_t type, gint64 min, gint64 max)
+{
+	switch (type) {
+	case PVECM_CLI_BOOLEAN:
+		return g_strdup("<boolean>");
+	case PVECM_CLI_INTEGER:
+		if (min == 0 && max == 0)
+			return g_strdup("<integer>");
+		if (max == G_MAXINT64)
+			return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - N)", min);
+		return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - %" G_GINT64_FORMAT ")",
+				       min, max);
+	default:
+		return g_strdup("<string>");
+	}
+}
+
 static char *opt_value_text(const pvecm_cli_opt_t *o)
 {
 	if (o->value_text)
 		return g_strdup(o->value_text);
-	switch (o->type) {
-	case PVECM_CLI_BOOLEAN:
-		return g_strdup("<boolean>");
-	case PVECM_CLI_INTEGER:
-		if (o->min == 0 && o->max == 0)
-			return g_strdup("<integer>");
-		if (o->max == G_MAXINT64)
-			return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - N)", o->min);
-		return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - %" G_GINT64_FORMAT ")",
-				       o->min, o->max);
-	default:
-		return g_strdup("<string>");
-	}
+	return type_text(o->type, o->min, o->max);
 }
 
 static char *usage_line(const table_t *t, const pvecm_cli_cmd_t *c)
@@ -148,8 +153,10 @@ static void print_full(FILE *out, const table_t *t, const pvecm_cli_cmd_t *c)
 	fputc('\n', out);
 	for (const pvecm_cli_arg_t *a = c->args; a && a->name; a++) {
 		g_autofree char *name = g_strdup_printf("<%s>", a->name);
+		g_autofree char *value =
+		    a->variadic ? g_strdup("<array>") : type_text(a->type, a->min, a->max);
 
-		print_item(out, name, a->variadic ? "<array>" : "<string>", NULL, a->description);
+		print_item(out, name, value, NULL, a->description);
 	}
 	for (const pvecm_cli_opt_t *o = c->opts; o && o->name; o++) {
 		g_autofree char *name = opt_display_name(o);

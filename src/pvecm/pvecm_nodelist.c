@@ -156,13 +156,16 @@ static void addnode_clear(addnode_t *a)
 static int addnode_options(const pvecm_cli_call_t *call, addnode_t *a)
 {
 	g_autoptr(GError) err = NULL;
-	gint64 api = pvecm_cli_int(call, "apiversion", PVECM_API_VERSION);
+	/* As the reference: a caller that does not say speaks version 0. */
+	gint64 api = pvecm_cli_int(call, "apiversion", 0);
 
-	if (api != PVECM_API_VERSION)
+	if (api < PVECM_API_VERSION - PVECM_API_AGE_AS_CLUSTER)
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED,
 				      "the joining node speaks join API version %" G_GINT64_FORMAT
-				      ", this node %d - install the same pvecm version on both",
-				      api, PVECM_API_VERSION);
+				      ", this node %d and versions from %d on - upgrade pvecm on "
+				      "the joining node",
+				      api, PVECM_API_VERSION,
+				      PVECM_API_VERSION - PVECM_API_AGE_AS_CLUSTER);
 	a->name = pvecm_cli_arg(call, 0);
 	if (!nodeinfo_check_name("node", a->name, NODEINFO_NAME_MAX, &err))
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);

@@ -36,7 +36,11 @@ const pvecm_cli_opt_t pvecm_status_opts[] = {
 };
 
 const pvecm_cli_arg_t pvecm_expected_args[] = {
-    {.name = "expected", .description = "Expected votes"},
+    {.name = "expected",
+     .description = "Expected votes",
+     .type = PVECM_CLI_INTEGER,
+     .min = 1,
+     .max = G_MAXINT64},
     {.name = NULL},
 };
 
