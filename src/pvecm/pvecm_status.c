@@ -545,3 +545,13 @@ int pvecm_expected_run(const pvecm_cli_call_t *call)
 	what = g_strdup_printf("cannot set expected votes to %" G_GUINT64_FORMAT, expected);
 	return corosync_failed(err, what);
 }
+
+int pvecm_status_check_node(void)
+{
+	return check_node();
+}
+
+int pvecm_status_corosync_failed(const GError *err, const char *what)
+{
+	return corosync_failed(err, what);
+}
