@@ -103,6 +103,15 @@ bool pvecm_certs_merge_authorized_keys(const pvecm_certs_node_t *node, GError **
 	"--unmerge-known-hosts); delete this line to merge it again"
 bool pvecm_certs_merge_known_hosts(const pvecm_certs_node_t *node, GError **err);
 
+/* What pvecm delnode removes of a node from the cluster-wide SSH files in
+ * pve_dir: in priv/known_hosts every host name or address of the node
+ * (name, and addrs as in corosync.conf; hashed entries too) and the lines
+ * left with none; in priv/authorized_keys the lines of its root key
+ * (comment root@NAME or root@NAME.DOMAIN). A file without such lines is
+ * not written. */
+bool pvecm_certs_forget_node(const char *pve_dir, const char *name, const char *const *addrs,
+			     GError **err);
+
 /* All of the above, in that order, for the node given. */
 bool pvecm_certs_update_node(const pvecm_certs_node_t *node, bool force, GError **err);
 

@@ -31,6 +31,7 @@
 extern const pvecm_cli_arg_t pvecm_addnode_args[];
 extern const pvecm_cli_opt_t pvecm_addnode_opts[];
 extern const pvecm_cli_arg_t pvecm_delnode_args[];
+extern const pvecm_cli_opt_t pvecm_delnode_opts[];
 
 int pvecm_addnode_run(const pvecm_cli_call_t *call);
 int pvecm_delnode_run(const pvecm_cli_call_t *call);

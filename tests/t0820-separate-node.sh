@@ -8,7 +8,11 @@ service seam the other tests use (pve-cluster is the alias of pmxcfsd there,
 as the unit installed by make install declares), and killall one limited to
 the node. n3 ends up in local mode with its files; n1 deletes it with
 pvecm delnode. A cluster node accepts a joining node one join API version
-older than its own, as the reference does. make install ships the names the manual uses: pmxcfs and
+older than its own, as the reference does. pvecm delnode of a node that
+still holds guest configurations refuses and changes nothing, with --force
+removes it after copying its directory to the backup directory, and
+without guests leaves nothing of the node anywhere in /etc/pve, so that it
+can be added again cleanly. make install ships the names the manual uses: pmxcfs and
 pve-cluster.service.'
 
 . "$(dirname "$0")/lib/test-lib.sh"
@@ -100,6 +104,78 @@ test_expect_success 'addnode accepts a joining node one join API version older (
 	test "$(node_exec n1 pvecm apiver)" = 1 &&
 	node_exec n1 pvecm addnode n9 --apiversion 0 --link0 10.99.0.9 &&
 	node_sh n1 "grep -q \"name: n9\" /etc/pve/corosync.conf"
+'
+
+# plant_n9: what a node leaves in /etc/pve while it is a member: its
+# directory, its root key, its host key lines, its HA agent lock
+plant_n9 () {
+	node_sh n1 "
+		set -e
+		mkdir -p /etc/pve/nodes/n9/qemu-server /etc/pve/nodes/n9/lxc /etc/pve/nodes/n9/priv
+		echo secret >/etc/pve/nodes/n9/priv/key
+		echo cert >/etc/pve/nodes/n9/pve-ssl.pem
+		echo \"ssh-rsa AAAAn9key root@n9\" >>/etc/pve/priv/authorized_keys
+		echo \"ssh-rsa AAAAn1key root@n1\" >>/etc/pve/priv/authorized_keys
+		echo \"n9 ssh-ed25519 AAAAn9host\" >>/etc/pve/priv/known_hosts
+		echo \"10.99.0.9 ssh-ed25519 AAAAn9host\" >>/etc/pve/priv/known_hosts
+		echo \"n1 ssh-ed25519 AAAAn1host\" >>/etc/pve/priv/known_hosts
+		mkdir -p /etc/pve/priv/lock/ha_agent_n9_lock
+	"
+}
+
+# pve_state: every path of /etc/pve (but the virtual files) with its
+# content, and corosync.conf
+pve_state () {
+	node_sh n1 "cd /etc/pve && find . -name \".?*\" -prune -o -print | sort &&
+		find . -name \".?*\" -prune -o -type f -print | sort | xargs cat"
+}
+
+test_expect_success 'delnode of a node with guest configurations refuses, naming them; nothing changes' '
+	plant_n9 &&
+	node_sh n1 "echo name: g1 >/etc/pve/nodes/n9/qemu-server/100.conf &&
+		echo hostname: c1 >/etc/pve/nodes/n9/lxc/101.conf" &&
+	before=$(pve_state) &&
+	test_must_fail node_exec n1 pvecm delnode n9 >out 2>err &&
+	cat err &&
+	test $(wc -l <err) = 1 &&
+	grep -q "nodes/n9/lxc/101.conf, /etc/pve/nodes/n9/qemu-server/100.conf" err &&
+	grep -q "move each" err && grep -q -- "--force" err &&
+	test "$(pve_state)" = "$before"
+'
+
+test_expect_success 'delnode --force removes it after copying its directory to the backup, and says where' '
+	node_exec n1 pvecm delnode n9 --force >out 2>err &&
+	cat out err &&
+	backup=$(sed -n "s/.* was moved to \(.*\)\$/\1/p" out) &&
+	case $backup in /var/lib/pve-cluster/backup/delnode-n9-*) ;; *) exit 1 ;; esac &&
+	test "$(node_exec n1 cat $backup/qemu-server/100.conf)" = "name: g1" &&
+	test "$(node_exec n1 cat $backup/lxc/101.conf)" = "hostname: c1" &&
+	test "$(node_exec n1 cat $backup/priv/key)" = secret &&
+	test "$(node_exec n1 stat -c %a $backup)" = 700 &&
+	node_sh n1 "test ! -e /etc/pve/nodes/n9 && ! grep -q n9 /etc/pve/corosync.conf"
+'
+
+test_expect_success 'delnode of a node without guests leaves nothing of it anywhere in /etc/pve' '
+	node_exec n1 pvecm addnode n9 --link0 10.99.0.9 &&
+	plant_n9 &&
+	node_exec n1 pvecm delnode n9 >out 2>err &&
+	test ! -s out && test ! -s err &&
+	node_sh n1 "
+		test ! -e /etc/pve/nodes/n9 &&
+		test ! -e /etc/pve/priv/lock/ha_agent_n9_lock &&
+		! grep -q \"n9\|10.99.0.9\" /etc/pve/corosync.conf /etc/pve/priv/authorized_keys \
+			/etc/pve/priv/known_hosts &&
+		grep -qx \"ssh-rsa AAAAn1key root@n1\" /etc/pve/priv/authorized_keys &&
+		grep -qx \"n1 ssh-ed25519 AAAAn1host\" /etc/pve/priv/known_hosts &&
+		cd /etc/pve && ! find . -name \".?*\" -prune -o -print | grep n9 &&
+		! find . -name \".?*\" -prune -o -type f -print0 | xargs -0 grep -l \"n9\|10\.99\.0\.9\"
+	"
+'
+
+test_expect_success 'and it can be added again under the same name and address' '
+	node_exec n1 pvecm addnode n9 --link0 10.99.0.9 &&
+	node_sh n1 "test \$(grep -c \"name: n9\" /etc/pve/corosync.conf) = 1 &&
+		! grep -q n9 /etc/pve/priv/known_hosts"
 '
 
 test_done

@@ -70,6 +70,7 @@ static const pvecm_cli_cmd_t commands[] = {
 	.name = "delnode",
 	.description = "Removes a node from the cluster configuration.",
 	.args = pvecm_delnode_args,
+	.opts = pvecm_delnode_opts,
 	.run = pvecm_delnode_run,
     },
     {

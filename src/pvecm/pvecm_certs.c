@@ -1217,6 +1217,85 @@ bool pvecm_certs_merge_known_hosts(const pvecm_certs_node_t *node, GError **err)
 	return ensure_symlink(shared, global, err);
 }
 
+/* Whether an authorized_keys line is the root key of node name: its
+ * comment is root@NAME or root@NAME.DOMAIN, as ssh-keygen and updatecerts
+ * write it. */
+static bool root_key_of(const char *line, const char *name)
+{
+	g_auto(GStrv) f = fields_of(line);
+	guint n = g_strv_length(f);
+	size_t len = strlen(name);
+
+	if (line[0] == '#' || n < 3)
+		return false;
+	const char *c = f[n - 1];
+	if (!g_str_has_prefix(c, "root@") || g_ascii_strncasecmp(c + 5, name, len) != 0)
+		return false;
+	return c[5 + len] == '\0' || c[5 + len] == '.';
+}
+
+/* known_hosts text without the hosts' names (lines left with no name go),
+ * or NULL when none was in it. */
+static char *filter_known(const char *text, GPtrArray *hosts)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+	bool changed = false;
+
+	for (char **l = lines; *l; l++) {
+		if (!**l && !l[1])
+			break;
+		g_autofree char *stripped = strip_own_hosts(*l, hosts);
+		changed |= stripped != NULL;
+		if (stripped && !*stripped)
+			continue;
+		g_ptr_array_add(out, g_strdup(stripped ? stripped : *l));
+	}
+	return changed ? join_lines(out) : NULL;
+}
+
+/* authorized_keys text without name's root key, or NULL when it was not
+ * in it. */
+static char *filter_authorized(const char *text, const char *name)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+	bool changed = false;
+
+	for (char **l = lines; *l; l++) {
+		if (!**l && !l[1])
+			break;
+		if (root_key_of(*l, name)) {
+			changed = true;
+			continue;
+		}
+		g_ptr_array_add(out, g_strdup(*l));
+	}
+	return changed ? join_lines(out) : NULL;
+}
+
+bool pvecm_certs_forget_node(const char *pve_dir, const char *name, const char *const *addrs,
+			     GError **err)
+{
+	g_autofree char *known = g_build_filename(pve_dir, KNOWN_HOSTS, NULL);
+	g_autofree char *auth = g_build_filename(pve_dir, AUTHORIZED_KEYS, NULL);
+	g_autofree char *ktext = NULL, *atext = NULL, *knew = NULL, *anew = NULL;
+	g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func(g_free);
+	bool kmissing, amissing;
+
+	g_ptr_array_add(hosts, g_ascii_strdown(name, -1));
+	for (const char *const *a = addrs; a && *a; a++) {
+		char *ip = canonical_ip(*a);
+		g_ptr_array_add(hosts, ip ? ip : g_ascii_strdown(*a, -1));
+	}
+	if (!read_text(known, &ktext, &kmissing, err) || !read_text(auth, &atext, &amissing, err))
+		return false;
+	knew = kmissing ? NULL : filter_known(ktext, hosts);
+	anew = amissing ? NULL : filter_authorized(atext, name);
+	return (!knew || write_text(known, knew, PVE_PRIV_MODE, err)) &&
+	       (!anew || write_text(auth, anew, PVE_PRIV_MODE, err));
+}
+
 bool pvecm_certs_update_node(const pvecm_certs_node_t *node, bool force, GError **err)
 {
 	const char *reason = NULL;
