@@ -15,6 +15,7 @@ SBINDIR ?= $(PREFIX)/sbin
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 PKGS = fuse3 sqlite3 libcorosync_common glib-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0 libcpg libquorum \
        libvotequorum libcmap libcfg libknet libssh libcrypto libssl
@@ -107,6 +108,7 @@ install: $(PROGS)
 	install -D -m 0755 $(BUILD)/pvecm $(DESTDIR)$(BINDIR)/pvecm
 	install -D -m 0644 man/pmxcfsd.8 $(DESTDIR)$(MANDIR)/man8/pmxcfsd.8
 	install -D -m 0644 man/pvecm.1 $(DESTDIR)$(MANDIR)/man1/pvecm.1
+	install -D -m 0644 src/pvecm/pvecm.bash-completion $(DESTDIR)$(BASHCOMPDIR)/pvecm
 	install -D -m 0644 systemd/pmxcfsd.service $(DESTDIR)$(UNITDIR)/pmxcfsd.service
 	ln -sfn pmxcfsd.service $(DESTDIR)$(UNITDIR)/pve-cluster.service
 

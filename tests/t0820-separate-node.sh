@@ -61,7 +61,8 @@ test_expect_success 'make install ships pmxcfs and pve-cluster.service as the ma
 	test -x "$TRASH/dest/usr/sbin/pmxcfs" &&
 	test "$(readlink "$TRASH/dest/lib/systemd/system/pve-cluster.service")" = pmxcfsd.service &&
 	sed -n "/^\[Install\]/,\$p" "$TRASH/dest/lib/systemd/system/pmxcfsd.service" |
-		grep -qx "Alias=pve-cluster.service"
+		grep -qx "Alias=pve-cluster.service" &&
+	test -s "$TRASH/dest/usr/share/bash-completion/completions/pvecm"
 '
 
 test_expect_success 'a 3-node cluster with /etc/pve/corosync.conf' '
@@ -176,6 +177,35 @@ test_expect_success 'and it can be added again under the same name and address' 
 	node_exec n1 pvecm addnode n9 --link0 10.99.0.9 &&
 	node_sh n1 "test \$(grep -c \"name: n9\" /etc/pve/corosync.conf) = 1 &&
 		! grep -q n9 /etc/pve/priv/known_hosts"
+'
+
+# complete LINE: what bash offers for LINE (typed up to its end) on n1,
+# through the installed completion file, one word a line
+complete_on_n1 () {
+	node_exec n1 bash -c '
+		. "$1" || exit 1
+		COMP_LINE=$2 COMP_POINT=${#2}
+		read -r -a COMP_WORDS <<<"$2"
+		[ "${2% }" != "$2" ] && COMP_WORDS+=("")
+		COMP_CWORD=$((${#COMP_WORDS[@]} - 1))
+		_pvecm && printf "%s\n" "${COMPREPLY[@]}"
+	' complete "$TRASH/dest/usr/share/bash-completion/completions/pvecm" "$1"
+}
+
+test_expect_success 'bash completion: commands, options and node names, from pvecm'"'"'s own table' '
+	node_exec n1 bash -c ". $TRASH/dest/usr/share/bash-completion/completions/pvecm && complete -p pvecm" |
+		grep -q "_pvecm pvecm" &&
+	complete_on_n1 "pvecm " >words &&
+	pvecm help | sed -n "s/^ *pvecm \([a-z]*\).*/\1/p" | sort -u >commands &&
+	sort -u words | test_cmp commands - &&
+	test "$(complete_on_n1 "pvecm del")" = delnode &&
+	test "$(complete_on_n1 "pvecm links --out")" = --output-format &&
+	test "$(complete_on_n1 "pvecm updatecerts --unm")" = --unmerge-known-hosts &&
+	test "$(complete_on_n1 "pvecm delnode ")" = "$(printf "n1\nn2\nn9")" &&
+	test "$(complete_on_n1 "pvecm delnode n")" = "$(printf "n1\nn2\nn9")" &&
+	test "$(complete_on_n1 "pvecm delnode n9 --f")" = --force &&
+	test -z "$(complete_on_n1 "pvecm expected ")" &&
+	test "$(complete_on_n1 "pvecm help sta")" = status
 '
 
 test_done

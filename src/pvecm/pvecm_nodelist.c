@@ -42,8 +42,27 @@ const pvecm_cli_opt_t pvecm_addnode_opts[] = {
     {.name = NULL},
 };
 
+/* The node names of the cluster's corosync.conf, for shell completion;
+ * none when it cannot be read. */
+static char **node_names(void)
+{
+	g_autofree char *path = pvecm_env_cluster_conf();
+	g_autoptr(corosync_conf_t) conf = corosync_conf_load(path, NULL);
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+	if (conf) {
+		g_autoptr(GPtrArray) nodes = corosync_conf_nodes(conf);
+		for (guint i = 0; i < nodes->len; i++) {
+			const corosync_conf_node_t *n = nodes->pdata[i];
+			if (n->name && nodeinfo_check_name("node", n->name, NODEINFO_NAME_MAX, NULL))
+				g_strv_builder_add(b, n->name);
+		}
+	}
+	return g_strv_builder_end(b);
+}
+
 const pvecm_cli_arg_t pvecm_delnode_args[] = {
-    {.name = "node", .description = "The cluster node name."},
+    {.name = "node", .description = "The cluster node name.", .complete = node_names},
     {.name = NULL},
 };
 
