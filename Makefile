@@ -15,6 +15,7 @@ SBINDIR ?= $(PREFIX)/sbin
 BINDIR  ?= $(PREFIX)/bin
 MANDIR  ?= $(PREFIX)/share/man
 UNITDIR ?= /lib/systemd/system
+BASHCOMPDIR ?= $(PREFIX)/share/bash-completion/completions
 
 PKGS = fuse3 sqlite3 libcorosync_common glib-2.0 gio-2.0 gio-unix-2.0 json-glib-1.0 libcpg libquorum \
        libvotequorum libcmap libcfg libknet libssh libcrypto libssl
@@ -45,7 +46,11 @@ PROGS    = $(BUILD)/pmxcfsd $(BUILD)/pvecm
 # programs the system tests run (not linked with the daemon's code)
 TEST_TOOLS = $(BUILD)/tests/fswriter
 
-all: $(PROGS) $(UNITS) $(TEST_TOOLS)
+all: $(PROGS) $(BUILD)/pmxcfs $(UNITS) $(TEST_TOOLS)
+
+# The manual's name for the daemon ("pmxcfs -l", "killall pmxcfs").
+$(BUILD)/pmxcfs: $(BUILD)/pmxcfsd
+	ln -sfn pmxcfsd $@
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -99,10 +104,13 @@ format-check:
 
 install: $(PROGS)
 	install -D -m 0755 $(BUILD)/pmxcfsd $(DESTDIR)$(SBINDIR)/pmxcfsd
+	ln -sfn pmxcfsd $(DESTDIR)$(SBINDIR)/pmxcfs
 	install -D -m 0755 $(BUILD)/pvecm $(DESTDIR)$(BINDIR)/pvecm
 	install -D -m 0644 man/pmxcfsd.8 $(DESTDIR)$(MANDIR)/man8/pmxcfsd.8
 	install -D -m 0644 man/pvecm.1 $(DESTDIR)$(MANDIR)/man1/pvecm.1
+	install -D -m 0644 src/pvecm/pvecm.bash-completion $(DESTDIR)$(BASHCOMPDIR)/pvecm
 	install -D -m 0644 systemd/pmxcfsd.service $(DESTDIR)$(UNITDIR)/pmxcfsd.service
+	ln -sfn pmxcfsd.service $(DESTDIR)$(UNITDIR)/pve-cluster.service
 
 clean:
 	rm -rf build build-san

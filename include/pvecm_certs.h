@@ -53,6 +53,9 @@ typedef struct {
 	GStrv addrs;
 	/* Where to say what was done, one line each; NULL: nowhere. */
 	FILE *out;
+	/* updatecerts --unmerge-known-hosts: ssh_known_hosts becomes (and
+	 * stays) a file of this node's own, see pvecm_certs_merge_known_hosts. */
+	bool unmerge_known_hosts;
 } pvecm_certs_node_t;
 
 void pvecm_certs_node_clear(pvecm_certs_node_t *node);
@@ -89,8 +92,25 @@ bool pvecm_certs_merge_authorized_keys(const pvecm_certs_node_t *node, GError **
  * hosts are kept; a line for this node's name or addresses (hashed ones
  * included) is replaced, so that a node reinstalled under the same name
  * is not refused by ssh on the others for its new keys. ssh_known_hosts
- * becomes a link to it, after its own lines were merged. */
+ * becomes a link to it, after its own lines were merged.
+ * With node->unmerge_known_hosts, or when ssh_known_hosts is a local file
+ * that an earlier unmerge marked (its first line is
+ * PVECM_CERTS_UNMERGED_MARK), ssh_known_hosts is neither merged nor
+ * linked: an unmerge replaces a link by a copy of the cluster's file (a
+ * local file keeps its lines), marked so that later runs leave it so. */
+#define PVECM_CERTS_UNMERGED_MARK                                                                   \
+	"# local file, not merged into /etc/pve/priv/known_hosts (pvecm updatecerts "                \
+	"--unmerge-known-hosts); delete this line to merge it again"
 bool pvecm_certs_merge_known_hosts(const pvecm_certs_node_t *node, GError **err);
+
+/* What pvecm delnode removes of a node from the cluster-wide SSH files in
+ * pve_dir: in priv/known_hosts every host name or address of the node
+ * (name, and addrs as in corosync.conf; hashed entries too) and the lines
+ * left with none; in priv/authorized_keys the lines of its root key
+ * (comment root@NAME or root@NAME.DOMAIN). A file without such lines is
+ * not written. */
+bool pvecm_certs_forget_node(const char *pve_dir, const char *name, const char *const *addrs,
+			     GError **err);
 
 /* All of the above, in that order, for the node given. */
 bool pvecm_certs_update_node(const pvecm_certs_node_t *node, bool force, GError **err);

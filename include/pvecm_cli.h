@@ -46,6 +46,13 @@ typedef struct {
 	const char *description;
 	bool optional;
 	bool variadic; /* takes every remaining argument; last in the list */
+	/* For help: the value's type and, for integers, its range (as for
+	 * options; the command checks the value itself). */
+	pvecm_cli_type_t type;
+	gint64 min, max;
+	/* For shell completion: the values this argument may take now (a
+	 * NULL-terminated list to g_strfreev), or NULL for none. */
+	char **(*complete)(void);
 } pvecm_cli_arg_t;
 
 typedef struct pvecm_cli_call pvecm_cli_call_t;
@@ -67,6 +74,14 @@ typedef struct {
  * PVECM_EXIT_USAGE. */
 int pvecm_cli_main(const char *prog, const pvecm_cli_cmd_t *cmds, size_t ncmds, int argc,
 		   char **argv);
+
+/* Shell completion, as the reference's handler does it: `PROG
+ * bashcomplete` (not listed in help) reads the command line bash gives in
+ * COMP_LINE up to COMP_POINT and prints the words that may come next, one
+ * a line: command words, option names of the command found, an argument's
+ * values (pvecm_cli_arg_t.complete). All come from the same table the
+ * parser reads. */
+#define PVECM_CLI_COMPLETE_CMD "bashcomplete"
 
 /* Prints "pvecm CMD: MESSAGE" as one line on stderr and returns rc: how
  * a command reports a failure. */

@@ -10,9 +10,14 @@
 
 /* The version of the join exchange between `pvecm add` on a new node and
  * the `pvecm apiver` / `pvecm addnode --apiversion` it runs on a cluster
- * node: each side refuses another version. Bump it when that exchange
- * changes incompatibly. */
+ * node. Bump it when that exchange changes. As the reference, each side
+ * accepts a peer up to an age older (and any newer one): a cluster node
+ * takes a joining node of version >= PVECM_API_VERSION -
+ * PVECM_API_AGE_AS_CLUSTER, a joining node a cluster of version >=
+ * PVECM_API_VERSION - PVECM_API_AGE_AS_JOINEE. */
 #define PVECM_API_VERSION 1
+#define PVECM_API_AGE_AS_CLUSTER 1
+#define PVECM_API_AGE_AS_JOINEE 1
 
 /* The lock under /etc/pve/priv/lock/ that every change of corosync.conf
  * by pvecm takes, and how long to wait for another holder. */
@@ -26,6 +31,7 @@
 extern const pvecm_cli_arg_t pvecm_addnode_args[];
 extern const pvecm_cli_opt_t pvecm_addnode_opts[];
 extern const pvecm_cli_arg_t pvecm_delnode_args[];
+extern const pvecm_cli_opt_t pvecm_delnode_opts[];
 
 int pvecm_addnode_run(const pvecm_cli_call_t *call);
 int pvecm_delnode_run(const pvecm_cli_call_t *call);

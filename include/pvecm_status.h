@@ -21,4 +21,11 @@ int pvecm_status_run(const pvecm_cli_call_t *call);
 int pvecm_nodes_run(const pvecm_cli_call_t *call);
 int pvecm_expected_run(const pvecm_cli_call_t *call);
 
+/* For other commands that ask corosync: the checks every command here
+ * makes first (pmxcfsd answers, this node is in a cluster), printing one
+ * line and returning the exit code when one fails; and the one line for a
+ * failed request to corosync, returning its exit code. */
+int pvecm_status_check_node(void);
+int pvecm_status_corosync_failed(const GError *err, const char *what);
+
 #endif

@@ -29,6 +29,8 @@ test_expect_success 'local, qemu-server and lxc link to the node directory' '
 	test "$(readlink /etc/pve/local)" = nodes/n1 &&
 	test "$(readlink /etc/pve/qemu-server)" = nodes/n1/qemu-server &&
 	test "$(readlink /etc/pve/lxc)" = nodes/n1/lxc &&
+	test "$(readlink /etc/pve/openvz)" = nodes/n1/openvz &&
+	test -d /etc/pve/nodes/n1/openvz &&
 	test "$(cd -P /etc/pve/local && pwd)" = /etc/pve/nodes/n1 &&
 	echo via-link >/etc/pve/qemu-server/linktest &&
 	test "$(cat /etc/pve/nodes/n1/qemu-server/linktest)" = via-link &&
@@ -37,7 +39,7 @@ test_expect_success 'local, qemu-server and lxc link to the node directory' '
 
 test_expect_success 'the root lists the layout and the virtual files' '
 	ls -a /etc/pve >actual &&
-	for n in . .. .clusterlog .debug .members .version .vmlist local lxc nodes priv qemu-server
+	for n in . .. .clusterlog .debug .members .version .vmlist local lxc nodes openvz priv qemu-server
 	do
 		grep -qx -- "$n" actual || { echo "missing: $n"; cat actual; exit 1; }
 	done
@@ -529,6 +531,23 @@ test_expect_success 'virtual files cannot be written, removed or renamed' '
 		cat /etc/pve/$f | json_get >/dev/null || exit 1
 	done &&
 	test_must_fail mkdir /etc/pve/.members
+'
+
+test_expect_success 'local mode is always writable: the links are 0777' '
+	for l in local qemu-server lxc openvz; do
+		test "$(stat -c %a /etc/pve/$l)" = 777 || { stat /etc/pve/$l; exit 1; }
+	done
+'
+
+test_expect_success '.version lists all 43 watched files, 0 for an absent one' '
+	json_keys </etc/pve/.version >keys &&
+	test $(grep -cvx "starttime\|clinfo\|vmlist" keys) = 43 &&
+	for k in corosync.conf priv/wg-keys.cfg sdn/.running-config mapping/usb.cfg ha/rules.cfg; do
+		grep -qx "$k" keys || { echo "missing: $k"; exit 1; }
+	done &&
+	test ! -e /etc/pve/jobs.cfg &&
+	test "$(json_get jobs.cfg </etc/pve/.version)" = 0 &&
+	test "$(json_type clinfo </etc/pve/.version)" = number
 '
 
 test_expect_success '.version has a growing version for each watched file' '

@@ -97,6 +97,17 @@ test_expect_success 'pvecm help status and pvecm status --help show the usage of
 	grep -q "pvecm status" out2
 '
 
+test_expect_success 'pvecm help expected shows an integer argument of at least 1, as the reference' '
+	pvecm help expected >out 2>err &&
+	grep -qx "  <expected> <integer> (1 - N)" out &&
+	test_must_fail pvecm expected zero 2>err &&
+	grep -q "not a number of votes" err
+'
+
+test_expect_success 'pvecm apiver prints the join API version, 1' '
+	test "$(pvecm apiver)" = 1
+'
+
 test_expect_success 'an unknown command is a usage error' '
 	test_must_fail pvecm frobnicate >out 2>err &&
 	cat err &&

@@ -239,6 +239,27 @@ test_expect_success 'addresses come from corosync.conf when the node is listed t
 	rm /etc/pve/corosync.conf
 '
 
+test_expect_success '--unmerge-known-hosts: ssh_known_hosts becomes a local copy, and stays so' '
+	test -L /etc/ssh/ssh_known_hosts &&
+	cp /etc/pve/priv/known_hosts cluster &&
+	pvecm updatecerts --unmerge-known-hosts >out 2>err &&
+	grep -qx "unmerge SSH known hosts" out &&
+	test ! -L /etc/ssh/ssh_known_hosts &&
+	head -n 1 /etc/ssh/ssh_known_hosts | grep -q "^# local file, not merged" &&
+	tail -n +2 /etc/ssh/ssh_known_hosts | cmp - cluster &&
+	test_cmp cluster /etc/pve/priv/known_hosts &&
+	echo "local-only ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnly" >>/etc/ssh/ssh_known_hosts &&
+	pvecm updatecerts >out 2>err &&
+	test ! -L /etc/ssh/ssh_known_hosts &&
+	grep -q "^local-only " /etc/ssh/ssh_known_hosts &&
+	! grep -q "^local-only " /etc/pve/priv/known_hosts &&
+	test_cmp cluster /etc/pve/priv/known_hosts &&
+	sed -i 1d /etc/ssh/ssh_known_hosts &&
+	pvecm updatecerts >out 2>err &&
+	test "$(readlink /etc/ssh/ssh_known_hosts)" = /etc/pve/priv/known_hosts &&
+	grep -q "^local-only " /etc/pve/priv/known_hosts
+'
+
 test_expect_success 'half a CA is refused, naming the missing file, and nothing changes' '
 	mv /etc/pve/priv/pve-root-ca.key /etc/pve/priv/saved.key &&
 	before=$(sha256sum </etc/pve/nodes/n1/pve-ssl.pem) &&

@@ -38,11 +38,12 @@ typedef enum {
 	LINK_LOCAL,
 	LINK_QEMU,
 	LINK_LXC,
+	LINK_OPENVZ,
 	LINK_COUNT,
 } link_id_t;
 
-static const char *const link_names[LINK_COUNT] = {"local", "qemu-server", "lxc"};
-static const char *const link_suffix[LINK_COUNT] = {"", "/qemu-server", "/lxc"};
+static const char *const link_names[LINK_COUNT] = {"local", "qemu-server", "lxc", "openvz"};
+static const char *const link_suffix[LINK_COUNT] = {"", "/qemu-server", "/lxc", "/openvz"};
 
 struct fusefs {
 	memdb_t *mdb;
@@ -426,6 +427,16 @@ static void fill_stat(fusefs_t *fs, const memdb_attr_t *a, struct stat *st)
 	st->st_atime = st->st_mtime = st->st_ctime = a->mtime;
 }
 
+static bool links_writable(fusefs_t *fs)
+{
+	replica_status_t rs;
+
+	if (!fs->replica)
+		return true;
+	replica_status(fs->replica, &rs);
+	return rs.writable;
+}
+
 static void virtual_stat(fusefs_t *fs, fuse_ino_t ino, struct stat *st)
 {
 	memset(st, 0, sizeof(*st));
@@ -436,7 +447,9 @@ static void virtual_stat(fusefs_t *fs, fuse_ino_t ino, struct stat *st)
 	st->st_blksize = 4096;
 	st->st_atime = st->st_mtime = st->st_ctime = now();
 	if (is_link(ino)) {
-		st->st_mode = S_IFLNK | 0777;
+		/* Scripts (and the reference's own tools) lstat "local" to learn
+		 * whether this node may write: 0777 when it may, 0555 when not. */
+		st->st_mode = S_IFLNK | (links_writable(fs) ? 0777 : 0555);
 		st->st_size = (off_t)strlen(fs->link_target[ino - link_ino(0)]);
 	} else if (ino == vfile_ino(VFILE_DEBUG)) {
 		st->st_mode = S_IFREG | 0640;

@@ -1100,6 +1100,7 @@ int memdb_ensure_layout(memdb_t *mdb, const char *nodename, uint32_t writer, uin
 	    (res = ensure_dir(mdb, nodes, nodename, writer, mtime, &node)) < 0 ||
 	    (res = ensure_dir(mdb, node, "qemu-server", writer, mtime, &ino)) < 0 ||
 	    (res = ensure_dir(mdb, node, "lxc", writer, mtime, &ino)) < 0 ||
+	    (res = ensure_dir(mdb, node, "openvz", writer, mtime, &ino)) < 0 ||
 	    (res = ensure_dir(mdb, node, "priv", writer, mtime, &ino)) < 0 ||
 	    (res = ensure_dir(mdb, MEMDB_ROOT_INODE, "priv", writer, mtime, &priv)) < 0 ||
 	    (res = ensure_dir(mdb, priv, "lock", writer, mtime, &ino)) < 0)

@@ -2,6 +2,7 @@
 
 #include "cmapconf.h"
 #include "log.h"
+#include "nodeinfo.h"
 
 #include <glib.h>
 #include <json-glib/json-glib.h>
@@ -18,7 +19,22 @@ struct vfiles {
 	char *nodename;
 	char *ip;
 	time_t starttime;
+	/* Under conf_lock: clinfo counts the changes of what .members shows
+	 * (see clinfo_update); ips caches name resolutions (ip_entry_t). */
+	uint64_t clinfo;
+	char *clinfo_sig;
+	GHashTable *ips;
 };
+
+/* A node's address is what its name resolves to, as tools use it for SSH
+ * and migration; kept this long so that reading .members does not ask the
+ * resolver each time, short enough that an edited /etc/hosts shows soon. */
+#define VFILES_IP_TTL_S 30
+
+typedef struct {
+	char *ip; /* NULL: the name did not resolve */
+	gint64 when;
+} ip_entry_t;
 
 static const char *const names[VFILE_COUNT] = {
 	[VFILE_VERSION] = ".version",	    [VFILE_MEMBERS] = ".members",
@@ -26,14 +42,61 @@ static const char *const names[VFILE_COUNT] = {
 	[VFILE_DEBUG] = ".debug",
 };
 
-/* Files whose version tools watch to know when to re-read them. */
+/* Files whose version tools watch to know when to re-read them: the
+ * reference's list, in its order; an absent one shows version 0. */
 static const char *const watched[] = {
-	"corosync.conf",     "corosync.conf.new", "datacenter.cfg", "storage.cfg",
-	"user.cfg",	     "domains.cfg",	  "priv/shadow.cfg", "priv/tfa.cfg",
-	"priv/token.cfg",    "vzdump.cron",	  "replication.cfg", "ceph.conf",
-	"ha/resources.cfg",  "ha/groups.cfg",	  "ha/fence.cfg",    "ha/manager_status",
-	"ha/crm_commands",   "firewall/cluster.fw",
+	"corosync.conf",
+	"corosync.conf.new",
+	"storage.cfg",
+	"user.cfg",
+	"domains.cfg",
+	"notifications.cfg",
+	"priv/notifications.cfg",
+	"priv/shadow.cfg",
+	"priv/acme/plugins.cfg",
+	"priv/tfa.cfg",
+	"priv/token.cfg",
+	"priv/wg-keys.cfg",
+	"datacenter.cfg",
+	"vzdump.cron",
+	"vzdump.conf",
+	"jobs.cfg",
+	"ha/crm_commands",
+	"ha/manager_status",
+	"ha/resources.cfg",
+	"ha/rules.cfg",
+	"ha/groups.cfg",
+	"ha/fence.cfg",
+	"status.cfg",
+	"replication.cfg",
+	"ceph.conf",
+	"sdn/vnets.cfg",
+	"sdn/zones.cfg",
+	"sdn/controllers.cfg",
+	"sdn/subnets.cfg",
+	"sdn/ipams.cfg",
+	"sdn/mac-cache.json",
+	"sdn/pve-ipam-state.json",
+	"sdn/dns.cfg",
+	"sdn/fabrics.cfg",
+	"sdn/route-maps.cfg",
+	"sdn/prefix-lists.cfg",
+	"sdn/.running-config",
+	"virtual-guest/cpu-models.conf",
+	"virtual-guest/profiles.cfg",
+	"firewall/cluster.fw",
+	"mapping/directory.cfg",
+	"mapping/pci.cfg",
+	"mapping/usb.cfg",
 };
+
+static void ip_entry_free(gpointer p)
+{
+	ip_entry_t *e = p;
+
+	g_free(e->ip);
+	g_free(e);
+}
 
 vfiles_t *vfiles_new(memdb_t *mdb, clusterlog_t *log, const char *nodename, const char *ip,
 		     time_t starttime)
@@ -46,6 +109,8 @@ vfiles_t *vfiles_new(memdb_t *mdb, clusterlog_t *log, const char *nodename, cons
 	vf->nodename = g_strdup(nodename);
 	vf->ip = g_strdup(ip ? ip : "");
 	vf->starttime = starttime;
+	vf->clinfo = 1;
+	vf->ips = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, ip_entry_free);
 	return vf;
 }
 
@@ -59,6 +124,8 @@ void vfiles_free(vfiles_t *vf)
 	if (!vf)
 		return;
 	cmapconf_free(vf->conf);
+	g_hash_table_destroy(vf->ips);
+	g_free(vf->clinfo_sig);
 	g_mutex_clear(&vf->conf_lock);
 	g_free(vf->nodename);
 	g_free(vf->ip);
@@ -226,42 +293,100 @@ static char *render_vmlist(vfiles_t *vf, size_t *len)
 	return finish(b, len);
 }
 
+/* The address node name resolves to here, or its corosync address when it
+ * does not resolve (tools need one to reach it). Under conf_lock. */
+static const char *node_ip(vfiles_t *vf, const cmapconf_node_t *n)
+{
+	gint64 now = g_get_monotonic_time();
+	ip_entry_t *e;
+
+	if (strcmp(n->name, vf->nodename) == 0 && *vf->ip)
+		return vf->ip;
+	e = g_hash_table_lookup(vf->ips, n->name);
+	if (!e || now - e->when > VFILES_IP_TTL_S * G_USEC_PER_SEC) {
+		g_autoptr(GError) err = NULL;
+		e = g_new0(ip_entry_t, 1);
+		e->ip = nodeinfo_resolve(n->name, &err);
+		e->when = now;
+		if (!e->ip)
+			log_debug("node %s: %s", n->name, err->message);
+		g_hash_table_replace(vf->ips, g_strdup(n->name), e);
+	}
+	return e->ip ? e->ip : n->addr;
+}
+
+/* What .members shows now, under conf_lock: refreshes the node list from
+ * corosync, and counts a change of anything in it (or a state exchange,
+ * which every membership change brings) in vf->clinfo, so that a client
+ * watching .version's "clinfo" sees each change. */
+static void clinfo_update(vfiles_t *vf, replica_status_t *st)
+{
+	cmapconf_t *fresh = vf->replica ? cmapconf_read(NULL) : NULL;
+	g_autoptr(GString) sig = g_string_new(NULL);
+
+	if (fresh) {
+		cmapconf_free(vf->conf);
+		vf->conf = fresh;
+	}
+	memset(st, 0, sizeof(*st));
+	if (!vf->replica)
+		return;
+	replica_status(vf->replica, st);
+	g_string_append_printf(sig, "%d %" G_GUINT64_FORMAT, st->writable, st->syncs);
+	if (vf->conf) {
+		g_string_append_printf(sig, " %s %" G_GUINT64_FORMAT, vf->conf->cluster_name,
+				       vf->conf->config_version);
+		for (guint i = 0; i < vf->conf->nodes->len; i++) {
+			const cmapconf_node_t *n = vf->conf->nodes->pdata[i];
+			g_string_append_printf(sig, " %u:%s:%d:%s", n->nodeid, n->name,
+					       replica_node_online(vf->replica, n->nodeid),
+					       node_ip(vf, n));
+		}
+	}
+	if (g_strcmp0(sig->str, vf->clinfo_sig) != 0) {
+		if (vf->clinfo_sig)
+			vf->clinfo++;
+		g_free(vf->clinfo_sig);
+		vf->clinfo_sig = g_strdup(sig->str);
+	}
+}
+
 static char *render_version(vfiles_t *vf, size_t *len)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
+	replica_status_t st;
 	memdb_attr_t a;
 
+	g_mutex_lock(&vf->conf_lock);
+	clinfo_update(vf, &st);
+	uint64_t clinfo = vf->clinfo;
+	g_mutex_unlock(&vf->conf_lock);
 	json_builder_begin_object(b);
 	member_int(b, "starttime", (gint64)vf->starttime);
-	member_int(b, "clinfo", 1);
+	member_int(b, "clinfo", (gint64)clinfo);
 	member_int(b, "vmlist", (gint64)memdb_guest_dirs_version(vf->mdb));
-	for (size_t i = 0; i < G_N_ELEMENTS(watched); i++)
-		if (memdb_lookup_path(vf->mdb, watched[i], &a) == 0 && a.type == MEMDB_REG)
-			member_int(b, watched[i], (gint64)a.version);
+	for (size_t i = 0; i < G_N_ELEMENTS(watched); i++) {
+		bool there = memdb_lookup_path(vf->mdb, watched[i], &a) == 0 && a.type == MEMDB_REG;
+		member_int(b, watched[i], there ? (gint64)a.version : 0);
+	}
 	json_builder_end_object(b);
 	return finish(b, len);
 }
 
-/* Outside a cluster this node is the only member, and online. */
 /* In a cluster: every configured node, online when its pmxcfsd is in the
  * group. Outside one, or while corosync cannot be asked: this node alone. */
 static char *render_members(vfiles_t *vf, size_t *len)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
-	cmapconf_t *fresh = vf->replica ? cmapconf_read(NULL) : NULL;
+	replica_status_t st;
 
 	g_mutex_lock(&vf->conf_lock);
-	if (fresh) {
-		cmapconf_free(vf->conf);
-		vf->conf = fresh;
-	}
+	clinfo_update(vf, &st);
 	const cmapconf_t *conf = vf->conf;
 	json_builder_begin_object(b);
 	member_str(b, "nodename", vf->nodename);
-	member_int(b, "version", conf ? (int64_t)conf->config_version : 1);
+	member_int(b, "version", (gint64)vf->clinfo);
 	if (vf->replica) {
-		replica_status_t st;
-		replica_status(vf->replica, &st);
 		json_builder_set_member_name(b, "cluster");
 		json_builder_begin_object(b);
 		member_str(b, "name", conf ? conf->cluster_name : "");
@@ -279,7 +404,7 @@ static char *render_members(vfiles_t *vf, size_t *len)
 			json_builder_begin_object(b);
 			member_int(b, "id", n->nodeid);
 			member_int(b, "online", replica_node_online(vf->replica, n->nodeid));
-			member_str(b, "ip", n->addr);
+			member_str(b, "ip", node_ip(vf, n));
 			json_builder_end_object(b);
 		}
 	} else {

@@ -5,6 +5,7 @@
 #include "pvecm_cli.h"
 #include "pvecm_create.h"
 #include "pvecm_join.h"
+#include "pvecm_links.h"
 #include "pvecm_nodelist.h"
 #include "pvecm_status.h"
 
@@ -69,6 +70,7 @@ static const pvecm_cli_cmd_t commands[] = {
 	.name = "delnode",
 	.description = "Removes a node from the cluster configuration.",
 	.args = pvecm_delnode_args,
+	.opts = pvecm_delnode_opts,
 	.run = pvecm_delnode_run,
     },
     {
@@ -82,6 +84,13 @@ static const pvecm_cli_cmd_t commands[] = {
 	.description = "Generate new cryptographic key for corosync.",
 	.args = keygen_args,
 	.run = cmd_keygen,
+    },
+    {
+	.name = "links",
+	.description = "Displays the state of every corosync link to every node, as corosync "
+		       "sees it now.",
+	.opts = pvecm_links_opts,
+	.run = pvecm_links_run,
     },
     {
 	.name = "nodes",

@@ -76,6 +76,8 @@ const pvecm_cli_opt_t pvecm_updatecerts_opts[] = {
     {"force", PVECM_CLI_BOOLEAN, .description = "Force generation of new SSL certificate."},
     {"silent", PVECM_CLI_BOOLEAN,
      .description = "Ignore errors (i.e. when cluster has no quorum)."},
+    {"unmerge-known-hosts", PVECM_CLI_BOOLEAN, .default_text = "0",
+     .description = "Unmerge legacy SSH known hosts."},
     {.name = NULL},
 };
 
@@ -1154,6 +1156,31 @@ static char *merge_known(GPtrArray *lines, const GPtrArray *keys, GPtrArray *hos
 	return join_lines(out);
 }
 
+/* Whether ssh_known_hosts is a local file an unmerge marked. */
+static bool unmerged(const char *global)
+{
+	g_autofree char *text = NULL;
+
+	if (g_file_test(global, G_FILE_TEST_IS_SYMLINK) ||
+	    !g_file_get_contents(global, &text, NULL, NULL))
+		return false;
+	return g_str_has_prefix(text, PVECM_CERTS_UNMERGED_MARK "\n");
+}
+
+/* ssh_known_hosts as a marked local file: a link (or nothing) becomes a
+ * copy of the cluster's file, a local file keeps its lines. */
+static bool unmerge_known(const char *global, const char *shared_text, GError **err)
+{
+	g_autofree char *local = NULL;
+	g_autofree char *text = NULL;
+	bool link = g_file_test(global, G_FILE_TEST_IS_SYMLINK);
+
+	if (!link && !read_text(global, &local, NULL, err))
+		return false;
+	text = g_strconcat(PVECM_CERTS_UNMERGED_MARK "\n", link ? shared_text : local, NULL);
+	return write_text(global, text, 0644, err);
+}
+
 bool pvecm_certs_merge_known_hosts(const pvecm_certs_node_t *node, GError **err)
 {
 	g_autofree char *shared = pve_path(node, KNOWN_HOSTS);
@@ -1166,17 +1193,107 @@ bool pvecm_certs_merge_known_hosts(const pvecm_certs_node_t *node, GError **err)
 	g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	bool missing;
 
+	bool keep_local = unmerged(global);
+
 	keys = read_host_keys(node, err);
 	if (!keys || !ensure_dir(priv, PVE_PRIV_DIR_MODE, err) ||
-	    !read_text(shared, &old, &missing, err) ||
+	    !read_text(shared, &old, &missing, err))
+		return false;
+	if (!keep_local && !node->unmerge_known_hosts &&
 	    !read_unless_link_to(global, shared, &local, err))
 		return false;
 	add_lines(lines, seen, old);
-	add_lines(lines, seen, local);
+	if (local)
+		add_lines(lines, seen, local);
 	text = merge_known(lines, keys, hosts);
 	if (!update_text(shared, old, missing, text, PVE_PRIV_MODE, err))
 		return false;
+	if (keep_local)
+		return true;
+	if (node->unmerge_known_hosts) {
+		say(node, "unmerge SSH known hosts");
+		return unmerge_known(global, text, err);
+	}
 	return ensure_symlink(shared, global, err);
+}
+
+/* Whether an authorized_keys line is the root key of node name: its
+ * comment is root@NAME or root@NAME.DOMAIN, as ssh-keygen and updatecerts
+ * write it. */
+static bool root_key_of(const char *line, const char *name)
+{
+	g_auto(GStrv) f = fields_of(line);
+	guint n = g_strv_length(f);
+	size_t len = strlen(name);
+
+	if (line[0] == '#' || n < 3)
+		return false;
+	const char *c = f[n - 1];
+	if (!g_str_has_prefix(c, "root@") || g_ascii_strncasecmp(c + 5, name, len) != 0)
+		return false;
+	return c[5 + len] == '\0' || c[5 + len] == '.';
+}
+
+/* known_hosts text without the hosts' names (lines left with no name go),
+ * or NULL when none was in it. */
+static char *filter_known(const char *text, GPtrArray *hosts)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+	bool changed = false;
+
+	for (char **l = lines; *l; l++) {
+		if (!**l && !l[1])
+			break;
+		g_autofree char *stripped = strip_own_hosts(*l, hosts);
+		changed |= stripped != NULL;
+		if (stripped && !*stripped)
+			continue;
+		g_ptr_array_add(out, g_strdup(stripped ? stripped : *l));
+	}
+	return changed ? join_lines(out) : NULL;
+}
+
+/* authorized_keys text without name's root key, or NULL when it was not
+ * in it. */
+static char *filter_authorized(const char *text, const char *name)
+{
+	g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func(g_free);
+	bool changed = false;
+
+	for (char **l = lines; *l; l++) {
+		if (!**l && !l[1])
+			break;
+		if (root_key_of(*l, name)) {
+			changed = true;
+			continue;
+		}
+		g_ptr_array_add(out, g_strdup(*l));
+	}
+	return changed ? join_lines(out) : NULL;
+}
+
+bool pvecm_certs_forget_node(const char *pve_dir, const char *name, const char *const *addrs,
+			     GError **err)
+{
+	g_autofree char *known = g_build_filename(pve_dir, KNOWN_HOSTS, NULL);
+	g_autofree char *auth = g_build_filename(pve_dir, AUTHORIZED_KEYS, NULL);
+	g_autofree char *ktext = NULL, *atext = NULL, *knew = NULL, *anew = NULL;
+	g_autoptr(GPtrArray) hosts = g_ptr_array_new_with_free_func(g_free);
+	bool kmissing, amissing;
+
+	g_ptr_array_add(hosts, g_ascii_strdown(name, -1));
+	for (const char *const *a = addrs; a && *a; a++) {
+		char *ip = canonical_ip(*a);
+		g_ptr_array_add(hosts, ip ? ip : g_ascii_strdown(*a, -1));
+	}
+	if (!read_text(known, &ktext, &kmissing, err) || !read_text(auth, &atext, &amissing, err))
+		return false;
+	knew = kmissing ? NULL : filter_known(ktext, hosts);
+	anew = amissing ? NULL : filter_authorized(atext, name);
+	return (!knew || write_text(known, knew, PVE_PRIV_MODE, err)) &&
+	       (!anew || write_text(auth, anew, PVE_PRIV_MODE, err));
 }
 
 bool pvecm_certs_update_node(const pvecm_certs_node_t *node, bool force, GError **err)
@@ -1291,7 +1408,8 @@ static bool not_quorate(GError **err)
 	return false;
 }
 
-static bool update_local(const char *nodename, bool force, FILE *out, GError **err)
+static bool update_local(const char *nodename, bool force, bool unmerge, FILE *out,
+			 GError **err)
 {
 	pvecm_certs_node_t node;
 	bool ok;
@@ -1299,6 +1417,7 @@ static bool update_local(const char *nodename, bool force, FILE *out, GError **e
 	if (!pvecm_certs_node_local(&node, nodename, err))
 		return false;
 	node.out = out;
+	node.unmerge_known_hosts = unmerge;
 	ok = pvecm_certs_update_node(&node, force, err);
 	pvecm_certs_node_clear(&node);
 	return ok;
@@ -1319,7 +1438,7 @@ bool pvecm_certs_update(bool force, GError **err)
 			    pvecm_env_socket(), pvecm_env_service_cmd());
 		return false;
 	}
-	ok = st.quorate ? update_local(st.nodename, force, stdout, err) : not_quorate(err);
+	ok = st.quorate ? update_local(st.nodename, force, false, stdout, err) : not_quorate(err);
 	pvecm_daemon_status_clear(&st);
 	return ok;
 }
@@ -1328,6 +1447,7 @@ int pvecm_updatecerts_run(const pvecm_cli_call_t *call)
 {
 	bool force = pvecm_cli_flag(call, "force", false);
 	bool silent = pvecm_cli_flag(call, "silent", false);
+	bool unmerge = pvecm_cli_flag(call, "unmerge-known-hosts", false);
 	g_autoptr(GError) err = NULL;
 	pvecm_daemon_status_t st;
 	int rc = pvecm_daemon_status(&st, !silent);
@@ -1337,7 +1457,7 @@ int pvecm_updatecerts_run(const pvecm_cli_call_t *call)
 	 * that pass while the cluster is not ready. */
 	if (rc != PVECM_EXIT_OK)
 		return silent && rc == PVECM_EXIT_NOT_READY ? PVECM_EXIT_OK : rc;
-	ok = st.quorate ? update_local(st.nodename, force, silent ? NULL : stdout, &err)
+	ok = st.quorate ? update_local(st.nodename, force, unmerge, silent ? NULL : stdout, &err)
 			: not_quorate(&err);
 	pvecm_daemon_status_clear(&st);
 	if (ok)

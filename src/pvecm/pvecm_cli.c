@@ -97,23 +97,28 @@ static char *opt_display_name(const pvecm_cli_opt_t *o)
 	return g_strdup_printf("--%s%s", o->name, o->indexed ? "[n]" : "");
 }
 
+static char *type_text(pvecm_cli_type_t type, gint64 min, gint64 max)
+{
+	switch (type) {
+	case PVECM_CLI_BOOLEAN:
+		return g_strdup("<boolean>");
+	case PVECM_CLI_INTEGER:
+		if (min == 0 && max == 0)
+			return g_strdup("<integer>");
+		if (max == G_MAXINT64)
+			return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - N)", min);
+		return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - %" G_GINT64_FORMAT ")",
+				       min, max);
+	default:
+		return g_strdup("<string>");
+	}
+}
+
 static char *opt_value_text(const pvecm_cli_opt_t *o)
 {
 	if (o->value_text)
 		return g_strdup(o->value_text);
-	switch (o->type) {
-	case PVECM_CLI_BOOLEAN:
-		return g_strdup("<boolean>");
-	case PVECM_CLI_INTEGER:
-		if (o->min == 0 && o->max == 0)
-			return g_strdup("<integer>");
-		if (o->max == G_MAXINT64)
-			return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - N)", o->min);
-		return g_strdup_printf("<integer> (%" G_GINT64_FORMAT " - %" G_GINT64_FORMAT ")",
-				       o->min, o->max);
-	default:
-		return g_strdup("<string>");
-	}
+	return type_text(o->type, o->min, o->max);
 }
 
 static char *usage_line(const table_t *t, const pvecm_cli_cmd_t *c)
@@ -148,8 +153,10 @@ static void print_full(FILE *out, const table_t *t, const pvecm_cli_cmd_t *c)
 	fputc('\n', out);
 	for (const pvecm_cli_arg_t *a = c->args; a && a->name; a++) {
 		g_autofree char *name = g_strdup_printf("<%s>", a->name);
+		g_autofree char *value =
+		    a->variadic ? g_strdup("<array>") : type_text(a->type, a->min, a->max);
 
-		print_item(out, name, a->variadic ? "<array>" : "<string>", NULL, a->description);
+		print_item(out, name, value, NULL, a->description);
 	}
 	for (const pvecm_cli_opt_t *o = c->opts; o && o->name; o++) {
 		g_autofree char *name = opt_display_name(o);
@@ -490,6 +497,132 @@ static int run_command(const table_t *t, const pvecm_cli_cmd_t *cmd, const char 
 	return rc;
 }
 
+/* Completion */
+
+static void print_matching(const char *word, const char *cur, GHashTable *printed)
+{
+	if (g_str_has_prefix(word, cur) && g_hash_table_add(printed, g_strdup(word)))
+		printf("%s\n", word);
+}
+
+/* The words of the table at depth after the given ones. */
+static void complete_command(const table_t *t, char **words, size_t depth, const char *cur,
+			     GHashTable *printed)
+{
+	for (size_t i = 0; i < table_len(t); i++) {
+		const char *name = table_row(t, i)->name;
+		bool match = name_words(name) > depth;
+
+		for (size_t d = 0; match && d < depth; d++) {
+			g_autofree char *w = name_word(name, d);
+			match = strcmp(w, words[d]) == 0;
+		}
+		if (match) {
+			g_autofree char *w = name_word(name, depth);
+			print_matching(w, cur, printed);
+		}
+	}
+}
+
+static const pvecm_cli_opt_t *opt_named(const pvecm_cli_cmd_t *c, const char *word)
+{
+	g_autoptr(GString) err = g_string_new(NULL);
+	g_autofree char *name = NULL;
+	const char *given = word + (word[1] == '-' ? 2 : 1);
+
+	if (strchr(given, '='))
+		return NULL;
+	return find_opt(c, given, &name, err);
+}
+
+static void complete_args(const table_t *t, const pvecm_cli_cmd_t *c, char **words, size_t n,
+			  const char *cur, GHashTable *printed)
+{
+	size_t pos = 0;
+
+	/* A value for the option before it: the shell's own completion. */
+	if (n > 0 && is_option(words[n - 1])) {
+		const pvecm_cli_opt_t *o = opt_named(c, words[n - 1]);
+		if (o && o->type != PVECM_CLI_BOOLEAN)
+			return;
+	}
+	if (cur[0] == '-') {
+		for (const pvecm_cli_opt_t *o = c->opts; o && o->name; o++)
+			for (unsigned i = 0; i < MAX(o->indexed, 1u); i++) {
+				g_autofree char *cn = concrete_name(o, i);
+				g_autofree char *w = g_strdup_printf("--%s", cn);
+				print_matching(w, cur, printed);
+			}
+		return;
+	}
+	for (size_t i = 0; i < n; i++) {
+		const pvecm_cli_opt_t *o = is_option(words[i]) ? opt_named(c, words[i]) : NULL;
+		if (o && o->type != PVECM_CLI_BOOLEAN && !strchr(words[i], '='))
+			i++;
+		else if (!is_option(words[i]))
+			pos++;
+	}
+	if (c == &help_cmd) {
+		complete_command(t, words, pos, cur, printed);
+		return;
+	}
+	const pvecm_cli_arg_t *a = c->args;
+	for (size_t i = 0; a && a->name && i < pos && !a->variadic; i++)
+		a++;
+	if (a && a->name && a->complete) {
+		g_auto(GStrv) values = a->complete();
+		for (char **v = values; v && *v; v++)
+			print_matching(*v, cur, printed);
+	}
+}
+
+static int complete_run(const table_t *t)
+{
+	const char *line = g_getenv("COMP_LINE");
+	const char *point = g_getenv("COMP_POINT");
+	g_autoptr(GHashTable) printed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	guint64 at = 0;
+
+	if (!line)
+		return PVECM_EXIT_OK;
+	if (!point || !g_ascii_string_to_unsigned(point, 10, 0, strlen(line), &at, NULL))
+		at = strlen(line);
+	g_autofree char *upto = g_strndup(line, (gsize)at);
+	g_auto(GStrv) split = g_strsplit_set(upto, " \t", -1);
+	g_autoptr(GPtrArray) words = g_ptr_array_new();
+	for (char **w = split; *w; w++)
+		if (**w || !w[1])
+			g_ptr_array_add(words, *w);
+	/* words: the program, the words before the one being typed, then it
+	 * ("" after a blank). */
+	if (words->len < 2)
+		return PVECM_EXIT_OK;
+	const char *cur = words->pdata[words->len - 1];
+	char **before = (char **)words->pdata + 1;
+	size_t nbefore = words->len - 2;
+	for (size_t depth = 0; depth <= nbefore; depth++) {
+		const pvecm_cli_cmd_t *row = NULL;
+		for (size_t i = 0; i < table_len(t) && depth > 0; i++) {
+			const pvecm_cli_cmd_t *c = table_row(t, i);
+			if (name_words(c->name) != depth)
+				continue;
+			bool match = true;
+			for (size_t d = 0; match && d < depth; d++) {
+				g_autofree char *w = name_word(c->name, d);
+				match = strcmp(w, before[d]) == 0;
+			}
+			if (match)
+				row = c;
+		}
+		if (row) {
+			complete_args(t, row, before + depth, nbefore - depth, cur, printed);
+			return PVECM_EXIT_OK;
+		}
+	}
+	complete_command(t, before, nbefore, cur, printed);
+	return PVECM_EXIT_OK;
+}
+
 int pvecm_cli_main(const char *prog, const pvecm_cli_cmd_t *cmds, size_t ncmds, int argc,
 		   char **argv)
 {
@@ -502,6 +635,8 @@ int pvecm_cli_main(const char *prog, const pvecm_cli_cmd_t *cmds, size_t ncmds, 
 
 	if (nwords == 0)
 		return usage_abort(&t, NULL, "no command specified");
+	if (strcmp(words[0], PVECM_CLI_COMPLETE_CMD) == 0)
+		return complete_run(&t);
 	/* `pvecm --help` is what people type first. */
 	if (is_help_flag(words[0]))
 		return run_command(&t, &help_cmd, "help", words + 1, nwords - 1);

@@ -252,10 +252,11 @@ static int check_apiver(join_t *j)
 			    j->host, why);
 	text = g_strndup((const char *)out->data, out->len);
 	v = g_ascii_strtoll(g_strstrip(text), &end, 10);
-	if (!*text || *end || v != PVECM_API_VERSION)
-		return fail("%s speaks join API version '%s', this node %d - install the same "
-			    "pvecm version on both; nothing changed",
-			    j->host, text, PVECM_API_VERSION);
+	if (!*text || *end || v < PVECM_API_VERSION - PVECM_API_AGE_AS_JOINEE)
+		return fail("%s speaks join API version '%s', this node %d and versions from %d "
+			    "on - upgrade pvecm on the cluster's nodes; nothing changed",
+			    j->host, text, PVECM_API_VERSION,
+			    PVECM_API_VERSION - PVECM_API_AGE_AS_JOINEE);
 	return PVECM_EXIT_OK;
 }
 

@@ -4,7 +4,9 @@
 #include "nodeinfo.h"
 #include "pvecm_daemon.h"
 #include "pvecm_env.h"
+#include "pvecm_certs.h"
 #include "pvecm_link.h"
+#include "pvecm_nodedir.h"
 #include "pvecm_quorum.h"
 
 #include <dirent.h>
@@ -40,8 +42,35 @@ const pvecm_cli_opt_t pvecm_addnode_opts[] = {
     {.name = NULL},
 };
 
+/* The node names of the cluster's corosync.conf, for shell completion;
+ * none when it cannot be read. */
+static char **node_names(void)
+{
+	g_autofree char *path = pvecm_env_cluster_conf();
+	g_autoptr(corosync_conf_t) conf = corosync_conf_load(path, NULL);
+	g_autoptr(GStrvBuilder) b = g_strv_builder_new();
+
+	if (conf) {
+		g_autoptr(GPtrArray) nodes = corosync_conf_nodes(conf);
+		for (guint i = 0; i < nodes->len; i++) {
+			const corosync_conf_node_t *n = nodes->pdata[i];
+			if (n->name && nodeinfo_check_name("node", n->name, NODEINFO_NAME_MAX, NULL))
+				g_strv_builder_add(b, n->name);
+		}
+	}
+	return g_strv_builder_end(b);
+}
+
 const pvecm_cli_arg_t pvecm_delnode_args[] = {
-    {.name = "node", .description = "The cluster node name."},
+    {.name = "node", .description = "The cluster node name.", .complete = node_names},
+    {.name = NULL},
+};
+
+const pvecm_cli_opt_t pvecm_delnode_opts[] = {
+    {"force", PVECM_CLI_BOOLEAN,
+     .description = "Remove the node even while its directory holds guest configurations; "
+		    "the directory is first copied to /var/lib/pve-cluster/backup/ on this "
+		    "node."},
     {.name = NULL},
 };
 
@@ -156,13 +185,16 @@ static void addnode_clear(addnode_t *a)
 static int addnode_options(const pvecm_cli_call_t *call, addnode_t *a)
 {
 	g_autoptr(GError) err = NULL;
-	gint64 api = pvecm_cli_int(call, "apiversion", PVECM_API_VERSION);
+	/* As the reference: a caller that does not say speaks version 0. */
+	gint64 api = pvecm_cli_int(call, "apiversion", 0);
 
-	if (api != PVECM_API_VERSION)
+	if (api < PVECM_API_VERSION - PVECM_API_AGE_AS_CLUSTER)
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED,
 				      "the joining node speaks join API version %" G_GINT64_FORMAT
-				      ", this node %d - install the same pvecm version on both",
-				      api, PVECM_API_VERSION);
+				      ", this node %d and versions from %d on - upgrade pvecm on "
+				      "the joining node",
+				      api, PVECM_API_VERSION,
+				      PVECM_API_VERSION - PVECM_API_AGE_AS_CLUSTER);
 	a->name = pvecm_cli_arg(call, 0);
 	if (!nodeinfo_check_name("node", a->name, NODEINFO_NAME_MAX, &err))
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
@@ -400,11 +432,56 @@ static bool remove_node_dir(const char *name, GError **err)
 	return ok;
 }
 
-static int delnode_locked(const char *what, const char *self, const char *path)
+/* Guests configured on the node would vanish cluster-wide with its
+ * directory: refused, naming them, unless forced. */
+static int delnode_check_guests(const char *name, bool force)
+{
+	g_autoptr(GPtrArray) guests = pvecm_nodedir_guests(pvecm_env_pve_dir(), name);
+	g_autoptr(GString) list = g_string_new(NULL);
+
+	if (guests->len == 0 || force)
+		return PVECM_EXIT_OK;
+	for (guint i = 0; i < guests->len; i++)
+		g_string_append_printf(list, "%s%s/%s", i ? ", " : "", pvecm_env_pve_dir(),
+				       (const char *)guests->pdata[i]);
+	return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED,
+			      "node '%s' still holds guest configurations: %s - move each to the "
+			      "same directory of another node (mv %s/nodes/%s/qemu-server/ID.conf "
+			      "%s/nodes/OTHER/qemu-server/), or use --force to remove the node "
+			      "anyway with a backup of its directory; nothing changed",
+			      name, list->str, pvecm_env_pve_dir(), name, pvecm_env_pve_dir());
+}
+
+/* The node's per-node lock (the HA agent's, as the reference names it). */
+static bool remove_node_locks(const char *name, GError **err)
+{
+	g_autofree char *leaf = g_strdup_printf("ha_agent_%s_lock", name);
+	g_autofree char *path = g_build_filename(pvecm_env_pve_dir(), "priv", "lock", leaf, NULL);
+
+	if (rmdir(path) == 0 || errno == ENOENT)
+		return true;
+	g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno), "cannot remove %s: %s", path,
+		    g_strerror(errno));
+	return false;
+}
+
+/* Everything of the node in /etc/pve but its corosync.conf entry: its
+ * directory, its lines in the cluster's SSH files, its lock. */
+static bool forget_node(const char *name, GStrv addrs, GError **err)
+{
+	return remove_node_dir(name, err) &&
+	       pvecm_certs_forget_node(pvecm_env_pve_dir(), name, (const char *const *)addrs,
+				       err) &&
+	       remove_node_locks(name, err);
+}
+
+static int delnode_locked(const char *what, const char *self, const char *path, bool force)
 {
 	g_autoptr(GError) err = NULL;
 	g_autoptr(corosync_conf_t) conf = load_conf(path, &err);
 	g_autoptr(GPtrArray) nodes = NULL;
+	g_autoptr(GStrvBuilder) addrs = g_strv_builder_new();
+	g_autofree char *backup = NULL;
 	corosync_conf_node_t *n;
 	int rc;
 
@@ -421,19 +498,37 @@ static int delnode_locked(const char *what, const char *self, const char *path)
 		    "Cannot delete myself from cluster! - run it on another node");
 	if ((rc = delnode_check_offline(n)) != PVECM_EXIT_OK)
 		return rc;
+	if ((rc = delnode_check_guests(n->name, force)) != PVECM_EXIT_OK)
+		return rc;
+	g_autofree char *bdir = g_path_get_dirname(pvecm_env_database());
+	g_autofree char *broot = g_build_filename(bdir, PVECM_NODEDIR_BACKUP_DIR, NULL);
+	g_autofree char *ndir = g_build_filename(pvecm_env_pve_dir(), "nodes", n->name, NULL);
+	if (force && g_file_test(ndir, G_FILE_TEST_IS_DIR) &&
+	    !(backup = pvecm_nodedir_backup(pvecm_env_pve_dir(), n->name, broot, &err)))
+		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s - nothing changed",
+				      err->message);
 
 	g_autofree char *name = g_strdup(n->name);
+	for (unsigned l = 0; l < COROSYNC_CONF_MAX_LINKS; l++)
+		if (n->addr[l])
+			g_strv_builder_add(addrs, n->addr[l]);
+	g_auto(GStrv) addrv = g_strv_builder_end(addrs);
 	corosync_conf_remove_item(corosync_conf_find_section(conf->root, "nodelist"), n->item);
 	bump_version(conf);
 	if (!save_conf(conf, path, &err))
 		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 
 	/* The node is out of the cluster now; what is left is its files. */
-	if (!remove_node_dir(name, &err))
+	if (!forget_node(name, addrv, &err))
 		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED,
 				      "node '%s' was removed from corosync.conf, but %s - remove the "
-				      "rest of %s/nodes/%s by hand",
-				      name, err->message, pvecm_env_pve_dir(), name);
+				      "rest of it by hand (%s/nodes/%s, its lines in "
+				      "%s/priv/authorized_keys and known_hosts)",
+				      name, err->message, pvecm_env_pve_dir(), name,
+				      pvecm_env_pve_dir());
+	if (backup)
+		printf("node '%s' removed; its directory %s/nodes/%s was moved to %s\n", name,
+		       pvecm_env_pve_dir(), name, backup);
 	return PVECM_EXIT_OK;
 }
 
@@ -449,7 +544,8 @@ int pvecm_delnode_run(const pvecm_cli_call_t *call)
 	if (rc == PVECM_EXIT_OK && !(lock = lock_take("delnode", &err)))
 		rc = pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 	if (rc == PVECM_EXIT_OK)
-		rc = delnode_locked(pvecm_cli_arg(call, 0), st.nodename, path);
+		rc = delnode_locked(pvecm_cli_arg(call, 0), st.nodename, path,
+				    pvecm_cli_flag(call, "force", false));
 	lock_release("delnode", lock);
 	pvecm_daemon_status_clear(&st);
 	return rc;

@@ -36,7 +36,11 @@ const pvecm_cli_opt_t pvecm_status_opts[] = {
 };
 
 const pvecm_cli_arg_t pvecm_expected_args[] = {
-    {.name = "expected", .description = "Expected votes"},
+    {.name = "expected",
+     .description = "Expected votes",
+     .type = PVECM_CLI_INTEGER,
+     .min = 1,
+     .max = G_MAXINT64},
     {.name = NULL},
 };
 
@@ -539,5 +543,15 @@ int pvecm_expected_run(const pvecm_cli_call_t *call)
 	if (pvecm_quorum_set_expected((uint32_t)expected, &err))
 		return PVECM_EXIT_OK;
 	what = g_strdup_printf("cannot set expected votes to %" G_GUINT64_FORMAT, expected);
+	return corosync_failed(err, what);
+}
+
+int pvecm_status_check_node(void)
+{
+	return check_node();
+}
+
+int pvecm_status_corosync_failed(const GError *err, const char *what)
+{
 	return corosync_failed(err, what);
 }

@@ -22,7 +22,7 @@ corosync)
 	stop () { node_stop_corosync "$name"; }
 	reload () { corosync-cfgtool -R; }
 	;;
-pmxcfsd)
+pmxcfsd | pve-cluster)
 	running () { pid=$(node_pmxcfsd_pid "$name") && pid_alive "$pid"; }
 	start () { node_start_pmxcfsd "$name"; }
 	stop () { node_stop_pmxcfsd "$name"; }

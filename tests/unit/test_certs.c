@@ -648,6 +648,108 @@ static void test_known_hosts_merge(fx_t *fx, gconstpointer data)
 	g_assert_cmpstr(got, ==, again);
 }
 
+/* --unmerge-known-hosts: the link becomes a marked copy of the cluster's
+ * file; later runs neither merge it nor link it again, while this node's
+ * own keys still reach the cluster's file. */
+static void test_known_hosts_unmerge(fx_t *fx, gconstpointer data)
+{
+	g_autofree char *shared = path_of(fx, "pve/priv/known_hosts");
+	g_autofree char *global = path_of(fx, "ssh/ssh_known_hosts");
+	g_autofree char *ed = host_key(fx, "ssh_host_ed25519_key.pub");
+
+	put(shared, "n2 ssh-ed25519 AAAAn2key\n");
+	merge_known(fx);
+	g_assert_true(g_file_test(global, G_FILE_TEST_IS_SYMLINK));
+	g_autofree char *merged = known_hosts(fx);
+
+	fx->node.unmerge_known_hosts = true;
+	merge_known(fx);
+	g_assert_false(g_file_test(global, G_FILE_TEST_IS_SYMLINK));
+	g_autofree char *local = slurp(global);
+	g_autofree char *want = g_strconcat(PVECM_CERTS_UNMERGED_MARK "\n", merged, NULL);
+	g_assert_cmpstr(local, ==, want);
+	g_assert_cmpuint(mode_of(global), ==, 0644);
+	g_autofree char *after = known_hosts(fx);
+	g_assert_cmpstr(after, ==, merged);
+
+	/* a plain run later: the local file and its own lines stay local */
+	fx->node.unmerge_known_hosts = false;
+	g_autofree char *edited = g_strconcat(local, "n9 ssh-ed25519 AAAAlocalonly\n", NULL);
+	put(global, edited);
+	merge_known(fx);
+	g_assert_false(g_file_test(global, G_FILE_TEST_IS_SYMLINK));
+	g_autofree char *kept = slurp(global);
+	g_assert_cmpstr(kept, ==, edited);
+	g_autofree char *cluster = known_hosts(fx);
+	g_assert_null(strstr(cluster, "AAAAlocalonly"));
+	g_autofree char *own = g_strdup_printf("n1 %s", ed);
+	g_assert_true(has_line(cluster, own));
+
+	/* without the mark, a plain run merges and links again */
+	put(global, "n9 ssh-ed25519 AAAAlocalonly\n");
+	merge_known(fx);
+	g_assert_true(g_file_test(global, G_FILE_TEST_IS_SYMLINK));
+	g_autofree char *remerged = known_hosts(fx);
+	g_assert_nonnull(strstr(remerged, "AAAAlocalonly"));
+}
+
+/* What delnode removes: the node's names and addresses (hashed too) from
+ * known_hosts and its root key from authorized_keys; nothing else. */
+static void test_forget_node(fx_t *fx, gconstpointer data)
+{
+	g_autofree char *known = path_of(fx, "pve/priv/known_hosts");
+	g_autofree char *auth = path_of(fx, "pve/priv/authorized_keys");
+	g_autofree char *hash_n3 = hashed("n3"), *hash_n2 = hashed("n2");
+	g_autofree char *ktext = g_strdup_printf("# cluster\n"
+						 "n2 ssh-ed25519 AAAAn2\n"
+						 "n3 ssh-ed25519 AAAAn3\n"
+						 "10.1.0.3 ssh-ed25519 AAAAn3\n"
+						 "N3,n3.example.org,n2x ssh-rsa AAAAmixed\n"
+						 "%s ssh-ed25519 AAAAn3hashed\n"
+						 "%s ssh-ed25519 AAAAn2hashed\n"
+						 "@cert-authority n3 ssh-rsa AAAAca\n",
+						 hash_n3, hash_n2);
+	const char *atext = "ssh-rsa AAAAk2 root@n2\n"
+			    "ssh-rsa AAAAk3 root@n3\n"
+			    "ssh-rsa AAAAk3b root@N3.example.org\n"
+			    "ssh-rsa AAAAk33 root@n33\n"
+			    "ssh-rsa AAAAadmin admin@n3\n"
+			    "# root@n3\n";
+	g_autoptr(GError) err = NULL;
+	const char *addrs[] = {"10.1.0.3", NULL};
+
+	put(known, ktext);
+	put(auth, atext);
+	g_assert_true(pvecm_certs_forget_node(fx->node.pve_dir, "n3", addrs, &err));
+	g_assert_no_error(err);
+	g_autofree char *k = slurp(known);
+	g_autofree char *n2_hashed = g_strdup_printf("%s ssh-ed25519 AAAAn2hashed\n", hash_n2);
+	g_autofree char *kwant = g_strconcat("# cluster\n"
+					     "n2 ssh-ed25519 AAAAn2\n"
+					     "n3.example.org,n2x ssh-rsa AAAAmixed\n",
+					     n2_hashed, "@cert-authority n3 ssh-rsa AAAAca\n", NULL);
+	g_assert_cmpstr(k, ==, kwant);
+	g_autofree char *a = slurp(auth);
+	g_assert_cmpstr(a, ==,
+			"ssh-rsa AAAAk2 root@n2\n"
+			"ssh-rsa AAAAk33 root@n33\n"
+			"ssh-rsa AAAAadmin admin@n3\n"
+			"# root@n3\n");
+	g_assert_cmpuint(mode_of(known), ==, 0600);
+
+	/* Nothing of the node left: nothing written, the files as they are. */
+	struct stat before, after;
+	g_assert_cmpint(stat(known, &before), ==, 0);
+	g_assert_true(pvecm_certs_forget_node(fx->node.pve_dir, "n3", addrs, &err));
+	g_assert_cmpint(stat(known, &after), ==, 0);
+	g_assert_cmpuint(before.st_ino, ==, after.st_ino);
+	/* Missing files are nothing to forget. */
+	g_assert_cmpint(g_unlink(known), ==, 0);
+	g_assert_cmpint(g_unlink(auth), ==, 0);
+	g_assert_true(pvecm_certs_forget_node(fx->node.pve_dir, "n3", addrs, &err));
+	g_assert_false(g_file_test(known, G_FILE_TEST_EXISTS));
+}
+
 static void test_known_hosts_new_host_key(fx_t *fx, gconstpointer data)
 {
 	g_autofree char *old_ed = host_key(fx, "ssh_host_ed25519_key.pub");
@@ -837,6 +939,8 @@ int main(int argc, char **argv)
 	ADD("node/write-failure", true, test_write_failure_leaves_no_temp);
 	ADD("ssh/known-hosts-merge", false, test_known_hosts_merge);
 	ADD("ssh/known-hosts-new-host-key", false, test_known_hosts_new_host_key);
+	ADD("ssh/known-hosts-unmerge", false, test_known_hosts_unmerge);
+	ADD("ssh/forget-node", false, test_forget_node);
 	ADD("ssh/known-hosts-no-host-key", false, test_known_hosts_no_host_key);
 	ADD("ssh/root-key", false, test_root_key);
 	ADD("ssh/authorized-keys-merge", false, test_authorized_keys_merge);
