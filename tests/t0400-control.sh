@@ -256,6 +256,52 @@ test_expect_success 'pmxcfsd stops cleanly after all that' '
 	node_stop_pmxcfsd n1
 '
 
+# ------------------------------------------------ idle and surplus connections
+
+test_expect_success 'start pmxcfsd with --control-idle-timeout 2' '
+	node_start_pmxcfsd n1 -l --control-idle-timeout 2 &&
+	ctl_alive
+'
+
+test_expect_success 'a connection idle for the timeout is closed, and logged' '
+	log=$(node_log n1) &&
+	perl -MIO::Socket::UNIX -MTime::HiRes=time -e "
+		my \$s = IO::Socket::UNIX->new(Peer => q(/run/pmxcfsd/pmxcfsd.sock)) or die \$!;
+		my \$t = time; my \$b;
+		my \$n = sysread(\$s, \$b, 1);
+		printf qq(read %d after %.1f s\n), \$n, time - \$t;" >out &&
+	cat out &&
+	grep -q "^read 0 after [2-5]\.[0-9] s$" out &&
+	wait_for "the idle close in the log" 5 "grep -q \"idle for 2 s\" \"$log\""
+'
+
+test_expect_success 'with 64 connections held, pvecm says the daemon has too many; it works again once they idle out' '
+	perl -MIO::Socket::UNIX -MIO::Select -e "
+		my @s; \$| = 1;
+		for (1..64) { push @s, IO::Socket::UNIX->new(Peer => q(/run/pmxcfsd/pmxcfsd.sock)) or die \$!; }
+		print qq(open\n);
+		my \$sel = IO::Select->new(@s); my \$b;
+		while (\$sel->count) {
+			for (\$sel->can_read(10)) { \$sel->remove(\$_) if !sysread(\$_, \$b, 1); }
+		}
+		print qq(all closed\n);" >held &
+	held=$! &&
+	test_when_finished "kill $held 2>/dev/null; true" &&
+	wait_for "64 connections" 5 "grep -q open held" &&
+	test_must_fail pvecm status >out 2>err &&
+	cat err &&
+	grep -q "refused the connection on /run/pmxcfsd/pmxcfsd.sock: Too many users" err &&
+	$CTL >out && cat out &&
+	grep -q "^reply .* type=0 flags=1 length=0 id=0 status=-87$" out &&
+	wait_for "the held connections closed for idleness" 10 "grep -q \"all closed\" held" &&
+	test_exit_code 2 pvecm status 2>err &&
+	grep -qxF "$NOT_IN_CLUSTER" err
+'
+
+test_expect_success 'pmxcfsd with an idle timeout stops cleanly' '
+	node_stop_pmxcfsd n1
+'
+
 test_expect_success 'pvecm status after the daemon stopped says it is not running (exit 2)' '
 	test_exit_code 2 pvecm status >out 2>err &&
 	grep -qi "not running" err

@@ -47,6 +47,7 @@ typedef struct {
 	char *socket;
 	char *pidfile;
 	char *corosync_conf;
+	int control_idle_timeout;
 } options_t;
 
 typedef struct {
@@ -150,6 +151,8 @@ static bool parse_options(int argc, char **argv, options_t *o)
 		 "corosync's own copy of the cluster configuration (default " DEFAULT_COROSYNC_CONF
 		 ")",
 		 "FILE"},
+		{"control-idle-timeout", 0, 0, G_OPTION_ARG_INT, &o->control_idle_timeout,
+		 "Close control connections idle this long (default 30)", "SECONDS"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- the cluster configuration file system");
@@ -159,6 +162,11 @@ static bool parse_options(int argc, char **argv, options_t *o)
 	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
 		fprintf(stderr, "pmxcfsd: %s (see 'pmxcfsd --help')\n",
 			err ? err->message : "unexpected argument");
+		return false;
+	}
+	if (o->control_idle_timeout < 0) {
+		fprintf(stderr, "pmxcfsd: --control-idle-timeout must be 0 or more seconds, not %d\n",
+			o->control_idle_timeout);
 		return false;
 	}
 	if (!o->mountpoint)
@@ -354,7 +362,8 @@ static bool start_services(daemon_t *d, GError **err)
 	d->fs = fusefs_new(&fc, err);
 	if (!d->fs || !fusefs_start(d->fs, err))
 		return false;
-	d->ctl = control_new(d->opt.socket, commands, G_N_ELEMENTS(commands), d, err);
+	d->ctl = control_new(d->opt.socket, commands, G_N_ELEMENTS(commands), d,
+				(unsigned)d->opt.control_idle_timeout, err);
 	return d->ctl != NULL;
 }
 
