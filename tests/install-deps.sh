@@ -9,6 +9,8 @@ BUILD_DEPS="build-essential pkg-config clang
 	libfuse3-dev fuse3 libsqlite3-dev sqlite3 libglib2.0-dev libjson-glib-dev
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libknet-dev
 	libssh-dev libssl-dev"
+# make fuzz (libFuzzer's runtime, which clang only recommends) and make format
+BUILD_DEPS="$BUILD_DEPS libclang-rt-14-dev clang-format"
 # running the tests: namespaces (iproute2, util-linux), corosync, process
 # tools, perl (prove, JSON::PP), sqlite3 for integrity checks, sshd and the
 # ssh client for joins, openssl for checking certificates, man for checking
