@@ -617,6 +617,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0)
 		goto out;
+	/* chown(f, -1, -1) changes nothing but the ctime, which the tree does
+	 * not keep: on every file system it succeeds for anybody. */
+	if (!(to_set & ~FUSE_SET_ATTR_CTIME))
+		goto out;
 	/* Only the owner, root, may change modes, owners and set times;
 	 * truncating and touching need write access. */
 	if (!is_root(req)) {
@@ -714,12 +718,11 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	fusefs_t *fs = FS(req);
 	memdb_attr_t a;
 
-	/* The tree holds files and directories only. */
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
+	/* The tree holds files and directories only; as everywhere, the
+	 * permission to create in parent is checked first. */
 	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0 && !S_ISREG(mode))
+		res = -EPERM;
 	if (res == 0 && reserved_name(parent, name))
 		res = -EEXIST;
 	if (res < 0) {
@@ -841,14 +844,20 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 				    NULL));
 }
 
+/* No links in the tree: EPERM, once the caller may create in the
+ * directory at all (EACCES first, as a kernel file system answers). */
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EPERM);
+	int res = allowed(req, parent, W_OK | X_OK);
+
+	fuse_reply_err(req, res < 0 ? -res : EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EPERM);
+	int res = allowed(req, newparent, W_OK | X_OK);
+
+	fuse_reply_err(req, res < 0 ? -res : EPERM);
 }
 
 static void open_virtual(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
