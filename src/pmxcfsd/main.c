@@ -6,6 +6,7 @@
 #include "fusefs.h"
 #include "log.h"
 #include "memdb.h"
+#include "mountguard.h"
 #include "nodeinfo.h"
 #include "proto.h"
 #include "replica.h"
@@ -234,6 +235,32 @@ static void clear_dead_mount(const char *mp)
 		log_err("%s: cannot detach the dead mount: %s", mp, g_strerror(errno));
 }
 
+/* Whatever is written to the bare mount point while the daemon is down
+ * would be lost under the mount: from the first start on, it refuses. */
+static void seal_mountpoint(const char *mp)
+{
+	g_autoptr(GError) err = NULL;
+	unsigned hidden = 0;
+
+	switch (mountguard_seal(mp, &hidden, &err)) {
+	case MOUNTGUARD_SEALED:
+		break;
+	case MOUNTGUARD_UNSUPPORTED:
+		log_warn("%s; while pmxcfsd is not running, writes there go to the file system "
+			 "below and are hidden by the next mount",
+			 err->message);
+		break;
+	case MOUNTGUARD_FAILED:
+		log_warn("%s", err->message);
+		break;
+	}
+	if (hidden)
+		log_warn("%u entries in the mount point %s itself will be hidden by the mount; "
+			 "they were written while pmxcfsd was not running and are not in the "
+			 "cluster's tree",
+			 hidden, mp);
+}
+
 static bool check_mountpoint(const char *mp, GError **err)
 {
 	g_autofree char *parent = g_path_get_dirname(mp);
@@ -256,6 +283,7 @@ static bool check_mountpoint(const char *mp, GError **err)
 			    mp, mp);
 		return false;
 	}
+	seal_mountpoint(mp);
 	return true;
 }
 
