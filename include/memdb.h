@@ -56,8 +56,28 @@ typedef enum {
 
 typedef struct memdb memdb_t;
 
-/* Opens (or creates) the store at dbpath and loads the tree. */
+/* What the tree may hold; a change past a limit fails (EFBIG for a file,
+ * ENOSPC for the whole), and a store or a transferred tree beyond them is
+ * refused. */
+typedef struct {
+	uint64_t max_file_size;
+	uint64_t max_fs_size;
+	uint64_t max_inodes;
+} memdb_limits_t;
+
+#define MEMDB_LIMITS_DEFAULT                                                                       \
+	{                                                                                          \
+		.max_file_size = MEMDB_MAX_FILE_SIZE, .max_fs_size = MEMDB_MAX_FS_SIZE,            \
+		.max_inodes = MEMDB_MAX_INODES                                                     \
+	}
+
+/* Opens (or creates) the store at dbpath and loads the tree, with the
+ * default limits. */
 memdb_t *memdb_open(const char *dbpath, GError **err);
+/* The same with other limits (NULL: the defaults); tests use small ones. */
+memdb_t *memdb_open_with(const char *dbpath, const memdb_limits_t *limits, GError **err);
+/* The limits it was opened with. Never changes, needs no lock. */
+void memdb_get_limits(memdb_t *mdb, memdb_limits_t *limits);
 void memdb_free(memdb_t *mdb);
 
 uint64_t memdb_version(memdb_t *mdb);

@@ -1145,14 +1145,16 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	memdb_usage_t u;
+	memdb_limits_t l;
 	struct statvfs st = {0};
 
 	memdb_usage(FS(req)->mdb, &u);
+	memdb_get_limits(FS(req)->mdb, &l);
 	st.f_bsize = st.f_frsize = 4096;
-	st.f_blocks = MEMDB_MAX_FS_SIZE / 4096;
-	st.f_bfree = st.f_bavail = (MEMDB_MAX_FS_SIZE - MIN(u.bytes, MEMDB_MAX_FS_SIZE)) / 4096;
-	st.f_files = MEMDB_MAX_INODES;
-	st.f_ffree = st.f_favail = MEMDB_MAX_INODES - MIN(u.inodes, MEMDB_MAX_INODES);
+	st.f_blocks = l.max_fs_size / 4096;
+	st.f_bfree = st.f_bavail = (l.max_fs_size - MIN(u.bytes, l.max_fs_size)) / 4096;
+	st.f_files = l.max_inodes;
+	st.f_ffree = st.f_favail = l.max_inodes - MIN(u.inodes, l.max_inodes);
 	st.f_namemax = MEMDB_MAX_NAME;
 	fuse_reply_statfs(req, &st);
 }
