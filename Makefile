@@ -8,6 +8,7 @@
 #   make bench           benchmarks under tests/bench/ (not part of check)
 #   make soak SEEDS=N    the 5-node fault test, N seeds of many rounds each
 #                        (SOAK_ROUNDS, default 24; not part of check)
+#   make format          reformat the sources (.clang-format); make format-check checks
 #   make fuzz [FUZZ_S=60]  build the libFuzzer harnesses (clang) and run each
 #                        FUZZ_S seconds from the seeds in tests/fuzz/corpus/
 
@@ -93,11 +94,14 @@ soak: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/soak.sh $(SEEDS)
 
+# clang-format with the checked-in .clang-format
+FORMAT_SRCS = $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h tests/fuzz/*.c tests/fuzz/*.h
+
 format:
-	clang-format -i $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
+	clang-format -i $(FORMAT_SRCS)
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 install: $(PROGS)
 	install -D -m 0755 $(BUILD)/pmxcfsd $(DESTDIR)$(SBINDIR)/pmxcfsd
