@@ -8,6 +8,9 @@
 #   make bench           benchmarks under tests/bench/ (not part of check)
 #   make soak SEEDS=N    the 5-node fault test, N seeds of many rounds each
 #                        (SOAK_ROUNDS, default 24; not part of check)
+#   make format          reformat the sources (.clang-format); make format-check checks
+#   make fuzz [FUZZ_S=60]  build the libFuzzer harnesses (clang) and run each
+#                        FUZZ_S seconds from the seeds in tests/fuzz/corpus/
 
 CC      ?= cc
 PREFIX  ?= /usr
@@ -96,11 +99,14 @@ soak: deps
 	$(MAKE) all
 	BUILD=$(BUILD) tests/soak.sh $(SEEDS)
 
+# clang-format with the checked-in .clang-format
+FORMAT_SRCS = $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h tests/fuzz/*.c tests/fuzz/*.h
+
 format:
-	clang-format -i $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
+	clang-format -i $(FORMAT_SRCS)
 
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h
+	clang-format --dry-run --Werror $(FORMAT_SRCS)
 
 install: $(PROGS)
 	install -D -m 0755 $(BUILD)/pmxcfsd $(DESTDIR)$(SBINDIR)/pmxcfsd
@@ -113,9 +119,45 @@ install: $(PROGS)
 	ln -sfn pmxcfsd.service $(DESTDIR)$(UNITDIR)/pve-cluster.service
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-fuzz
 
-.PHONY: all deps check demo bench soak format format-check install clean
+# ---- fuzzing (tests/fuzz/): libFuzzer harnesses, built with clang into
+# build-fuzz with the whole library instrumented ----
+FUZZ_S     ?= 60
+FUZZ_CC    ?= clang
+FUZZ_BUILD  = build-fuzz
+FUZZERS     = proto corosync_conf tree fsop names
+FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+FUZZ_BINS   = $(FUZZERS:%=$(FUZZ_BUILD)/fuzz_%)
+
+ifneq ($(BUILD),$(FUZZ_BUILD))
+# The library, through the ordinary rules with another compiler and flags;
+# always asked, so that the harnesses relink when it changed.
+$(FUZZ_BUILD)/libcfs.a: FORCE
+	@$(MAKE) --no-print-directory BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) \
+		SANFLAGS="-fsanitize=fuzzer-no-link $(FUZZ_SAN)" $(FUZZ_BUILD)/libcfs.a
+endif
+
+FORCE:
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(FUZZ_BUILD)/libcfs.a
+	$(FUZZ_CC) $(filter-out $(SANFLAGS),$(CFLAGS)) -fsanitize=fuzzer $(FUZZ_SAN) -Itests/fuzz \
+		-o $@ $< $(FUZZ_BUILD)/libcfs.a $(LDLIBS)
+
+fuzz-build: $(FUZZ_BINS)
+
+fuzz: deps fuzz-build
+	tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_S) $(FUZZERS)
+
+# Regenerates the checked-in seeds after an encoding changed.
+$(BUILD)/tests/mkseeds: tests/fuzz/mkseeds.c tests/fuzz/fuzz.h $(BUILD)/libcfs.a
+	$(CC) $(CFLAGS) -Itests/fuzz $(LDFLAGS) -o $@ $< $(BUILD)/libcfs.a $(LDLIBS)
+
+fuzz-seeds: $(BUILD)/tests/mkseeds
+	rm -rf tests/fuzz/corpus
+	$(BUILD)/tests/mkseeds tests/fuzz/corpus
+
+.PHONY: all deps check demo bench soak format format-check install clean fuzz fuzz-build fuzz-seeds FORCE
 -include $(LIB_OBJS:.o=.d) $(BUILD)/src/pmxcfsd/main.d $(BUILD)/src/pvecm/main.d
 
 # ---- benchmark (tests/bench/): fsbench needs nothing but libc ----

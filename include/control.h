@@ -22,11 +22,22 @@ typedef struct {
 	control_handler_fn handler;
 } control_cmd_t;
 
+/* Only root may connect at all, so this bounds mistakes (a script that
+ * leaks connections), not attacks. */
+#define CONTROL_MAX_CONNS 64
+
+/* A connection that neither sends nor receives a byte for this long is
+ * closed: pvecm gives up on a reply after PROTO_CALL_TIMEOUT_MS anyway. */
+#define CONTROL_IDLE_TIMEOUT_S 30
+
 /* Creates the socket at path (parent directory created 0755, stale socket
  * replaced, socket 0600) and attaches it to the thread-default main context.
- * The table must outlive the server. Returns NULL and sets err on failure. */
+ * Connections idle for idle_timeout_s seconds (0: CONTROL_IDLE_TIMEOUT_S)
+ * are closed; past the connection limit a new one gets a PROTO_CMD_NONE
+ * reply with -EUSERS and is closed. The table must outlive the server.
+ * Returns NULL and sets err on failure. */
 control_t *control_new(const char *path, const control_cmd_t *cmds, size_t ncmds, void *ctx,
-		       GError **err);
+		       unsigned idle_timeout_s, GError **err);
 
 /* Closes every connection and removes the socket file. Safe on NULL. */
 void control_free(control_t *ctl);

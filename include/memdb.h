@@ -57,6 +57,21 @@ typedef enum {
 
 typedef struct memdb memdb_t;
 
+/* What the tree may hold; a change past a limit fails (EFBIG for a file,
+ * ENOSPC for the whole), and a store or a transferred tree beyond them is
+ * refused. */
+typedef struct {
+	uint64_t max_file_size;
+	uint64_t max_fs_size;
+	uint64_t max_inodes;
+} memdb_limits_t;
+
+#define MEMDB_LIMITS_DEFAULT                                                                       \
+	{                                                                                          \
+		.max_file_size = MEMDB_MAX_FILE_SIZE, .max_fs_size = MEMDB_MAX_FS_SIZE,            \
+		.max_inodes = MEMDB_MAX_INODES                                                     \
+	}
+
 /* Files held open on this node. A regular file removed from the tree
  * (unlink, or a rename over it, by any node) while held stays readable,
  * writable and stat-able through its inode number, here only, with
@@ -69,8 +84,13 @@ void memdb_unhold(memdb_t *mdb, uint64_t inode);
 int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
 		       size_t len, bool truncate);
 
-/* Opens (or creates) the store at dbpath and loads the tree. */
+/* Opens (or creates) the store at dbpath and loads the tree, with the
+ * default limits. */
 memdb_t *memdb_open(const char *dbpath, GError **err);
+/* The same with other limits (NULL: the defaults); tests use small ones. */
+memdb_t *memdb_open_with(const char *dbpath, const memdb_limits_t *limits, GError **err);
+/* The limits it was opened with. Never changes, needs no lock. */
+void memdb_get_limits(memdb_t *mdb, memdb_limits_t *limits);
 void memdb_free(memdb_t *mdb);
 
 uint64_t memdb_version(memdb_t *mdb);

@@ -47,6 +47,10 @@
 
 /* Commands. Request and reply payload types are part of the protocol. */
 enum {
+	/* Never a request. A reply of this type with request id 0 answers no
+	 * request: the server refused the connection itself, its status says
+	 * why (-EUSERS: too many connections open). */
+	PROTO_CMD_NONE = 0,
 	/* request "()"; reply "a{sv}": nodename (s), mode (s: "local",
 	 * "standalone" or "cluster"), pid (u), starttime (t, unix seconds),
 	 * version (t, the tree's global version), quorate (b). */
@@ -84,6 +88,7 @@ typedef enum {
 	PROTO_ERROR_IO,		 /* any other system error; the message has strerror */
 	PROTO_ERROR_TIMEOUT,	 /* no complete reply in time */
 	PROTO_ERROR_CLOSED,	 /* the peer closed before the reply was complete */
+	PROTO_ERROR_REFUSED,	 /* the server turned the connection away (PROTO_CMD_NONE) */
 } proto_error_t;
 
 GQuark proto_error_quark(void);

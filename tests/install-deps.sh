@@ -9,13 +9,15 @@ BUILD_DEPS="build-essential pkg-config clang
 	libfuse3-dev fuse3 libsqlite3-dev sqlite3 libglib2.0-dev libjson-glib-dev
 	libcpg-dev libquorum-dev libvotequorum-dev libcmap-dev libcfg-dev libknet-dev
 	libssh-dev libssl-dev"
+# make fuzz (libFuzzer's runtime, which clang only recommends) and make format
+BUILD_DEPS="$BUILD_DEPS libclang-rt-14-dev clang-format"
 # running the tests: namespaces (iproute2, util-linux), corosync, process
 # tools, perl (prove, JSON::PP), sqlite3 for integrity checks, sshd and the
 # ssh client for joins, openssl for checking certificates, man for checking
 # the man pages, python3 for the stand-in quorum device of t0700 and for
-# answering prompts on a terminal
+# answering prompts on a terminal, chattr (e2fsprogs) for the immutable mount point
 TEST_DEPS="corosync iproute2 util-linux procps psmisc perl
-	mount openssh-server openssh-client openssl man-db groff-base coreutils python3"
+	mount openssh-server openssh-client openssl man-db groff-base coreutils python3 e2fsprogs"
 
 # one dpkg-query for all: a package not known to dpkg is not printed
 # shellcheck disable=SC2086

@@ -282,9 +282,23 @@ test_expect_success 'stat of a missing file fails with ENOENT' '
 	test_errno ENOENT create /etc/pve/no-such-dir/file
 '
 
-test_expect_success 'statfs works (df)' '
-	stat -f /etc/pve >/dev/null &&
+test_expect_success 'statfs reports the limits: 4 KiB blocks, 128 MiB, 262144 inodes, names of 255' '
+	stat -f -c "%S %b %c %l" /etc/pve >out &&
+	test "$(cat out)" = "4096 32768 262144 255" &&
 	df /etc/pve >/dev/null
+'
+
+test_expect_success 'statfs free blocks and inodes follow what the tree holds' '
+	stat -f -c "%f %d" /etc/pve >before &&
+	perl -e "print q(x) x (400 * 1024)" >/etc/pve/statfs-big &&
+	mkdir /etc/pve/statfs-dir &&
+	stat -f -c "%f %d" /etc/pve >after &&
+	rm -r /etc/pve/statfs-big /etc/pve/statfs-dir &&
+	stat -f -c "%f %d" /etc/pve >again &&
+	read -r fb ib <before && read -r fa ia <after && read -r fg ig <again &&
+	echo "blocks $fb $fa $fg inodes $ib $ia $ig" &&
+	test $((fb - fa)) -eq 100 && test $((ib - ia)) -eq 2 &&
+	test "$fg $ig" = "$fb $ib"
 '
 
 # --------------------------------------------------------------- directories
@@ -423,7 +437,39 @@ test_expect_success 'symlink and hard link fail with EPERM' '
 
 test_expect_success 'device nodes and fifos are refused' '
 	test_must_fail mkfifo /etc/pve/fifo &&
+	test_errno EPERM mknod /etc/pve/fifo &&
 	test ! -e /etc/pve/fifo
+'
+
+test_expect_success 'a fifo or symlink where the caller may not write fails with EACCES, not EPERM' '
+	export -f test_errno &&
+	setpriv --reuid=33 --regid=33 --clear-groups bash -c "
+		test_errno EACCES mknod /etc/pve/fifo &&
+		test_errno EACCES symlink f1 /etc/pve/sl &&
+		test_errno EACCES mknod /etc/pve/nodes/fifo" &&
+	setpriv --reuid=65534 --regid=65534 --clear-groups bash -c "
+		test_errno EACCES symlink f1 /etc/pve/nodes/sl" &&
+	test ! -e /etc/pve/fifo && test ! -e /etc/pve/sl && test ! -e /etc/pve/nodes/sl
+'
+
+test_expect_success 'chown(f, -1, -1) by a user who does not own f succeeds and changes nothing' '
+	echo owned >/etc/pve/chown-noop &&
+	stat -c "%a %U %G %s %Y" /etc/pve/chown-noop >before &&
+	for u in 33 65534; do
+		setpriv --reuid=$u --regid=$u --clear-groups \
+			perl -e "chown(-1, -1, q(/etc/pve/chown-noop)) or die qq(chown: \$!\n)" || return 1
+	done &&
+	setpriv --reuid=33 --regid=33 --clear-groups \
+		perl -e "chown(-1, -1, q(/etc/pve/nodes)) or die qq(chown: \$!\n)" &&
+	stat -c "%a %U %G %s %Y" /etc/pve/chown-noop >after &&
+	test_cmp before after &&
+	test "$(cat /etc/pve/chown-noop)" = owned
+'
+
+test_expect_success 'chown to another owner by a user who does not own the file still fails with EPERM' '
+	export -f test_errno &&
+	setpriv --reuid=33 --regid=33 --clear-groups bash -c "
+		test_errno EPERM chown 33 -1 /etc/pve/chown-noop"
 '
 
 test_expect_success 'a name of 255 bytes works, 256 bytes fails with ENAMETOOLONG' '

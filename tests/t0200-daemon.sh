@@ -140,6 +140,52 @@ test_expect_success 'after kill -9, pmxcfsd starts again over its own dead mount
 	node_pmxcfsd_ensure_stopped n1
 '
 
+# ------------------------------------------------ the mount point, daemon down
+
+test_expect_success 'after a clean stop, a write to the bare /etc/pve fails at once' '
+	node_start_pmxcfsd n1 -l &&
+	node_stop_pmxcfsd n1 &&
+	! mountpoint -q /etc/pve &&
+	lsattr -d /etc/pve | grep -q "^[^ ]*i" &&
+	test_errno EPERM create /etc/pve/lost-while-down &&
+	test_errno EPERM mkdir /etc/pve/lost-dir &&
+	test_must_fail sh -c "echo lost >/etc/pve/lost-while-down" &&
+	test -z "$(ls -A /etc/pve)"
+'
+
+test_expect_success 'after kill -9 and a lazy unmount, a write to the bare /etc/pve fails at once' '
+	node_start_pmxcfsd n1 -l &&
+	echo served >/etc/pve/served &&
+	node_kill9_pmxcfsd n1 &&
+	! mountpoint -q /etc/pve &&
+	test_errno EPERM create /etc/pve/lost-after-crash &&
+	test -z "$(ls -A /etc/pve)"
+'
+
+test_expect_success 'pmxcfsd mounts over its immutable mount point and serves writes' '
+	node_start_pmxcfsd n1 -l &&
+	test "$(cat /etc/pve/served)" = served &&
+	echo again >/etc/pve/served &&
+	test ! -e /etc/pve/lost-while-down && test ! -e /etc/pve/lost-after-crash &&
+	rm /etc/pve/served &&
+	node_stop_pmxcfsd n1
+'
+
+test_expect_success 'files in a mount point written before the first start are logged as hidden' '
+	mp=/tmp/hidden-mnt-$TEST_PREFIX &&
+	mkdir -p $mp && echo stray >$mp/stray &&
+	test_when_finished "chattr -i $mp; rm -f $mp/stray; rmdir $mp" &&
+	{ pmxcfsd -l -f --mountpoint=$mp --database="$TRASH/hidden.db" \
+		--socket=/run/hidden.sock --pidfile=/run/hidden.pid >log 2>&1 & } &&
+	wait_for "pmxcfsd on $mp" 10 "mountpoint -q $mp" &&
+	grep "will be hidden" log &&
+	grep -q "1 entries in the mount point $mp itself" log &&
+	kill -TERM $(cat /run/hidden.pid) &&
+	wait_for "pmxcfsd to unmount $mp" 10 "! mountpoint -q $mp" &&
+	test "$(cat $mp/stray)" = stray &&
+	test_errno EPERM create $mp/another
+'
+
 # --------------------------------------------------------------- persistence
 
 # list_tree: every entry of /etc/pve (not the virtual files) with type,
@@ -208,7 +254,7 @@ test_expect_success 'another database and mount point can be given' '
 	mkdir -p /tmp/alt-mnt-$TEST_PREFIX &&
 	pmxcfsd -l --mountpoint=/tmp/alt-mnt-$TEST_PREFIX --database="$TRASH/alt.db" \
 		--socket=/run/alt.sock --pidfile=/run/alt.pid 2>err &&
-	test_when_finished "kill -TERM \$(cat /run/alt.pid); wait_for \"alt pmxcfsd exit\" 10 \"! mountpoint -q /tmp/alt-mnt-$TEST_PREFIX\"; rmdir /tmp/alt-mnt-$TEST_PREFIX" &&
+	test_when_finished "kill -TERM \$(cat /run/alt.pid); wait_for \"alt pmxcfsd exit\" 10 \"! mountpoint -q /tmp/alt-mnt-$TEST_PREFIX\"; chattr -i /tmp/alt-mnt-$TEST_PREFIX; rmdir /tmp/alt-mnt-$TEST_PREFIX" &&
 	test -d /tmp/alt-mnt-$TEST_PREFIX/nodes/n1 &&
 	echo alt >/tmp/alt-mnt-$TEST_PREFIX/alt &&
 	test ! -e /etc/pve/alt &&

@@ -23,7 +23,7 @@ use IO::Socket::UNIX;
 use IO::Select;
 my %o = (socket => '/run/pmxcfsd/pmxcfsd.sock', magic => 0x4d435650, version => 1,
 	 type => 1, flags => 0, id => 4242, status => 0, payload => '00',
-	 timeout => 5, close => 0);
+	 timeout => 5, close => 0, count => 1);
 for (@ARGV) { my ($k, $v) = split /=/, $_, 2; $v = hex $v if $v =~ /^0x/; $o{$k} = $v; }
 my $payload = pack('H*', $o{payload});
 my $len = defined $o{length} ? $o{length} : length $payload;
@@ -31,21 +31,25 @@ my $frame = defined $o{raw} ? pack('H*', $o{raw})
 	: pack('VvvVVVl<', $o{magic}, $o{version}, $o{type}, $o{flags}, $len, $o{id}, $o{status})
 	  . $payload;
 $frame = substr($frame, 0, $o{cut}) if defined $o{cut};
-my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $o{socket})
-	or do { print "connect: $!\n"; exit 3; };
 local $SIG{PIPE} = 'IGNORE';
-my $sent = syswrite($s, $frame);
-if ($o{close}) { print "sent ", $sent // 0, " bytes, closed\n"; exit 0; }
-my $sel = IO::Select->new($s);
-my $buf = '';
-while (length $buf < 24) {
-	if (!$sel->can_read($o{timeout})) { print "timeout\n"; exit 4; }
-	my $n = sysread($s, $buf, 24 - length $buf, length $buf);
-	if (!$n) { print length $buf ? "closed after " . length($buf) . " bytes\n" : "closed\n"; exit 0; }
+# count=N: as many requests, each on a connection of its own, a line each
+sub one {
+	my $s = IO::Socket::UNIX->new(Type => SOCK_STREAM, Peer => $o{socket})
+		or do { print "connect: $!\n"; exit 3; };
+	my $sent = syswrite($s, $frame);
+	if ($o{close}) { print "sent ", $sent // 0, " bytes, closed\n"; return; }
+	my $sel = IO::Select->new($s);
+	my $buf = '';
+	while (length $buf < 24) {
+		if (!$sel->can_read($o{timeout})) { print "timeout\n"; exit 4; }
+		my $n = sysread($s, $buf, 24 - length $buf, length $buf);
+		if (!$n) { print length $buf ? "closed after " . length($buf) . " bytes\n" : "closed\n"; return; }
+	}
+	my ($magic, $ver, $type, $flags, $rlen, $id, $status) = unpack('VvvVVVl<', $buf);
+	printf "reply magic=%08x version=%d type=%d flags=%d length=%d id=%d status=%d\n",
+		$magic, $ver, $type, $flags, $rlen, $id, $status;
 }
-my ($magic, $ver, $type, $flags, $rlen, $id, $status) = unpack('VvvVVVl<', $buf);
-printf "reply magic=%08x version=%d type=%d flags=%d length=%d id=%d status=%d\n",
-	$magic, $ver, $type, $flags, $rlen, $id, $status;
+one() for 1 .. $o{count};
 EOF
 CTL="perl $TRASH/ctl.pl"
 export CTL
@@ -254,7 +258,8 @@ test_expect_success 'fifty idle connections do not block a new client' '
 '
 
 test_expect_success 'many requests in a row on fresh connections are all answered' '
-	for i in $(seq 1 200); do ctl_alive || exit 1; done
+	$CTL count=200 >out &&
+	test "$(grep -c "^reply .* flags=1 .* id=4242 status=0$" out)" = 200
 '
 
 test_expect_success 'the daemon is still the same process and logged no crash' '
@@ -264,6 +269,52 @@ test_expect_success 'the daemon is still the same process and logged no crash' '
 '
 
 test_expect_success 'pmxcfsd stops cleanly after all that' '
+	node_stop_pmxcfsd n1
+'
+
+# ------------------------------------------------ idle and surplus connections
+
+test_expect_success 'start pmxcfsd with --control-idle-timeout 2' '
+	node_start_pmxcfsd n1 -l --control-idle-timeout 2 &&
+	ctl_alive
+'
+
+test_expect_success 'a connection idle for the timeout is closed, and logged' '
+	log=$(node_log n1) &&
+	perl -MIO::Socket::UNIX -MTime::HiRes=time -e "
+		my \$s = IO::Socket::UNIX->new(Peer => q(/run/pmxcfsd/pmxcfsd.sock)) or die \$!;
+		my \$t = time; my \$b;
+		my \$n = sysread(\$s, \$b, 1);
+		printf qq(read %d after %.1f s\n), \$n, time - \$t;" >out &&
+	cat out &&
+	grep -q "^read 0 after [2-5]\.[0-9] s$" out &&
+	wait_for "the idle close in the log" 5 "grep -q \"idle for 2 s\" \"$log\""
+'
+
+test_expect_success 'with 64 connections held, pvecm says the daemon has too many; it works again once they idle out' '
+	perl -MIO::Socket::UNIX -MIO::Select -e "
+		my @s; \$| = 1;
+		for (1..64) { push @s, IO::Socket::UNIX->new(Peer => q(/run/pmxcfsd/pmxcfsd.sock)) or die \$!; }
+		print qq(open\n);
+		my \$sel = IO::Select->new(@s); my \$b;
+		while (\$sel->count) {
+			for (\$sel->can_read(10)) { \$sel->remove(\$_) if !sysread(\$_, \$b, 1); }
+		}
+		print qq(all closed\n);" >held &
+	held=$! &&
+	test_when_finished "kill $held 2>/dev/null; true" &&
+	wait_for "64 connections" 5 "grep -q open held" &&
+	test_must_fail pvecm status >out 2>err &&
+	cat err &&
+	grep -q "refused the connection on /run/pmxcfsd/pmxcfsd.sock: Too many users" err &&
+	$CTL >out && cat out &&
+	grep -q "^reply .* type=0 flags=1 length=0 id=0 status=-87$" out &&
+	wait_for "the held connections closed for idleness" 10 "grep -q \"all closed\" held" &&
+	test_exit_code 2 pvecm status 2>err &&
+	grep -qxF "$NOT_IN_CLUSTER" err
+'
+
+test_expect_success 'pmxcfsd with an idle timeout stops cleanly' '
 	node_stop_pmxcfsd n1
 '
 

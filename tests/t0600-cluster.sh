@@ -33,7 +33,7 @@ test_expect_success 'each node has its own directories, visible on every node' '
 test_expect_success 'a write on one node reads back the same on all, with size and mtime' '
 	node_exec n1 sh -c "printf \"hello from n1\n\" >/etc/pve/greeting" &&
 	for n in $NODES; do
-		test "$(node_exec $n cat /etc/pve/greeting)" = "hello from n1" || return 1
+		cluster_wait_file $n /etc/pve/greeting "hello from n1" || return 1
 	done &&
 	s1=$(node_exec n1 stat -c "%s %Y" /etc/pve/greeting) &&
 	test "$s1" = "$(node_exec n2 stat -c "%s %Y" /etc/pve/greeting)" &&
@@ -68,11 +68,11 @@ test_expect_success 'every kind of change replicates: mkdir, rename over, trunca
 		echo 123456 >/etc/pve/trunc && truncate -s 3 /etc/pve/trunc &&
 		touch -d @1000000000 /etc/pve/dir/conf
 	" &&
+	cluster_wait_trees_equal $NODES &&
 	test "$(node_exec n1 cat /etc/pve/dir/conf)" = "$(printf "v1\nv2")" &&
 	test "$(node_exec n1 ls /etc/pve/dir)" = conf &&
 	test "$(node_exec n2 cat /etc/pve/trunc)" = 123 &&
-	test "$(node_exec n2 stat -c %Y /etc/pve/dir/conf)" = 1000000000 &&
-	cluster_wait_trees_equal $NODES
+	test "$(node_exec n2 stat -c %Y /etc/pve/dir/conf)" = 1000000000
 '
 
 test_expect_success 'a reader on n2 holding a file reads its old bytes whole after n1 renames a new one over it' '
@@ -93,20 +93,22 @@ test_expect_success 'a reader on n2 holding a file reads its old bytes whole aft
 
 test_expect_success PERL 'a rewrite (open with O_TRUNC, write, close) reaches every node as one change' '
 	node_exec n1 sh -c "printf \"keyboard: en-us, longer\n\" >/etc/pve/datacenter.cfg" &&
+	cluster_wait_file n2 /etc/pve/datacenter.cfg "keyboard: en-us, longer" &&
 	v0=$(node_exec n2 cat /etc/pve/.version | json_get datacenter.cfg) &&
 	node_exec n1 perl -e "open(my \$f, \">\", \"/etc/pve/datacenter.cfg\") or die; print \$f \"keyboard: de\n\"; close(\$f) or die" &&
+	for n in $NODES; do
+		cluster_wait_file $n /etc/pve/datacenter.cfg "keyboard: de" || return 1
+	done &&
 	v1=$(node_exec n2 cat /etc/pve/.version | json_get datacenter.cfg) &&
 	echo "datacenter.cfg versions: $v0 -> $v1" &&
-	test $((v1 - v0)) = 1 &&
-	for n in $NODES; do
-		test "$(node_exec $n cat /etc/pve/datacenter.cfg)" = "keyboard: de" || return 1
-	done
+	test $((v1 - v0)) = 1
 '
 
 test_expect_success 'O_TRUNC without a write (a shell redirection) empties the file when it is closed' '
 	node_exec n2 sh -c ": >/etc/pve/datacenter.cfg" &&
 	for n in $NODES; do
-		test "$(node_exec $n stat -c %s /etc/pve/datacenter.cfg)" = 0 || return 1
+		wait_for "an empty datacenter.cfg on $n" 10 \
+			"test \"\$(node_exec $n stat -c %s /etc/pve/datacenter.cfg)\" = 0" || return 1
 	done
 '
 
@@ -133,7 +135,7 @@ test_expect_success PERL 'after O_TRUNC its node sees an empty file, the others 
 	test -z "$(sed -n 2p out)" &&
 	test "$(sed -n 3p out)" = 0123456789 &&
 	for n in $NODES; do
-		test "$(node_exec $n cat /etc/pve/pending)" = ab || return 1
+		cluster_wait_file $n /etc/pve/pending ab || return 1
 	done
 '
 
@@ -141,7 +143,9 @@ test_expect_success 'copying an empty file over a full one, keeping its timestam
 	node_exec n3 sh -c "printf full >/etc/pve/target && : >/tmp/empty-src && touch -d @1200000000 /tmp/empty-src &&
 		cp --preserve=timestamps /tmp/empty-src /etc/pve/target" &&
 	for n in $NODES; do
-		test "$(node_exec $n stat -c "%s %Y" /etc/pve/target)" = "0 1200000000" || return 1
+		wait_for "target on $n with size 0 and mtime 1200000000" 10 \
+			"test \"\$(node_exec $n stat -c \"%s %Y\" /etc/pve/target)\" = \"0 1200000000\"" ||
+			return 1
 	done
 '
 
@@ -162,6 +166,7 @@ test_expect_success '.members lists every node online with its id and address' '
 test_expect_success '.vmlist and .version are the same on every node' '
 	node_exec n1 sh -c "echo name: a >/etc/pve/nodes/n1/qemu-server/100.conf" &&
 	node_exec n2 sh -c "echo name: b >/etc/pve/nodes/n2/lxc/101.conf" &&
+	cluster_wait_trees_equal $NODES &&
 	v=$(node_exec n1 cat /etc/pve/.vmlist) &&
 	test "$(echo "$v" | json_get ids 100 node)" = n1 &&
 	test "$(echo "$v" | json_get ids 101 type)" = lxc &&
@@ -209,11 +214,26 @@ test_expect_success 'locks are cluster-wide: a lock held on one node is refused 
 	node_exec n2 touch -d @0 /etc/pve/priv/lock/storage-a
 '
 
-test_expect_success 'the cluster log is the same on every node' '
-	node_exec n1 cat /etc/pve/.clusterlog | json_get data >log1 &&
-	grep -q "joined the file system group" log1 &&
-	node_exec n3 cat /etc/pve/.clusterlog | json_get data >log3 &&
-	grep -q "joined the file system group" log3
+# newest_log_entry NODE: the newest entry of the node's cluster log, its
+# fields but the node-local sequence number (uid), one per line
+newest_log_entry () {
+	node_exec "$1" cat /etc/pve/.clusterlog |
+		perl -MJSON::PP -e '
+			my $e = JSON::PP->new->decode(join "", <STDIN>)->{data}[0] or exit 1;
+			print "$_=$e->{$_}\n" for grep { $_ ne "uid" } sort keys %$e;'
+}
+export -f newest_log_entry
+
+# Each node's own "starting pmxcfsd" entry, and the entries sent before a
+# node joined, are not merged into the others' logs at a sync; so only
+# what was logged with all three in the group is the same everywhere.
+test_expect_success PERL 'the newest cluster log entry, logged with all nodes in the group, is the same on every node' '
+	newest_log_entry n1 >entry1 &&
+	grep -q "^msg=node 3 joined the file system group$" entry1 &&
+	wait_for "the same newest cluster log entry on n2 and n3" 10 "
+		newest_log_entry n2 >entry2 && newest_log_entry n3 >entry3 &&
+		cmp -s entry1 entry2 && cmp -s entry1 entry3" ||
+	{ diff -u entry1 entry2; diff -u entry1 entry3; false; }
 '
 
 # ------------------------------------------------------------ partitions
@@ -235,9 +255,7 @@ test_expect_success 'on the cut-off node, opening a file with O_TRUNC fails at o
 
 test_expect_success 'the majority keeps writing while n3 is cut off' '
 	cluster_wait_pve_writable n1 n2 &&
-	for i in $(seq 1 30); do
-		node_exec n1 sh -c "echo $i >/etc/pve/during-partition-$i" || return 1
-	done &&
+	node_exec n1 sh -c "for i in \$(seq 1 30); do echo \$i >/etc/pve/during-partition-\$i || exit 1; done" &&
 	node_exec n2 sh -c "echo changed >/etc/pve/greeting"
 '
 
@@ -249,7 +267,7 @@ test_expect_success 'after the heal n3 has every write of the majority' '
 	test "$(node_exec n3 cat /etc/pve/greeting)" = changed &&
 	node_sh n3 "test_errno ENOENT open /etc/pve/minority" &&
 	node_exec n3 sh -c "echo back >/etc/pve/from-n3" &&
-	test "$(node_exec n1 cat /etc/pve/from-n3)" = back
+	cluster_wait_file n1 /etc/pve/from-n3 back
 '
 
 # ------------------------------------------------------------ replicas that count
@@ -266,9 +284,7 @@ test_expect_success 'only synced replicas count: with two daemons stopped, the t
 test_expect_success 'a daemon that was down while others wrote catches up when it returns' '
 	node_start_pmxcfsd n2 &&
 	cluster_wait_pve_writable n1 n2 &&
-	for i in $(seq 1 50); do
-		node_exec n1 sh -c "echo $i >/etc/pve/while-n3-down-$i" || return 1
-	done &&
+	node_exec n1 sh -c "for i in \$(seq 1 50); do echo \$i >/etc/pve/while-n3-down-\$i || exit 1; done" &&
 	node_start_pmxcfsd n3 &&
 	cluster_wait_pve_writable n3 &&
 	cluster_wait_trees_equal $NODES &&
@@ -288,9 +304,12 @@ test_expect_success 'kill -9 of a daemon during writes: every acknowledged write
 	node_start_pmxcfsd n2 &&
 	cluster_wait_pve_writable $NODES &&
 	cluster_wait_trees_equal $NODES &&
-	for i in $(cat ledger); do
-		test "$(node_exec n2 cat /etc/pve/ledger-$i)" = $i || return 1
-	done
+	test -s ledger &&
+	node_sh n2 "
+		while read -r i; do
+			test \"\$(cat /etc/pve/ledger-\$i)\" = \$i || { echo lost ledger-\$i; exit 1; }
+		done <\"\$TRASH/ledger\"
+	"
 '
 
 test_expect_success 'a cold start of the whole cluster, in another order, keeps everything' '
@@ -310,7 +329,7 @@ test_expect_success 'without corosync pmxcfsd serves reads, refuses writes, and 
 	node_start_corosync n3 &&
 	cluster_wait_pve_writable n3 &&
 	node_exec n3 sh -c "echo again >/etc/pve/corosync-back" &&
-	test "$(node_exec n1 cat /etc/pve/corosync-back)" = again &&
+	cluster_wait_file n1 /etc/pve/corosync-back again &&
 	test $(grep -c "cannot join the cluster" "$TRASH/nodes/n3/pmxcfsd.log") -le 1
 '
 

@@ -477,11 +477,12 @@ static bool parse_text(parser_t *p, const char *text, size_t len, GError **err)
 				    LINE_MAX_LEN, n);
 			return false;
 		}
-		if (n > 0 && pos[n - 1] == '\r')
-			n--;
 		memcpy(buf, pos, n);
 		buf[n] = '\0';
-		rtrim(buf, " \t");
+		/* corosync trims every white space character at the end, a CR
+		 * of a CRLF line end among them; trimming only one CR left
+		 * the others for the writer to lose a pass later. */
+		rtrim(buf, " \t\r\v\f");
 		if (!parse_line(p, buf, lineno, err))
 			return false;
 		pos = nl ? nl + 1 : end;

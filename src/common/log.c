@@ -1,5 +1,7 @@
 #include "log.h"
 
+#include "textesc.h"
+
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -61,8 +63,12 @@ void log_msg(int prio, const char *fmt, ...)
 	for (char *p = line; *p; p++)
 		if (*p == '\n' || *p == '\r')
 			*p = ' ';
+	/* Messages carry names a peer chose (node names, paths); escape
+	 * sequences in them must reach neither the journal nor a terminal. */
+	g_autofree char *safe = textesc(line, strlen(line), false);
+
 	if (use_syslog)
-		syslog(prio, "%s", line);
+		syslog(prio, "%s", safe);
 	if (use_stderr)
-		fprintf(stderr, "%s[%s]: %s\n", log_ident, prio_name(prio), line);
+		fprintf(stderr, "%s[%s]: %s\n", log_ident, prio_name(prio), safe);
 }

@@ -340,9 +340,43 @@ static gboolean check_reply_header(const call_t *c, const proto_header_t *hdr, u
 static uint32_t next_request_id(void)
 {
 	static gint counter;
+	uint32_t id;
 
-	/* The pid tells concurrent clients apart in the daemon's logs. */
-	return ((uint32_t)getpid() << 16) ^ (uint32_t)g_atomic_int_add(&counter, 1);
+	/* The pid tells concurrent clients apart in the daemon's logs; id 0
+	 * is the server's refusal of a connection. */
+	do
+		id = ((uint32_t)getpid() << 16) ^ (uint32_t)g_atomic_int_add(&counter, 1);
+	while (id == 0);
+	return id;
+}
+
+static gboolean is_refusal(const proto_header_t *hdr)
+{
+	return (hdr->flags & PROTO_FLAG_REPLY) && hdr->type == PROTO_CMD_NONE &&
+	       hdr->request_id == 0 && hdr->status < 0;
+}
+
+static void set_refused_error(GError **err, const call_t *c, int32_t status)
+{
+	g_set_error(err, PROTO_ERROR, PROTO_ERROR_REFUSED, "pmxcfsd refused the connection on %s: %s%s",
+		    c->path, g_strerror(-status),
+		    status == -EUSERS ? " (too many connections open; retry once some are closed)"
+				      : "");
+}
+
+/* A server that turned the connection away may have closed it before the
+ * request was sent; its reason is still waiting to be read. */
+static gboolean send_or_refused(const call_t *c, GBytes *frame, GError **err)
+{
+	proto_header_t hdr;
+
+	if (client_send(c, frame, err))
+		return TRUE;
+	if (client_read_header(c, &hdr, NULL) && is_refusal(&hdr)) {
+		g_clear_error(err);
+		set_refused_error(err, c, hdr.status);
+	}
+	return FALSE;
 }
 
 static gboolean client_exchange(const call_t *c, uint16_t type, GVariant *request,
@@ -354,9 +388,13 @@ static gboolean client_exchange(const call_t *c, uint16_t type, GVariant *reques
 	g_autofree uint8_t *payload = NULL;
 	proto_header_t hdr;
 
-	if (!frame || !client_send(c, frame, err))
+	if (!frame || !send_or_refused(c, frame, err) || !client_read_header(c, &hdr, err))
 		return FALSE;
-	if (!client_read_header(c, &hdr, err) || !check_reply_header(c, &hdr, type, id, err))
+	if (is_refusal(&hdr)) {
+		set_refused_error(err, c, hdr.status);
+		return FALSE;
+	}
+	if (!check_reply_header(c, &hdr, type, id, err))
 		return FALSE;
 	*status = hdr.status;
 	if (hdr.length == 0)

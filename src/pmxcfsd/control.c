@@ -13,10 +13,6 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-/* Only root may connect at all, so this bounds mistakes (a script that
- * leaks connections), not attacks. */
-#define CONTROL_MAX_CONNS 64
-
 /* A connection never buffers more than one maximal frame: the header is
  * checked before the payload is read, and nothing more is read while a
  * reply is still queued. */
@@ -40,6 +36,7 @@ struct control {
 	void *ctx;
 	GList *conns;
 	guint nconns;
+	gint64 idle_us;
 };
 
 struct conn {
@@ -53,6 +50,7 @@ struct conn {
 	bool denied;  /* not root: the first request is answered -EPERM */
 	bool closing; /* close once the queued reply is written */
 	bool eof;     /* the peer will send nothing more */
+	gint64 idle_since;
 	GByteArray *in;
 	GByteArray *out;
 	size_t out_off;
@@ -312,12 +310,33 @@ static bool conn_event(conn_t *c, GIOCondition rev)
 	return true;
 }
 
+/* Any traffic restarts the idle clock; the source's ready time is when a
+ * silent connection is dropped. */
+static void conn_touch(conn_t *c)
+{
+	c->idle_since = g_get_monotonic_time();
+	g_source_set_ready_time(c->src, c->idle_since + c->ctl->idle_us);
+}
+
 static gboolean conn_dispatch(GSource *src, GSourceFunc cb, gpointer data)
 {
 	conn_t *c = ((conn_source_t *)src)->conn;
+	GIOCondition rev = g_source_query_unix_fd(src, c->tag);
 
-	if (conn_event(c, g_source_query_unix_fd(src, c->tag)))
+	if (rev) {
+		conn_touch(c);
+		if (conn_event(c, rev))
+			return G_SOURCE_CONTINUE;
+	} else if (g_get_monotonic_time() - c->idle_since < c->ctl->idle_us) {
 		return G_SOURCE_CONTINUE;
+	} else {
+		/* A client that holds a connection without using it takes one
+		 * of the few slots every pvecm needs. */
+		log_warn("control: closing connection of pid %d (uid %u): idle for %" G_GINT64_FORMAT
+			 " s%s",
+			 (int)c->pid, (unsigned)c->uid, c->ctl->idle_us / G_USEC_PER_SEC,
+			 c->in->len ? " in the middle of a frame" : "");
+	}
 	conn_free(c);
 	return G_SOURCE_REMOVE;
 }
@@ -364,7 +383,23 @@ static void conn_new(control_t *ctl, int fd)
 	((conn_source_t *)c->src)->conn = c;
 	g_source_set_name(c->src, "control connection");
 	c->tag = g_source_add_unix_fd(c->src, fd, G_IO_IN);
+	conn_touch(c);
 	g_source_attach(c->src, ctl->context);
+}
+
+/* Tells the client why it is turned away before closing, so pvecm can say
+ * so instead of reporting a connection closed for no reason. The socket is
+ * new and empty: one header fits without blocking. */
+static void refuse_conn(control_t *ctl, int fd)
+{
+	g_autoptr(GBytes) frame =
+	    proto_encode(PROTO_CMD_NONE, PROTO_FLAG_REPLY, 0, -EUSERS, NULL, NULL);
+	size_t len;
+	const void *p = g_bytes_get_data(frame, &len);
+
+	if (send(fd, p, len, MSG_NOSIGNAL | MSG_DONTWAIT) < 0)
+		log_debug("control: telling a refused client why: %s", g_strerror(errno));
+	close(fd);
 }
 
 static void listen_attach(control_t *ctl);
@@ -409,7 +444,7 @@ static gboolean on_accept(gint fd, GIOCondition cond, gpointer data)
 		if (ctl->nconns >= CONTROL_MAX_CONNS) {
 			log_warn("control: %u connections open on %s, refusing another",
 				 ctl->nconns, ctl->path);
-			close(cfd);
+			refuse_conn(ctl, cfd);
 			continue;
 		}
 		conn_new(ctl, cfd);
@@ -510,7 +545,7 @@ static int open_listener(const char *path, GError **err)
 }
 
 control_t *control_new(const char *path, const control_cmd_t *cmds, size_t ncmds, void *ctx,
-		       GError **err)
+		       unsigned idle_timeout_s, GError **err)
 {
 	control_t *ctl;
 	int fd = open_listener(path, err);
@@ -524,6 +559,8 @@ control_t *control_new(const char *path, const control_cmd_t *cmds, size_t ncmds
 	ctl->cmds = cmds;
 	ctl->ncmds = ncmds;
 	ctl->ctx = ctx;
+	ctl->idle_us = (gint64)(idle_timeout_s ? idle_timeout_s : CONTROL_IDLE_TIMEOUT_S) *
+		       G_USEC_PER_SEC;
 	listen_attach(ctl);
 	return ctl;
 }

@@ -657,6 +657,10 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0)
 		goto out;
+	/* chown(f, -1, -1) changes nothing but the ctime, which the tree does
+	 * not keep: on every file system it succeeds for anybody. */
+	if (!(to_set & ~FUSE_SET_ATTR_CTIME))
+		goto out;
 	/* Only the owner, root, may change modes, owners and set times;
 	 * truncating and touching need write access. */
 	if (!is_root(req)) {
@@ -754,12 +758,11 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	fusefs_t *fs = FS(req);
 	memdb_attr_t a;
 
-	/* The tree holds files and directories only. */
-	if (!S_ISREG(mode)) {
-		fuse_reply_err(req, EPERM);
-		return;
-	}
+	/* The tree holds files and directories only; as everywhere, the
+	 * permission to create in parent is checked first. */
 	int res = allowed(req, parent, W_OK | X_OK);
+	if (res == 0 && !S_ISREG(mode))
+		res = -EPERM;
 	if (res == 0 && reserved_name(parent, name))
 		res = -EEXIST;
 	if (res < 0) {
@@ -884,14 +887,20 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 				    NULL));
 }
 
+/* No links in the tree: EPERM, once the caller may create in the
+ * directory at all (EACCES first, as a kernel file system answers). */
 static void op_symlink(fuse_req_t req, const char *link, fuse_ino_t parent, const char *name)
 {
-	fuse_reply_err(req, EPERM);
+	int res = allowed(req, parent, W_OK | X_OK);
+
+	fuse_reply_err(req, res < 0 ? -res : EPERM);
 }
 
 static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
 {
-	fuse_reply_err(req, EPERM);
+	int res = allowed(req, newparent, W_OK | X_OK);
+
+	fuse_reply_err(req, res < 0 ? -res : EPERM);
 }
 
 static void open_virtual(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1185,14 +1194,16 @@ static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info 
 static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 {
 	memdb_usage_t u;
+	memdb_limits_t l;
 	struct statvfs st = {0};
 
 	memdb_usage(FS(req)->mdb, &u);
+	memdb_get_limits(FS(req)->mdb, &l);
 	st.f_bsize = st.f_frsize = 4096;
-	st.f_blocks = MEMDB_MAX_FS_SIZE / 4096;
-	st.f_bfree = st.f_bavail = (MEMDB_MAX_FS_SIZE - MIN(u.bytes, MEMDB_MAX_FS_SIZE)) / 4096;
-	st.f_files = MEMDB_MAX_INODES;
-	st.f_ffree = st.f_favail = MEMDB_MAX_INODES - MIN(u.inodes, MEMDB_MAX_INODES);
+	st.f_blocks = l.max_fs_size / 4096;
+	st.f_bfree = st.f_bavail = (l.max_fs_size - MIN(u.bytes, l.max_fs_size)) / 4096;
+	st.f_files = l.max_inodes;
+	st.f_ffree = st.f_favail = l.max_inodes - MIN(u.inodes, l.max_inodes);
 	st.f_namemax = MEMDB_MAX_NAME;
 	fuse_reply_statfs(req, &st);
 }

@@ -6,6 +6,7 @@
 #include "fusefs.h"
 #include "log.h"
 #include "memdb.h"
+#include "mountguard.h"
 #include "nodeinfo.h"
 #include "proto.h"
 #include "replica.h"
@@ -47,6 +48,7 @@ typedef struct {
 	char *socket;
 	char *pidfile;
 	char *corosync_conf;
+	int control_idle_timeout;
 } options_t;
 
 typedef struct {
@@ -150,6 +152,8 @@ static bool parse_options(int argc, char **argv, options_t *o)
 		 "corosync's own copy of the cluster configuration (default " DEFAULT_COROSYNC_CONF
 		 ")",
 		 "FILE"},
+		{"control-idle-timeout", 0, 0, G_OPTION_ARG_INT, &o->control_idle_timeout,
+		 "Close control connections idle this long (default 30)", "SECONDS"},
 		{NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx = g_option_context_new("- the cluster configuration file system");
@@ -159,6 +163,11 @@ static bool parse_options(int argc, char **argv, options_t *o)
 	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
 		fprintf(stderr, "pmxcfsd: %s (see 'pmxcfsd --help')\n",
 			err ? err->message : "unexpected argument");
+		return false;
+	}
+	if (o->control_idle_timeout < 0) {
+		fprintf(stderr, "pmxcfsd: --control-idle-timeout must be 0 or more seconds, not %d\n",
+			o->control_idle_timeout);
 		return false;
 	}
 	if (!o->mountpoint)
@@ -226,6 +235,32 @@ static void clear_dead_mount(const char *mp)
 		log_err("%s: cannot detach the dead mount: %s", mp, g_strerror(errno));
 }
 
+/* Whatever is written to the bare mount point while the daemon is down
+ * would be lost under the mount: from the first start on, it refuses. */
+static void seal_mountpoint(const char *mp)
+{
+	g_autoptr(GError) err = NULL;
+	unsigned hidden = 0;
+
+	switch (mountguard_seal(mp, &hidden, &err)) {
+	case MOUNTGUARD_SEALED:
+		break;
+	case MOUNTGUARD_UNSUPPORTED:
+		log_warn("%s; while pmxcfsd is not running, writes there go to the file system "
+			 "below and are hidden by the next mount",
+			 err->message);
+		break;
+	case MOUNTGUARD_FAILED:
+		log_warn("%s", err->message);
+		break;
+	}
+	if (hidden)
+		log_warn("%u entries in the mount point %s itself will be hidden by the mount; "
+			 "they were written while pmxcfsd was not running and are not in the "
+			 "cluster's tree",
+			 hidden, mp);
+}
+
 static bool check_mountpoint(const char *mp, GError **err)
 {
 	g_autofree char *parent = g_path_get_dirname(mp);
@@ -248,6 +283,7 @@ static bool check_mountpoint(const char *mp, GError **err)
 			    mp, mp);
 		return false;
 	}
+	seal_mountpoint(mp);
 	return true;
 }
 
@@ -354,7 +390,8 @@ static bool start_services(daemon_t *d, GError **err)
 	d->fs = fusefs_new(&fc, err);
 	if (!d->fs || !fusefs_start(d->fs, err))
 		return false;
-	d->ctl = control_new(d->opt.socket, commands, G_N_ELEMENTS(commands), d, err);
+	d->ctl = control_new(d->opt.socket, commands, G_N_ELEMENTS(commands), d,
+				(unsigned)d->opt.control_idle_timeout, err);
 	return d->ctl != NULL;
 }
 

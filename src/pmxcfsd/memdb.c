@@ -36,6 +36,7 @@ struct memdb {
 	 * only, until the last one is closed, as on any POSIX file system. */
 	GHashTable *held;
 	GHashTable *orphans;
+	memdb_limits_t limits;
 };
 
 static entry_t *entry_new(uint64_t inode, uint64_t parent, memdb_type_t type, const char *name)
@@ -249,9 +250,10 @@ static bool load_row(void *ctx, const dbstore_row_t *row, GError **err)
 			    (unsigned long long)row->inode, row->type);
 		return false;
 	}
-	if (row->size > MEMDB_MAX_FILE_SIZE) {
-		g_set_error(err, DBSTORE_ERROR, EIO, "inode %llu is larger than %d bytes",
-			    (unsigned long long)row->inode, MEMDB_MAX_FILE_SIZE);
+	if (row->size > lc->mdb->limits.max_file_size) {
+		g_set_error(err, DBSTORE_ERROR, EIO, "inode %llu is larger than %llu bytes",
+			    (unsigned long long)row->inode,
+			    (unsigned long long)lc->mdb->limits.max_file_size);
 		return false;
 	}
 	entry_t *e = entry_new(row->inode, row->parent, row->type, row->name);
@@ -412,8 +414,15 @@ static bool create_root(memdb_t *mdb, GError **err)
 
 memdb_t *memdb_open(const char *dbpath, GError **err)
 {
+	return memdb_open_with(dbpath, NULL, err);
+}
+
+memdb_t *memdb_open_with(const char *dbpath, const memdb_limits_t *limits, GError **err)
+{
 	memdb_t *mdb = g_new0(memdb_t, 1);
 	load_ctx_t lc = {.mdb = mdb, .all = g_ptr_array_new_with_free_func(entry_free)};
+
+	mdb->limits = limits ? *limits : (memdb_limits_t)MEMDB_LIMITS_DEFAULT;
 
 	g_mutex_init(&mdb->lock);
 	mdb->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
@@ -455,6 +464,11 @@ void memdb_free(memdb_t *mdb)
 	dbstore_free(mdb->store);
 	g_mutex_clear(&mdb->lock);
 	g_free(mdb);
+}
+
+void memdb_get_limits(memdb_t *mdb, memdb_limits_t *limits)
+{
+	*limits = mdb->limits;
 }
 
 uint64_t memdb_version(memdb_t *mdb)
@@ -691,7 +705,7 @@ static int check_new(memdb_t *mdb, uint64_t parent, const char *name, entry_t **
 
 	if (res == 0)
 		res = get_dir(mdb, parent, dir);
-	if (res == 0 && g_hash_table_size(mdb->index) >= MEMDB_MAX_INODES)
+	if (res == 0 && g_hash_table_size(mdb->index) >= mdb->limits.max_inodes)
 		res = -ENOSPC;
 	return res;
 }
@@ -810,9 +824,9 @@ static int check_file(memdb_t *mdb, uint64_t inode, entry_t **e)
 
 static int check_size(memdb_t *mdb, const entry_t *e, uint64_t newsize)
 {
-	if (newsize > MEMDB_MAX_FILE_SIZE)
+	if (newsize > mdb->limits.max_file_size)
 		return -EFBIG;
-	if (newsize > e->size && mdb->bytes + (newsize - e->size) > MEMDB_MAX_FS_SIZE)
+	if (newsize > e->size && mdb->bytes + (newsize - e->size) > mdb->limits.max_fs_size)
 		return -ENOSPC;
 	return 0;
 }
@@ -828,7 +842,7 @@ static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const voi
 		return res;
 	if (len == 0 && keep)
 		return 0;
-	if (offset > MEMDB_MAX_FILE_SIZE || len > MEMDB_MAX_FILE_SIZE - offset)
+	if (offset > mdb->limits.max_file_size || len > mdb->limits.max_file_size - offset)
 		return -EFBIG;
 	uint64_t end = offset + len;
 	uint32_t oldsize = keep ? e->size : 0;
@@ -1265,7 +1279,7 @@ GVariant *memdb_dump(memdb_t *mdb)
 
 /* Builds a complete tree from a dump into a scratch memdb (no store), with
  * the same checks a load from disk gets, plus the limits and name rules. */
-static memdb_t *tree_from_dump(GVariant *dump, GError **err)
+static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GError **err)
 {
 	memdb_t *t = g_new0(memdb_t, 1);
 	load_ctx_t lc = {.mdb = t, .all = g_ptr_array_new_with_free_func(entry_free)};
@@ -1279,6 +1293,7 @@ static memdb_t *tree_from_dump(GVariant *dump, GError **err)
 	guint64 last = 0;
 	bool ok = true;
 
+	t->limits = *limits;
 	g_mutex_init(&t->lock);
 	t->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
 	init_held(t);
@@ -1289,9 +1304,9 @@ static memdb_t *tree_from_dump(GVariant *dump, GError **err)
 		goto out;
 	}
 	g_variant_get(dump, "(t@a(tttuuysay))", &t->version, &rows);
-	if (g_variant_n_children(rows) > MEMDB_MAX_INODES) {
-		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer has %zu inodes, more than %d",
-			    g_variant_n_children(rows), MEMDB_MAX_INODES);
+	if (g_variant_n_children(rows) > t->limits.max_inodes) {
+		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer has %zu inodes, more than %llu",
+			    g_variant_n_children(rows), (unsigned long long)t->limits.max_inodes);
 		ok = false;
 	}
 	g_variant_iter_init(&it, rows);
@@ -1302,9 +1317,10 @@ static memdb_t *tree_from_dump(GVariant *dump, GError **err)
 		dbstore_row_t row = {.inode = inode, .parent = parent, .version = version,
 				     .writer = writer, .mtime = mtime, .type = type,
 				     .name = name, .data = p, .size = (uint32_t)MIN(size, UINT32_MAX)};
-		if (size > MEMDB_MAX_FILE_SIZE) {
-			g_set_error(err, DBSTORE_ERROR, EFBIG, "inode %llu is larger than %d bytes",
-				    (unsigned long long)inode, MEMDB_MAX_FILE_SIZE);
+		if (size > t->limits.max_file_size) {
+			g_set_error(err, DBSTORE_ERROR, EFBIG, "inode %llu is larger than %llu bytes",
+				    (unsigned long long)inode,
+				    (unsigned long long)t->limits.max_file_size);
 			ok = false;
 		} else if (inode != MEMDB_ROOT_INODE && check_name(name) < 0) {
 			g_set_error(err, DBSTORE_ERROR, EINVAL, "inode %llu has an invalid name",
@@ -1326,9 +1342,9 @@ static memdb_t *tree_from_dump(GVariant *dump, GError **err)
 	g_variant_unref(rows);
 	if (!ok)
 		goto out;
-	if (t->bytes > MEMDB_MAX_FS_SIZE) {
-		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer holds %llu bytes, more than %d",
-			    (unsigned long long)t->bytes, MEMDB_MAX_FS_SIZE);
+	if (t->bytes > t->limits.max_fs_size) {
+		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer holds %llu bytes, more than %llu",
+			    (unsigned long long)t->bytes, (unsigned long long)t->limits.max_fs_size);
 		ok = false;
 		goto out;
 	}
@@ -1357,7 +1373,7 @@ out:
 
 bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err)
 {
-	memdb_t *t = tree_from_dump(dump, err);
+	memdb_t *t = tree_from_dump(&mdb->limits, dump, err);
 	GHashTableIter it;
 	gpointer v;
 	dbstore_row_t row;

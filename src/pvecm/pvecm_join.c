@@ -10,6 +10,7 @@
 #include "pvecm_nodelist.h"
 #include "pvecm_service.h"
 #include "pvecm_ssh.h"
+#include "textesc.h"
 
 #include <errno.h>
 #include <gio/gio.h>
@@ -196,13 +197,24 @@ static int default_link(join_t *j)
 	return PVECM_EXIT_OK;
 }
 
-/* The last line a remote command printed on stderr, as its reason. */
+/* The last line a remote command printed on stderr, as its reason,
+ * escaped: the remote node's text must not drive this terminal. */
 static char *remote_reason(GString *errout)
 {
 	g_auto(GStrv) lines = g_strsplit(g_strstrip(errout->str), "\n", -1);
 	guint n = g_strv_length(lines);
 
-	return g_strdup(n ? lines[n - 1] : "(no message)");
+	if (!n)
+		return g_strdup("(no message)");
+	return textesc(lines[n - 1], strlen(lines[n - 1]), false);
+}
+
+/* Prints what the remote node sent, its line breaks kept. */
+static void print_remote(const GByteArray *out)
+{
+	g_autofree char *text = textesc((const char *)out->data, out->len, true);
+
+	fputs(text, stdout);
 }
 
 /* Runs command on the cluster node. False with *why set to the reason
@@ -250,13 +262,15 @@ static int check_apiver(join_t *j)
 		return fail("'pvecm apiver' failed on %s: %s - is pvecm installed there? Nothing "
 			    "changed",
 			    j->host, why);
-	text = g_strndup((const char *)out->data, out->len);
+	text = textesc((const char *)out->data, out->len, true);
 	v = g_ascii_strtoll(g_strstrip(text), &end, 10);
-	if (!*text || *end || v < PVECM_API_VERSION - PVECM_API_AGE_AS_JOINEE)
+	if (!*text || *end || v < PVECM_API_VERSION - PVECM_API_AGE_AS_JOINEE) {
+		g_autofree char *shown = textesc(text, strlen(text), false);
 		return fail("%s speaks join API version '%s', this node %d and versions from %d "
 			    "on - upgrade pvecm on the cluster's nodes; nothing changed",
-			    j->host, text, PVECM_API_VERSION,
+			    j->host, shown, PVECM_API_VERSION,
 			    PVECM_API_VERSION - PVECM_API_AGE_AS_JOINEE);
+	}
 	return PVECM_EXIT_OK;
 }
 
@@ -283,7 +297,7 @@ static int remote_addnode(join_t *j)
 		g_string_append(cmd, " --force");
 	if (!remote_run(j, cmd->str, out, &why))
 		return fail("%s did not add this node: %s - nothing changed", j->host, why);
-	fwrite(out->data, 1, out->len, stdout);
+	print_remote(out);
 	return PVECM_EXIT_OK;
 }
 
@@ -315,12 +329,20 @@ static int fetch_cluster_files(join_t *j)
 		return fail_listed(j, "the cluster's authkey has an impossible size", NULL);
 	if (!remote_run(j, cat_conf, conf, &why))
 		return fail_listed(j, "cannot fetch the cluster's corosync.conf", why);
+	/* Installed as it came: what was validated must be all there is. */
+	if (memchr(conf->data, '\0', conf->len))
+		return fail_listed(j, "the cluster's corosync.conf contains a NUL byte; not installed",
+				   NULL);
 	j->conf_text = g_strndup((const char *)conf->data, conf->len);
 	g_autofree char *origin =
 	    g_strdup_printf("%s:%s", j->host, PVECM_DEFAULT_PVE_DIR "/corosync.conf");
-	j->conf = corosync_conf_parse(j->conf_text, -1, origin, &err);
-	if (!j->conf || !corosync_conf_validate(j->conf, origin, &err))
-		return fail_listed(j, "the cluster's corosync.conf is not usable", err->message);
+	j->conf = corosync_conf_parse(j->conf_text, (gssize)conf->len, origin, &err);
+	if (!j->conf || !corosync_conf_validate(j->conf, origin, &err)) {
+		/* The parser quotes what it could not read. */
+		g_autofree char *msg = textesc(err->message, strlen(err->message), false);
+		return fail_listed(j, "the cluster's corosync.conf is not usable; not installed",
+				   msg);
+	}
 
 	g_autoptr(GPtrArray) nodes = corosync_conf_nodes(j->conf);
 	const corosync_conf_node_t *me = corosync_conf_find_node(nodes, j->nodename);

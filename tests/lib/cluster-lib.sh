@@ -420,6 +420,17 @@ cluster_wait_pve_readonly () {
 	done
 }
 
+# cluster_wait_file NODE PATH CONTENT: until PATH on NODE holds exactly
+# CONTENT (as $(cat) gives it: without the last newline). A write is
+# answered once a quorum applied it; another node may apply it a moment
+# later, so a test that reads that node waits for it.
+cluster_wait_file () {
+	local node=$1 path=$2 content=$3
+	CWF_CONTENT=$content wait_for "$path on $node to hold '$content'" \
+		"$(cluster_default_timeout)" \
+		"test \"\$(node_exec $node cat $path)\" = \"\$CWF_CONTENT\""
+}
+
 # node_tree_digest NAME: one hash over the node's tree: every path with its
 # type, size and mtime, and the content of every file. The virtual files
 # and the per-node links are left out (they differ by design).

@@ -849,6 +849,9 @@ test_cleanup_run_ () {
 			{ [ $rc != 0 ] || [ $test_failure != 0 ]; }; }; then
 			say "# kept the temporary directory $TRASH" >&2
 		else
+			# pmxcfsd makes its mount points immutable (in a node's
+			# overlay of /etc, or wherever --mountpoint put them)
+			find "$TRASH" -xdev -type d -exec chattr -i {} + 2>/dev/null
 			rm -rf "$TRASH"
 		fi
 	fi

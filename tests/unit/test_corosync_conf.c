@@ -396,6 +396,19 @@ static void test_parse_crlf_and_blanks(void)
 	g_assert_cmpuint(child(totem, 0)->line, ==, 5);
 }
 
+/* Found by fuzzing: a CR before a CRLF stayed in a comment, and the text
+ * written from it lost one CR more at each parse. */
+static void test_parse_trailing_white_space_trimmed(void)
+{
+	g_autoptr(corosync_conf_t) conf =
+	    parse_ok("#  : s1  ...\r\r\r\ntotem {\n  a: 1 \r\v\f\t\r\r\n}\r\r");
+	const corosync_conf_item_t *totem = child(conf->root, 1);
+
+	g_assert_cmpstr(child(conf->root, 0)->name, ==, "  : s1  ...");
+	g_assert_cmpstr(corosync_conf_find_value(totem, "a"), ==, "1");
+	assert_round_trip(conf);
+}
+
 static void test_parse_length(void)
 {
 	g_autoptr(GError) err = NULL;
@@ -1430,6 +1443,8 @@ int main(int argc, char **argv)
 	}
 	g_test_add_func("/parse/lenient-forms", test_parse_lenient_forms);
 	g_test_add_func("/parse/crlf-and-blanks", test_parse_crlf_and_blanks);
+	g_test_add_func("/parse/trailing-white-space-trimmed",
+			test_parse_trailing_white_space_trimmed);
 	g_test_add_func("/parse/length", test_parse_length);
 	g_test_add_func("/parse/lines", test_parse_lines);
 	for (size_t i = 0; i < G_N_ELEMENTS(bad_texts); i++)

@@ -296,6 +296,7 @@ typedef struct {
 	GCond cond;
 	gboolean ready;
 	gboolean debug;
+	unsigned idle_s;
 } server_t;
 
 static int h_status(void *ctx, GVariant *request, GVariant **reply)
@@ -337,7 +338,7 @@ static gpointer server_thread(gpointer data)
 	g_autoptr(GError) err = NULL;
 
 	g_main_context_push_thread_default(s->context);
-	s->ctl = control_new(s->path, test_cmds, G_N_ELEMENTS(test_cmds), s, &err);
+	s->ctl = control_new(s->path, test_cmds, G_N_ELEMENTS(test_cmds), s, s->idle_s, &err);
 	g_assert_no_error(err);
 	g_mutex_lock(&s->lock);
 	s->ready = TRUE;
@@ -355,6 +356,7 @@ static void server_setup(server_t *s, gconstpointer data)
 
 	s->dir = g_dir_make_tmp("test_proto-XXXXXX", &err);
 	g_assert_no_error(err);
+	s->idle_s = GPOINTER_TO_UINT(data);
 	s->path = g_build_filename(s->dir, "run", "pmxcfsd.sock", NULL);
 	s->context = g_main_context_new();
 	s->loop = g_main_loop_new(s->context, FALSE);
@@ -705,6 +707,87 @@ static void test_many_clients(server_t *s, gconstpointer data)
 	assert_status_works(s);
 }
 
+/* Set up with an idle timeout of 1 s. */
+static void test_idle_timeout(server_t *s, gconstpointer data)
+{
+	g_autoptr(GBytes) frame = encode_ok(TEST_CMD_ECHO, 0, 7, 0, g_variant_new("(s)", "x"));
+	const guint8 *p = g_bytes_get_data(frame, NULL);
+	int silent = raw_connect(s);
+	int partial = raw_connect(s);
+	int slow = raw_connect(s);
+	gint64 start = g_get_monotonic_time();
+	guint8 buf[PROTO_HEADER_SIZE];
+	proto_header_t hdr;
+
+	raw_send(partial, p, 10);
+	/* A byte every 300 ms keeps a connection alive past the timeout. */
+	for (size_t i = 0; i < 8; i++) {
+		raw_send(slow, p + i, 1);
+		g_usleep(300 * 1000);
+	}
+	raw_send(slow, p + 8, g_bytes_get_size(frame) - 8);
+	g_assert_cmpuint(raw_read(slow, buf, sizeof(buf)), ==, sizeof(buf));
+	g_assert_true(proto_header_decode(buf, sizeof(buf), &hdr, NULL));
+	g_assert_cmpint(hdr.status, ==, 0);
+	g_assert_cmpuint(hdr.request_id, ==, 7);
+	assert_closed(silent);
+	assert_closed(partial);
+	g_assert_cmpint(g_get_monotonic_time() - start, <, 5 * G_USEC_PER_SEC);
+	close(silent);
+	close(partial);
+	close(slow);
+	assert_status_works(s);
+}
+
+static void test_connection_limit(server_t *s, gconstpointer data)
+{
+	g_autoptr(GBytes) frame = encode_ok(TEST_CMD_ECHO, 0, 9, 0, g_variant_new("(s)", "x"));
+	g_autoptr(GVariant) reply = NULL;
+	g_autoptr(GError) err = NULL;
+	int fds[CONTROL_MAX_CONNS];
+	int32_t status = 0;
+	guint8 buf[PROTO_HEADER_SIZE];
+	proto_header_t hdr;
+	int extra;
+
+	for (size_t i = 0; i < G_N_ELEMENTS(fds); i++)
+		fds[i] = raw_connect(s);
+	/* Connections are accepted in order: once the last one is answered,
+	 * every one of them holds a slot. */
+	raw_send_frame(fds[CONTROL_MAX_CONNS - 1], frame);
+	g_assert_cmpuint(raw_read(fds[CONTROL_MAX_CONNS - 1], buf, sizeof(buf)), ==, sizeof(buf));
+
+	g_assert_false(proto_call(s->path, PROTO_CMD_STATUS, g_variant_new("()"),
+				  PROTO_STATUS_REPLY_TYPE, TEST_TIMEOUT_MS, &status, &reply, &err));
+	g_assert_error(err, PROTO_ERROR, PROTO_ERROR_REFUSED);
+	g_assert_nonnull(strstr(err->message, s->path));
+	g_assert_nonnull(strstr(err->message, g_strerror(EUSERS)));
+
+	/* The refusal comes unasked, before any request. */
+	extra = raw_connect(s);
+	hdr = raw_read_error_reply(extra);
+	g_assert_cmpuint(hdr.type, ==, PROTO_CMD_NONE);
+	g_assert_cmpuint(hdr.request_id, ==, 0);
+	g_assert_cmpint(hdr.status, ==, -EUSERS);
+	assert_closed(extra);
+	close(extra);
+
+	close(fds[0]);
+	/* The server notices the close on its next turn of the loop. */
+	for (int i = 0; i < 100; i++) {
+		g_clear_error(&err);
+		g_clear_pointer(&reply, g_variant_unref);
+		if (proto_call(s->path, PROTO_CMD_STATUS, g_variant_new("()"),
+			       PROTO_STATUS_REPLY_TYPE, TEST_TIMEOUT_MS, &status, &reply, &err))
+			break;
+		g_usleep(20 * 1000);
+	}
+	g_assert_no_error(err);
+	g_assert_cmpint(status, ==, 0);
+	for (size_t i = 1; i < G_N_ELEMENTS(fds); i++)
+		close(fds[i]);
+}
+
 /* The calling thread alone becomes nobody: setresuid(2) itself is per
  * thread, only the libc wrapper applies it to the whole process. */
 static void become_nobody(gboolean on)
@@ -748,7 +831,7 @@ static void test_non_root(server_t *s, gconstpointer data)
 static void test_second_server_refused(server_t *s, gconstpointer data)
 {
 	g_autoptr(GError) err = NULL;
-	control_t *other = control_new(s->path, test_cmds, 1, NULL, &err);
+	control_t *other = control_new(s->path, test_cmds, 1, NULL, 0, &err);
 
 	g_assert_null(other);
 	g_assert_error(err, G_IO_ERROR, G_IO_ERROR_ADDRESS_IN_USE);
@@ -873,14 +956,14 @@ static void test_control_new_stale_and_foreign(void)
 
 	close(fd);
 	/* A stale socket file is replaced... */
-	ctl = control_new(path, test_cmds, G_N_ELEMENTS(test_cmds), NULL, &err);
+	ctl = control_new(path, test_cmds, G_N_ELEMENTS(test_cmds), NULL, 0, &err);
 	g_assert_no_error(err);
 	g_assert_nonnull(ctl);
 	control_free(ctl);
 	g_assert_false(g_file_test(path, G_FILE_TEST_EXISTS));
 	/* ...a regular file is not. */
 	g_assert_true(g_file_set_contents(path, "keep me", -1, NULL));
-	ctl = control_new(path, test_cmds, G_N_ELEMENTS(test_cmds), NULL, &err);
+	ctl = control_new(path, test_cmds, G_N_ELEMENTS(test_cmds), NULL, 0, &err);
 	g_assert_null(ctl);
 	g_assert_error(err, G_IO_ERROR, G_IO_ERROR_EXISTS);
 	g_assert_true(g_file_test(path, G_FILE_TEST_IS_REGULAR));
@@ -891,6 +974,16 @@ static void test_control_new_stale_and_foreign(void)
 static void skip_not_root(void)
 {
 	g_test_skip("the control socket serves root only");
+}
+
+static void add_server_test_idle(const char *name, void (*fn)(server_t *, gconstpointer),
+				 unsigned idle_s)
+{
+	if (geteuid() == 0)
+		g_test_add(name, server_t, GUINT_TO_POINTER(idle_s), server_setup, fn,
+			   server_teardown);
+	else
+		g_test_add_func(name, skip_not_root);
 }
 
 static void add_server_test(const char *name, void (*fn)(server_t *, gconstpointer))
@@ -934,6 +1027,8 @@ int main(int argc, char **argv)
 	add_server_test("/control/disconnect-mid-frame", test_disconnect_mid_frame);
 	add_server_test("/control/half-close", test_half_close);
 	add_server_test("/control/many-clients", test_many_clients);
+	add_server_test_idle("/control/idle-timeout", test_idle_timeout, 1);
+	add_server_test("/control/connection-limit", test_connection_limit);
 	add_server_test("/control/non-root", test_non_root);
 	add_server_test("/control/second-server-refused", test_second_server_refused);
 	g_test_add_func("/control/stale-and-foreign-file", test_control_new_stale_and_foreign);
