@@ -6,8 +6,10 @@
 #include "pvecm_create.h"
 #include "pvecm_join.h"
 #include "pvecm_links.h"
+#include "pvecm_mtunnel.h"
 #include "pvecm_nodelist.h"
 #include "pvecm_status.h"
+#include "pvecm_waitquorum.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -93,6 +95,14 @@ static const pvecm_cli_cmd_t commands[] = {
 	.run = pvecm_links_run,
     },
     {
+	.name = "mtunnel",
+	.description = "Used by guest migration: run on the migration's target over SSH. "
+		       "Not meant to be used by hand.",
+	.args = pvecm_mtunnel_args,
+	.opts = pvecm_mtunnel_opts,
+	.run = pvecm_mtunnel_run,
+    },
+    {
 	.name = "nodes",
 	.description = "Displays the local view of the cluster nodes.",
 	.opts = pvecm_status_opts,
@@ -109,6 +119,13 @@ static const pvecm_cli_cmd_t commands[] = {
 	.description = "Update node certificates (and generate all needed files/directories).",
 	.opts = pvecm_updatecerts_opts,
 	.run = pvecm_updatecerts_run,
+    },
+    {
+	.name = "wait-quorum",
+	.description = "Wait until this node is quorate and /etc/pve is writable, for boot "
+		       "scripts and services that start guests.",
+	.opts = pvecm_waitquorum_opts,
+	.run = pvecm_waitquorum_run,
     },
 };
 
