@@ -115,7 +115,9 @@ install: $(PROGS)
 	install -D -m 0644 man/pmxcfsd.8 $(DESTDIR)$(MANDIR)/man8/pmxcfsd.8
 	install -D -m 0644 man/pvecm.1 $(DESTDIR)$(MANDIR)/man1/pvecm.1
 	install -D -m 0644 src/pvecm/pvecm.bash-completion $(DESTDIR)$(BASHCOMPDIR)/pvecm
-	install -D -m 0644 systemd/pmxcfsd.service $(DESTDIR)$(UNITDIR)/pmxcfsd.service
+	for u in systemd/*.service systemd/*.target; do \
+		install -D -m 0644 $$u $(DESTDIR)$(UNITDIR)/$${u#systemd/} || exit 1; \
+	done
 	ln -sfn pmxcfsd.service $(DESTDIR)$(UNITDIR)/pve-cluster.service
 
 clean:

@@ -15,9 +15,11 @@ BUILD_DEPS="$BUILD_DEPS libclang-rt-14-dev clang-format"
 # tools, perl (prove, JSON::PP), sqlite3 for integrity checks, sshd and the
 # ssh client for joins, openssl for checking certificates, man for checking
 # the man pages, python3 for the stand-in quorum device of t0700 and for
-# answering prompts on a terminal, chattr (e2fsprogs) for the immutable mount point
+# answering prompts on a terminal, chattr (e2fsprogs) for the immutable mount
+# point, systemd for systemd-analyze verify of our units
 TEST_DEPS="corosync iproute2 util-linux procps psmisc perl
-	mount openssh-server openssh-client openssl man-db groff-base coreutils python3 e2fsprogs"
+	mount openssh-server openssh-client openssl man-db groff-base coreutils python3 e2fsprogs
+	systemd"
 
 # one dpkg-query for all: a package not known to dpkg is not printed
 # shellcheck disable=SC2086
