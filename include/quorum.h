@@ -21,6 +21,9 @@ bool quorum_connected(quorum_t *q);
 bool quorum_quorate(quorum_t *q);
 /* votes needed for quorum (votequorum's "Quorum:"); 0 while unknown */
 uint32_t quorum_threshold(quorum_t *q);
+/* the votes the quorum device (corosync-qdevice) casts for this node's
+ * partition now; 0 without a device or while it does not vote for us */
+uint32_t quorum_qdevice_votes(quorum_t *q);
 /* the votes a node casts, as votequorum counts them (0 for unknown nodes) */
 uint32_t quorum_node_votes(quorum_t *q, uint32_t nodeid);
 

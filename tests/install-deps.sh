@@ -16,10 +16,12 @@ BUILD_DEPS="$BUILD_DEPS libclang-rt-14-dev clang-format"
 # ssh client for joins, openssl for checking certificates, man for checking
 # the man pages, python3 for the stand-in quorum device of t0700 and for
 # answering prompts on a terminal, chattr (e2fsprogs) for the immutable mount
-# point, systemd for systemd-analyze verify of our units
+# point, systemd for systemd-analyze verify of our units, corosync-qnetd and
+# corosync-qdevice for pvecm qdevice (a qnetd host and the nodes' daemon,
+# with their certutils)
 TEST_DEPS="corosync iproute2 util-linux procps psmisc perl
 	mount openssh-server openssh-client openssl man-db groff-base coreutils python3 e2fsprogs
-	systemd"
+	systemd corosync-qnetd corosync-qdevice"
 
 # one dpkg-query for all: a package not known to dpkg is not printed
 # shellcheck disable=SC2086

@@ -16,6 +16,7 @@ struct quorum {
 	bool connected;
 	bool quorate;
 	uint32_t threshold;
+	uint32_t qdevice_votes; /* cast for this partition now */
 	GHashTable *votes; /* nodeid -> votes */
 	guint fd_source;
 	guint retry_source;
@@ -36,9 +37,15 @@ static void refresh_info(quorum_t *q, const uint32_t *nodes, size_t n)
 {
 	struct votequorum_info info;
 
-	/* Node id 0 asks about this node; its quorum value is the cluster's. */
-	if (votequorum_getinfo(q->handle, 0, &info) == CS_OK)
+	/* Node id 0 asks about this node; its quorum value is the cluster's,
+	 * its flags say whether the local quorum device votes for us. */
+	if (votequorum_getinfo(q->handle, 0, &info) == CS_OK) {
 		q->threshold = info.quorum;
+		q->qdevice_votes = (info.flags & VOTEQUORUM_INFO_QDEVICE_REGISTERED) &&
+					   (info.flags & VOTEQUORUM_INFO_QDEVICE_CAST_VOTE)
+				       ? info.qdevice_votes
+				       : 0;
+	}
 	for (size_t i = 0; i < n; i++)
 		if (votequorum_getinfo(q->handle, nodes[i], &info) == CS_OK)
 			g_hash_table_insert(q->votes, GUINT_TO_POINTER(nodes[i]),
@@ -94,6 +101,7 @@ static void disconnect(quorum_t *q)
 	q->connected = false;
 	q->quorate = false;
 	q->threshold = 0;
+	q->qdevice_votes = 0;
 	g_hash_table_remove_all(q->votes);
 }
 
@@ -196,6 +204,11 @@ bool quorum_connected(quorum_t *q)
 bool quorum_quorate(quorum_t *q)
 {
 	return q->connected && q->quorate;
+}
+
+uint32_t quorum_qdevice_votes(quorum_t *q)
+{
+	return q->connected ? q->qdevice_votes : 0;
 }
 
 uint32_t quorum_threshold(quorum_t *q)

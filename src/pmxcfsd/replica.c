@@ -389,8 +389,26 @@ static void update_writable(replica_t *r)
 	uint32_t q = quorum_threshold(r->quorum);
 
 	r->cs_quorate = quorum_quorate(r->quorum);
+	/* A quorum device's vote counts as corosync counts it: qnetd gives
+	 * it to one partition at a time. */
 	r->writable = r->state == ST_SYNCED && !r->leaving && r->cs_quorate && q > 0 &&
-		      votes_where(r, any_member, 0) >= q;
+		      votes_where(r, any_member, 0) + quorum_qdevice_votes(r->quorum) >= q;
+}
+
+/* Under r->lock: the members that applied up to seq hold quorum by their
+ * own votes; or every member did, and the device's vote makes up the
+ * rest. The device holds no data, so it only completes a group in which
+ * no member lacks the write. */
+static bool confirmed(replica_t *r, uint64_t seq, uint32_t q)
+{
+	uint32_t acked = votes_where(r, acked_at_least, seq);
+
+	if (acked >= q)
+		return true;
+	for (guint i = 0; i < r->members->len; i++)
+		if (!acked_at_least(r->members->pdata[i], seq))
+			return false;
+	return acked + quorum_qdevice_votes(r->quorum) >= q;
 }
 
 static void finish(replica_t *r, pending_t *p, int result)
@@ -415,7 +433,7 @@ static void confirm_pending(replica_t *r)
 		pending_t *p = v;
 		if (p->done || !p->applied)
 			continue;
-		if (votes_where(r, acked_at_least, p->seq) >= q)
+		if (confirmed(r, p->seq, q))
 			finish(r, p, p->result);
 	}
 }

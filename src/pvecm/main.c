@@ -8,6 +8,7 @@
 #include "pvecm_links.h"
 #include "pvecm_mtunnel.h"
 #include "pvecm_nodelist.h"
+#include "pvecm_qdevice.h"
 #include "pvecm_status.h"
 #include "pvecm_waitquorum.h"
 
@@ -107,6 +108,18 @@ static const pvecm_cli_cmd_t commands[] = {
 	.description = "Displays the local view of the cluster nodes.",
 	.opts = pvecm_status_opts,
 	.run = pvecm_nodes_run,
+    },
+    {
+	.name = "qdevice remove",
+	.description = "Remove a configured QDevice",
+	.run = pvecm_qdevice_remove_run,
+    },
+    {
+	.name = "qdevice setup",
+	.description = "Setup the use of a QDevice",
+	.args = pvecm_qdevice_setup_args,
+	.opts = pvecm_qdevice_setup_opts,
+	.run = pvecm_qdevice_setup_run,
     },
     {
 	.name = "status",

@@ -7,6 +7,8 @@
 #include "pvecm_certs.h"
 #include "pvecm_link.h"
 #include "pvecm_nodedir.h"
+#include "pvecm_qdevice.h"
+#include "pvecm_qdevice_conf.h"
 #include "pvecm_quorum.h"
 
 #include <dirent.h>
@@ -289,6 +291,8 @@ static int addnode_locked(addnode_t *a, const char *path)
 
 	if (!conf)
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
+	if (pvecm_qdevice_conf_has_device(conf))
+		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, PVECM_QDEVICE_NODES_ADVICE);
 	nodes = corosync_conf_nodes(conf);
 	old = corosync_conf_find_node(nodes, a->name);
 	if (old && !a->force)
@@ -487,6 +491,8 @@ static int delnode_locked(const char *what, const char *self, const char *path, 
 
 	if (!conf)
 		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
+	if (pvecm_qdevice_conf_has_device(conf))
+		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, PVECM_QDEVICE_NODES_ADVICE);
 	nodes = corosync_conf_nodes(conf);
 	n = find_node_or_addr(nodes, what);
 	if (!n)

@@ -13,7 +13,7 @@ fi
 . "$TEST_LIB_DIR/test-lib.sh" || exit 1
 
 action=$1 unit=$2 name=$(hostname)
-[ $# = 2 ] || { say "usage: service.sh start|stop|restart|reload|is-active UNIT" >&2; exit 2; }
+[ $# = 2 ] || { say "usage: service.sh start|stop|restart|reload|is-active|enable|disable UNIT" >&2; exit 2; }
 
 case $unit in
 corosync)
@@ -26,6 +26,12 @@ pmxcfsd | pve-cluster)
 	running () { pid=$(node_pmxcfsd_pid "$name") && pid_alive "$pid"; }
 	start () { node_start_pmxcfsd "$name"; }
 	stop () { node_stop_pmxcfsd "$name"; }
+	reload () { :; }
+	;;
+corosync-qdevice)
+	running () { node_qdevice_running "$name"; }
+	start () { node_start_qdevice "$name"; }
+	stop () { node_stop_qdevice "$name"; }
 	reload () { :; }
 	;;
 *)
@@ -41,6 +47,9 @@ stop) ! running || stop ;;
 restart) { ! running || stop; } && start ;;
 reload) running && reload ;;
 is-active) running || exit 3 ;;
+# whether the unit would start at boot: a mark the tests can look at
+enable) : >"$TRASH/nodes/$name/$unit.enabled" ;;
+disable) rm -f "$TRASH/nodes/$name/$unit.enabled" ;;
 *)
 	say "service.sh: unknown action $action" >&2
 	exit 2

@@ -900,3 +900,4 @@ if [ -z "$TEST_LIB_INNER" ]; then
 fi
 . "$TEST_LIB_DIR/cluster-lib.sh"
 . "$TEST_LIB_DIR/ssh-lib.sh"
+. "$TEST_LIB_DIR/qdevice-lib.sh"
