@@ -208,6 +208,7 @@ test_expect_success 'n2 cut off: n1 keeps quorum with the device (2 of 3) and st
 	cluster_wait_quorate n1 &&
 	cluster_wait_pve_writable n1 &&
 	node_sh n1 "echo alone >/etc/pve/written-alone" &&
+	cluster_wait_inquorate n2 &&
 	cluster_wait_pve_readonly n2 &&
 	test_must_fail node_sh n2 "echo x >/etc/pve/from-n2" &&
 	node_heal n2 &&
