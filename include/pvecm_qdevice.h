@@ -26,7 +26,7 @@
 
 /* The advice add, addnode and delnode give while a device is configured. */
 #define PVECM_QDEVICE_NODES_ADVICE                                                                 \
-	"a QDevice is configured - remove it first ('pvecm qdevice remove'), then add or "        \
+	"a QDevice is configured - remove it first ('pvecm qdevice remove'), then add or "         \
 	"remove nodes, and set it up again ('pvecm qdevice setup') once the node count is even"
 
 extern const pvecm_cli_arg_t pvecm_qdevice_setup_args[];

@@ -33,8 +33,9 @@
 #define VOTE_POLL_US 200000
 
 const pvecm_cli_arg_t pvecm_qdevice_setup_args[] = {
-    {.name = "address", .description = "Specifies the network address of an external corosync "
-				       "QDevice"},
+    {.name = "address",
+     .description = "Specifies the network address of an external corosync "
+		    "QDevice"},
     {.name = NULL},
 };
 
@@ -220,8 +221,9 @@ static int read_cluster(qd_t *q)
 		return rc;
 	q->nodename = g_steal_pointer(&st.nodename);
 	if (!st.cluster)
-		rc = pvecm_cli_fail(q->cmd, PVECM_EXIT_NOT_READY,
-				    "this node is not part of a cluster - run it on a cluster node");
+		rc =
+		    pvecm_cli_fail(q->cmd, PVECM_EXIT_NOT_READY,
+				   "this node is not part of a cluster - run it on a cluster node");
 	else if (!st.quorate)
 		rc = pvecm_cli_fail(q->cmd, PVECM_EXIT_NOT_READY,
 				    "cluster not ready - no quorum? (see 'pvecm status')");
@@ -268,8 +270,8 @@ static int check_online(qd_t *q)
 		bool online = false;
 
 		for (guint m = 0; m < view->members->len && !online; m++)
-			online = ((pvecm_quorum_member_t *)view->members->pdata[m])->nodeid ==
-				 n->nodeid;
+			online =
+			    ((pvecm_quorum_member_t *)view->members->pdata[m])->nodeid == n->nodeid;
 		if (!online)
 			return fail(q, "All nodes must be online! Node %s is offline, aborting.",
 				    n->name);
@@ -363,8 +365,8 @@ static char *put_shared(qd_t *q, const char *rel, const void *data, gsize len, G
 {
 	g_autofree char *path = g_build_filename(pvecm_env_pve_dir(), rel, NULL);
 
-	if (!g_file_set_contents_full(path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT,
-				      0600, err))
+	if (!g_file_set_contents_full(path, data, (gssize)len, G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+				      err))
 		return NULL;
 	return g_steal_pointer(&path);
 }
@@ -438,8 +440,7 @@ static int sign_cluster_cert(qd_t *q)
 
 	info("generating the cluster certificate request");
 	qname = g_shell_quote(q->cluster_name);
-	local_command =
-	    g_strdup_printf("corosync-qdevice-net-certutil -r -n %s >/dev/null", qname);
+	local_command = g_strdup_printf("corosync-qdevice-net-certutil -r -n %s >/dev/null", qname);
 	if (!run_local(local_command, NULL, &why))
 		return fail(q, "cannot make the certificate request: %s", why);
 	if (!g_file_get_contents(QDEVICE_CRQ, &crq, &len, &err))
@@ -616,9 +617,9 @@ static void setup_undo(qd_t *q)
 
 		if (n->started &&
 		    (!node_service(n, "stop", &why) || !node_service(n, "disable", &why)))
-			g_string_append_printf(left,
-					       "; stop and disable corosync-qdevice on node %s (%s)",
-					       n->name, why);
+			g_string_append_printf(
+			    left, "; stop and disable corosync-qdevice on node %s (%s)", n->name,
+			    why);
 	}
 	if (q->conf_changed) {
 		g_autofree char *why = NULL;
@@ -725,8 +726,9 @@ static int remove_daemons(qd_t *q)
 		info("stopping and disabling corosync-qdevice on node '%s'", n->name);
 		if (!node_service(n, "stop", &why) || !node_service(n, "disable", &why) ||
 		    !node_run(n, "rm -rf " QDEVICE_DIR, NULL, &why))
-			g_string_append_printf(left, "; on node %s: stop and disable "
-						     "corosync-qdevice, remove %s (%s)",
+			g_string_append_printf(left,
+					       "; on node %s: stop and disable "
+					       "corosync-qdevice, remove %s (%s)",
 					       n->name, QDEVICE_DIR, why);
 	}
 	if (!left->len)
