@@ -26,8 +26,7 @@ void confsync_free(confsync_t *cs);
 /* text is the content of the cluster's corosync.conf; source names it in
  * messages (e.g. "/etc/pve/corosync.conf"). Blocks for a file write and
  * a call to corosync: run it from an idle callback, not inside a dispatch. */
-confsync_result_t confsync_apply(confsync_t *cs, const char *source, const char *text,
-				 size_t len);
+confsync_result_t confsync_apply(confsync_t *cs, const char *source, const char *text, size_t len);
 
 /* confsync_apply on a thread of its own, in the order queued: its name
  * lookups, file write and call to corosync never hold up the main loop.

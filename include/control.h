@@ -15,10 +15,10 @@ typedef struct control control_t;
 typedef int (*control_handler_fn)(void *ctx, GVariant *request, GVariant **reply);
 
 typedef struct {
-	uint16_t type;            /* PROTO_CMD_* from proto.h */
-	const char *name;         /* for logs */
+	uint16_t type;		  /* PROTO_CMD_* from proto.h */
+	const char *name;	  /* for logs */
 	const char *request_type; /* GVariant type string the payload must have, e.g. "()" */
-	uint32_t max_payload;     /* bytes; larger requests are refused with -EMSGSIZE */
+	uint32_t max_payload;	  /* bytes; larger requests are refused with -EMSGSIZE */
 	control_handler_fn handler;
 } control_cmd_t;
 

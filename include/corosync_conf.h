@@ -22,7 +22,7 @@ typedef enum {
 	COROSYNC_CONF_ERROR_PARSE,   /* "FILE:LINE: expected ..." */
 	COROSYNC_CONF_ERROR_INVALID, /* parses, but corosync would refuse it */
 	COROSYNC_CONF_ERROR_RESOLVE, /* a ringX_addr host name does not resolve */
-	COROSYNC_CONF_ERROR_IO,      /* reading or writing the file */
+	COROSYNC_CONF_ERROR_IO,	     /* reading or writing the file */
 } corosync_conf_error_t;
 
 /* Links (ringX_addr / linknumber) corosync's knet transport allows. */
@@ -37,10 +37,10 @@ typedef enum {
 typedef struct corosync_conf_item corosync_conf_item_t;
 struct corosync_conf_item {
 	corosync_conf_kind_t kind;
-	char *name;	/* section name, key, or a comment's text after '#' */
-	char *value;	/* PAIR only */
+	char *name;	  /* section name, key, or a comment's text after '#' */
+	char *value;	  /* PAIR only */
 	GPtrArray *items; /* SECTION only: corosync_conf_item_t*, in order */
-	unsigned line;	/* where it was parsed; 0 when built in memory */
+	unsigned line;	  /* where it was parsed; 0 when built in memory */
 };
 
 /* The whole file: its top level is a section without a name. */
@@ -67,8 +67,7 @@ char *corosync_conf_to_string(const corosync_conf_t *conf);
 /* Writes the configuration to PATH with MODE atomically: a temporary file
  * beside it, fsync, rename. A reader sees the old or the new file, never
  * a part of one. */
-bool corosync_conf_save(const corosync_conf_t *conf, const char *path, mode_t mode,
-			GError **err);
+bool corosync_conf_save(const corosync_conf_t *conf, const char *path, mode_t mode, GError **err);
 
 /* Items */
 
@@ -79,13 +78,11 @@ corosync_conf_item_t *corosync_conf_find_section(const corosync_conf_item_t *sec
 const char *corosync_conf_find_value(const corosync_conf_item_t *section, const char *key);
 /* Sets KEY in SECTION: replaces the value of its first pair in place (the
  * key keeps its position), or appends a new pair. */
-void corosync_conf_set_value(corosync_conf_item_t *section, const char *key,
-			     const char *value);
+void corosync_conf_set_value(corosync_conf_item_t *section, const char *key, const char *value);
 /* Removes every pair KEY from SECTION; true if there was one. */
 bool corosync_conf_remove_value(corosync_conf_item_t *section, const char *key);
 /* Appends a new, empty section NAME to SECTION and returns it. */
-corosync_conf_item_t *corosync_conf_add_section(corosync_conf_item_t *section,
-						const char *name);
+corosync_conf_item_t *corosync_conf_add_section(corosync_conf_item_t *section, const char *name);
 /* Removes (and frees) ITEM from SECTION; true if it was there. */
 bool corosync_conf_remove_item(corosync_conf_item_t *section, corosync_conf_item_t *item);
 
@@ -119,11 +116,11 @@ void corosync_conf_set(corosync_conf_t *conf, const char *path, const char *valu
 /* The parts pvecm and pmxcfsd work with */
 
 typedef struct {
-	char *name;		/* nodelist.node.name; NULL if the node has none */
-	uint32_t nodeid;	/* 0 if missing */
-	uint32_t votes;		/* quorum_votes; 1 if missing, as corosync */
+	char *name;			     /* nodelist.node.name; NULL if the node has none */
+	uint32_t nodeid;		     /* 0 if missing */
+	uint32_t votes;			     /* quorum_votes; 1 if missing, as corosync */
 	char *addr[COROSYNC_CONF_MAX_LINKS]; /* ringX_addr, NULL where unset */
-	corosync_conf_item_t *item; /* the node section, borrowed */
+	corosync_conf_item_t *item;	     /* the node section, borrowed */
 } corosync_conf_node_t;
 
 void corosync_conf_node_free(corosync_conf_node_t *node);

@@ -30,19 +30,19 @@ typedef enum {
 
 typedef struct {
 	fsop_kind_t kind;
-	uint64_t inode;     /* write, set_data, truncate, set_mtime */
+	uint64_t inode;	    /* write, set_data, truncate, set_mtime */
 	uint64_t parent;    /* create, mkdir, unlink, rmdir, rename (source) */
 	const char *name;   /* borrowed */
 	uint64_t newparent; /* rename */
 	const char *newname;
 	bool noreplace;
-	uint64_t offset; /* write */
-	uint64_t size;   /* truncate */
+	uint64_t offset;  /* write */
+	uint64_t size;	  /* truncate */
 	const void *data; /* write, set_data; borrowed */
 	size_t len;
-	uint32_t mtime;  /* set_mtime: the new value */
+	uint32_t mtime;	 /* set_mtime: the new value */
 	uint32_t writer; /* node id of the writer */
-	uint32_t time;   /* the writer's clock when it asked */
+	uint32_t time;	 /* the writer's clock when it asked */
 } fsop_t;
 
 /* Applies op to the tree: the memdb result (0, a byte count for a write, or

@@ -22,7 +22,7 @@ typedef struct {
 	replica_t *replica; /* cluster mode: mutations go through it; NULL: local */
 	vfiles_t *vfiles;
 	bool sole_writer; /* every change passes through this mount (not clustered) */
-	bool debug;       /* libfuse's own request tracing */
+	bool debug;	  /* libfuse's own request tracing */
 } fusefs_config_t;
 
 /* Mounts; the file system serves requests once fusefs_start() ran. */

@@ -81,8 +81,8 @@ void memdb_hold(memdb_t *mdb, uint64_t inode);
 void memdb_unhold(memdb_t *mdb, uint64_t inode);
 /* Writes to such an orphan (truncate: the file ends after the write);
  * nothing is stored or replicated. -ENOENT when inode is no orphan. */
-int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
-		       size_t len, bool truncate);
+int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
+		       bool truncate);
 
 /* Opens (or creates) the store at dbpath and loads the tree, with the
  * default limits. */
@@ -107,22 +107,19 @@ char *memdb_read_path(memdb_t *mdb, const char *path, size_t *len);
 int memdb_readdir(memdb_t *mdb, uint64_t inode, GPtrArray **entries);
 void memdb_dirents_free(GPtrArray *entries);
 
-int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
-		 uint32_t mtime, memdb_attr_t *attr);
+int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
+		 memdb_attr_t *attr);
 int memdb_mkdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
 		memdb_attr_t *attr);
 int memdb_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
 		uint32_t writer, uint32_t mtime);
-int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
-		   uint32_t mtime);
+int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer, uint32_t mtime);
 /* The file's content becomes data: a truncate to 0 and a write at 0 as
  * one change. Returns len or a negative errno. */
 int memdb_set_data(memdb_t *mdb, uint64_t inode, const void *data, size_t len, uint32_t writer,
 		   uint32_t mtime);
-int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
-		 uint32_t mtime);
-int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
-		uint32_t mtime);
+int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime);
+int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime);
 /* noreplace: fail with EEXIST instead of replacing an existing target. */
 int memdb_rename(memdb_t *mdb, uint64_t parent, const char *name, uint64_t newparent,
 		 const char *newname, bool noreplace, uint32_t writer, uint32_t mtime);
@@ -135,8 +132,8 @@ int memdb_set_mtime(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t write
  * nodes/NODE/{qemu-server,lxc,priv}, priv/, priv/lock/. */
 int memdb_ensure_layout(memdb_t *mdb, const char *nodename, uint32_t writer, uint32_t mtime);
 
-typedef void (*memdb_guest_fn)(void *ctx, uint32_t vmid, const char *node,
-			       memdb_guest_type_t type, uint64_t version);
+typedef void (*memdb_guest_fn)(void *ctx, uint32_t vmid, const char *node, memdb_guest_type_t type,
+			       uint64_t version);
 /* Calls fn for every guest config nodes/NODE/{qemu-server,lxc}/VMID.conf,
  * in node then type then vmid order, duplicates included. */
 void memdb_foreach_guest(memdb_t *mdb, memdb_guest_fn fn, void *ctx);

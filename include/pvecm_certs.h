@@ -98,8 +98,8 @@ bool pvecm_certs_merge_authorized_keys(const pvecm_certs_node_t *node, GError **
  * PVECM_CERTS_UNMERGED_MARK), ssh_known_hosts is neither merged nor
  * linked: an unmerge replaces a link by a copy of the cluster's file (a
  * local file keeps its lines), marked so that later runs leave it so. */
-#define PVECM_CERTS_UNMERGED_MARK                                                                   \
-	"# local file, not merged into /etc/pve/priv/known_hosts (pvecm updatecerts "                \
+#define PVECM_CERTS_UNMERGED_MARK                                                                  \
+	"# local file, not merged into /etc/pve/priv/known_hosts (pvecm updatecerts "              \
 	"--unmerge-known-hosts); delete this line to merge it again"
 bool pvecm_certs_merge_known_hosts(const pvecm_certs_node_t *node, GError **err);
 

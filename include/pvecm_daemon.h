@@ -8,8 +8,8 @@
 
 typedef struct {
 	char *nodename;
-	bool cluster; /* cluster mode; false in local mode */
-	bool quorate; /* /etc/pve is writable now */
+	bool cluster;	/* cluster mode; false in local mode */
+	bool quorate;	/* /etc/pve is writable now */
 	guint32 nodeid; /* corosync's node id; 0 when unknown or local */
 } pvecm_daemon_status_t;
 

@@ -27,7 +27,6 @@
  * (pmxcfsd's lock lease). */
 #define PVECM_LOCK_LEASE_S 120
 
-
 extern const pvecm_cli_arg_t pvecm_addnode_args[];
 extern const pvecm_cli_opt_t pvecm_addnode_opts[];
 extern const pvecm_cli_arg_t pvecm_delnode_args[];

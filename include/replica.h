@@ -84,13 +84,13 @@ bool replica_may_write(replica_t *r);
 void replica_log(replica_t *r, const clusterlog_entry_t *entry);
 
 typedef struct {
-	bool connected;    /* in the CPG group */
-	bool synced;       /* state exchange done for the current membership */
-	bool quorate;      /* corosync's verdict */
-	bool writable;     /* the write rule holds now */
-	uint32_t nodeid;   /* 0 while unknown */
-	uint32_t members;  /* replicas in the group */
-	uint64_t syncs;    /* state exchanges completed */
+	bool connected;	  /* in the CPG group */
+	bool synced;	  /* state exchange done for the current membership */
+	bool quorate;	  /* corosync's verdict */
+	bool writable;	  /* the write rule holds now */
+	uint32_t nodeid;  /* 0 while unknown */
+	uint32_t members; /* replicas in the group */
+	uint64_t syncs;	  /* state exchanges completed */
 } replica_status_t;
 
 /* Thread safe. */

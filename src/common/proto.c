@@ -358,8 +358,8 @@ static gboolean is_refusal(const proto_header_t *hdr)
 
 static void set_refused_error(GError **err, const call_t *c, int32_t status)
 {
-	g_set_error(err, PROTO_ERROR, PROTO_ERROR_REFUSED, "pmxcfsd refused the connection on %s: %s%s",
-		    c->path, g_strerror(-status),
+	g_set_error(err, PROTO_ERROR, PROTO_ERROR_REFUSED,
+		    "pmxcfsd refused the connection on %s: %s%s", c->path, g_strerror(-status),
 		    status == -EUSERS ? " (too many connections open; retry once some are closed)"
 				      : "");
 }

@@ -54,11 +54,10 @@ static char *digest(const char *text, size_t len)
 }
 
 /* Logs a refusal unless this very content was refused last time. */
-static confsync_result_t refuse(confsync_t *cs, const char *text, size_t len, const char *fmt,
-				...) G_GNUC_PRINTF(4, 5);
+static confsync_result_t refuse(confsync_t *cs, const char *text, size_t len, const char *fmt, ...)
+    G_GNUC_PRINTF(4, 5);
 
-static confsync_result_t refuse(confsync_t *cs, const char *text, size_t len, const char *fmt,
-				...)
+static confsync_result_t refuse(confsync_t *cs, const char *text, size_t len, const char *fmt, ...)
 {
 	g_autofree char *d = digest(text, len);
 	va_list ap;
@@ -98,8 +97,7 @@ static void reload_corosync(const char *path)
 	corosync_cfg_finalize(h);
 }
 
-confsync_result_t confsync_apply(confsync_t *cs, const char *source, const char *text,
-				 size_t len)
+confsync_result_t confsync_apply(confsync_t *cs, const char *source, const char *text, size_t len)
 {
 	g_autoptr(GError) err = NULL;
 	g_autoptr(corosync_conf_t) conf = NULL;
@@ -146,8 +144,8 @@ confsync_result_t confsync_apply(confsync_t *cs, const char *source, const char 
 	 * and checked, comments and all. */
 	if (!g_file_set_contents_full(cs->local_path, text, (gssize)len,
 				      G_FILE_SET_CONTENTS_CONSISTENT, LOCAL_CONF_MODE, &err))
-		return refuse(cs, text, len, "cannot update %s from %s: %s", cs->local_path,
-			      source, err->message);
+		return refuse(cs, text, len, "cannot update %s from %s: %s", cs->local_path, source,
+			      err->message);
 	g_clear_pointer(&cs->refused_digest, g_free);
 	log_notice("%s: config_version %" G_GUINT64_FORMAT " (was %" G_GUINT64_FORMAT
 		   ") written from %s",

@@ -332,10 +332,11 @@ static gboolean conn_dispatch(GSource *src, GSourceFunc cb, gpointer data)
 	} else {
 		/* A client that holds a connection without using it takes one
 		 * of the few slots every pvecm needs. */
-		log_warn("control: closing connection of pid %d (uid %u): idle for %" G_GINT64_FORMAT
-			 " s%s",
-			 (int)c->pid, (unsigned)c->uid, c->ctl->idle_us / G_USEC_PER_SEC,
-			 c->in->len ? " in the middle of a frame" : "");
+		log_warn(
+		    "control: closing connection of pid %d (uid %u): idle for %" G_GINT64_FORMAT
+		    " s%s",
+		    (int)c->pid, (unsigned)c->uid, c->ctl->idle_us / G_USEC_PER_SEC,
+		    c->in->len ? " in the middle of a frame" : "");
 	}
 	conn_free(c);
 	return G_SOURCE_REMOVE;
@@ -559,8 +560,8 @@ control_t *control_new(const char *path, const control_cmd_t *cmds, size_t ncmds
 	ctl->cmds = cmds;
 	ctl->ncmds = ncmds;
 	ctl->ctx = ctx;
-	ctl->idle_us = (gint64)(idle_timeout_s ? idle_timeout_s : CONTROL_IDLE_TIMEOUT_S) *
-		       G_USEC_PER_SEC;
+	ctl->idle_us =
+	    (gint64)(idle_timeout_s ? idle_timeout_s : CONTROL_IDLE_TIMEOUT_S) * G_USEC_PER_SEC;
 	listen_attach(ctl);
 	return ctl;
 }

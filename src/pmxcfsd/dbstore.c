@@ -29,7 +29,7 @@ struct dbstore {
 	sqlite3_stmt *rollback;
 };
 
-G_DEFINE_QUARK(dbstore-error-quark, dbstore_error)
+G_DEFINE_QUARK(dbstore - error - quark, dbstore_error)
 
 static bool fail(dbstore_t *db, GError **err, const char *what)
 {
@@ -246,8 +246,8 @@ static bool make_private(const char *path, mode_t mode, GError **err)
 	if ((st.st_mode & 07777 & ~mode) == 0)
 		return true;
 	if (chmod(path, st.st_mode & mode) < 0) {
-		g_set_error(err, DBSTORE_ERROR, errno, "%s: cannot change its mode to %o: %s",
-			    path, (unsigned)(st.st_mode & mode), g_strerror(errno));
+		g_set_error(err, DBSTORE_ERROR, errno, "%s: cannot change its mode to %o: %s", path,
+			    (unsigned)(st.st_mode & mode), g_strerror(errno));
 		return false;
 	}
 	log_warn("%s was readable by others (mode %o); now %o, as it holds /etc/pve/priv", path,

@@ -6,11 +6,10 @@
 #define FSOP_FORMAT "(uttstsbtt@ayuuu)"
 
 static const char *const names[] = {
-	[FSOP_CREATE] = "create",     [FSOP_MKDIR] = "mkdir",
-	[FSOP_WRITE] = "write",       [FSOP_TRUNCATE] = "truncate",
-	[FSOP_UNLINK] = "unlink",     [FSOP_RMDIR] = "rmdir",
-	[FSOP_RENAME] = "rename",     [FSOP_SET_MTIME] = "utime",
-	[FSOP_ENSURE_LAYOUT] = "layout", [FSOP_SET_DATA] = "set-data",
+    [FSOP_CREATE] = "create",	  [FSOP_MKDIR] = "mkdir",     [FSOP_WRITE] = "write",
+    [FSOP_TRUNCATE] = "truncate", [FSOP_UNLINK] = "unlink",   [FSOP_RMDIR] = "rmdir",
+    [FSOP_RENAME] = "rename",	  [FSOP_SET_MTIME] = "utime", [FSOP_ENSURE_LAYOUT] = "layout",
+    [FSOP_SET_DATA] = "set-data",
 };
 
 const char *fsop_name(fsop_kind_t kind)
@@ -72,8 +71,8 @@ bool fsop_from_variant(GVariant *v, fsop_t *op)
 	 * later, so serialise it now. */
 	(void)g_variant_get_data(v);
 	*op = (fsop_t){0};
-	g_variant_get(v, FSOP_FORMAT, &kind, &op->inode, &op->parent, NULL, &op->newparent,
-		      NULL, &noreplace, &op->offset, &op->size, &data, &op->mtime, &op->writer,
+	g_variant_get(v, FSOP_FORMAT, &kind, &op->inode, &op->parent, NULL, &op->newparent, NULL,
+		      &noreplace, &op->offset, &op->size, &data, &op->mtime, &op->writer,
 		      &op->time);
 	if (kind < FSOP_CREATE || kind > FSOP_KIND_MAX) {
 		g_variant_unref(data);

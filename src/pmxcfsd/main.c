@@ -61,7 +61,7 @@ typedef struct {
 	 * tree). A node that is not in one yet serves in local mode, so that
 	 * a standalone node's /etc/pve is writable, as in the reference. */
 	bool cluster;
-	confsync_t *confsync;      /* cluster mode only */
+	confsync_t *confsync;	    /* cluster mode only */
 	uint64_t cluster_conf_seen; /* version of the tree's corosync.conf last handed over */
 	memdb_t *mdb;
 	clusterlog_t *clog;
@@ -117,8 +117,8 @@ static int cmd_set_debug(void *ctx, GVariant *request, GVariant **reply)
 }
 
 static const control_cmd_t commands[] = {
-	{PROTO_CMD_STATUS, "status", PROTO_STATUS_REQUEST_TYPE, 64, cmd_status},
-	{PROTO_CMD_SET_DEBUG, "set-debug", PROTO_SET_DEBUG_REQUEST_TYPE, 64, cmd_set_debug},
+    {PROTO_CMD_STATUS, "status", PROTO_STATUS_REQUEST_TYPE, 64, cmd_status},
+    {PROTO_CMD_SET_DEBUG, "set-debug", PROTO_SET_DEBUG_REQUEST_TYPE, 64, cmd_set_debug},
 };
 
 static void daemon_clear(daemon_t *d)
@@ -135,28 +135,28 @@ static void daemon_clear(daemon_t *d)
 static bool parse_options(int argc, char **argv, options_t *o)
 {
 	GOptionEntry entries[] = {
-		{"foreground", 'f', 0, G_OPTION_ARG_NONE, &o->foreground,
-		 "Do not daemonize; log to stderr too", NULL},
-		{"debug", 'd', 0, G_OPTION_ARG_NONE, &o->debug, "Turn on debug messages", NULL},
-		{"local", 'l', 0, G_OPTION_ARG_NONE, &o->local,
-		 "Local mode: ignore corosync, always writable", NULL},
-		{"mountpoint", 0, 0, G_OPTION_ARG_FILENAME, &o->mountpoint,
-		 "Where to mount (default " DEFAULT_MOUNTPOINT ")", "DIR"},
-		{"database", 0, 0, G_OPTION_ARG_FILENAME, &o->database,
-		 "The database (default " DEFAULT_DATABASE ")", "FILE"},
-		{"socket", 0, 0, G_OPTION_ARG_FILENAME, &o->socket,
-		 "Control socket (default " DEFAULT_SOCKET ")", "PATH"},
-		{"pidfile", 0, 0, G_OPTION_ARG_FILENAME, &o->pidfile,
-		 "PID file (default " DEFAULT_PIDFILE ")", "PATH"},
-		{"corosync-conf", 0, 0, G_OPTION_ARG_FILENAME, &o->corosync_conf,
-		 "corosync's own copy of the cluster configuration (default " DEFAULT_COROSYNC_CONF
-		 ")",
-		 "FILE"},
-		{"control-idle-timeout", 0, 0, G_OPTION_ARG_INT, &o->control_idle_timeout,
-		 "Close control connections idle this long (default 30)", "SECONDS"},
-		{NULL, 0, 0, 0, NULL, NULL, NULL},
+	    {"foreground", 'f', 0, G_OPTION_ARG_NONE, &o->foreground,
+	     "Do not daemonize; log to stderr too", NULL},
+	    {"debug", 'd', 0, G_OPTION_ARG_NONE, &o->debug, "Turn on debug messages", NULL},
+	    {"local", 'l', 0, G_OPTION_ARG_NONE, &o->local,
+	     "Local mode: ignore corosync, always writable", NULL},
+	    {"mountpoint", 0, 0, G_OPTION_ARG_FILENAME, &o->mountpoint,
+	     "Where to mount (default " DEFAULT_MOUNTPOINT ")", "DIR"},
+	    {"database", 0, 0, G_OPTION_ARG_FILENAME, &o->database,
+	     "The database (default " DEFAULT_DATABASE ")", "FILE"},
+	    {"socket", 0, 0, G_OPTION_ARG_FILENAME, &o->socket,
+	     "Control socket (default " DEFAULT_SOCKET ")", "PATH"},
+	    {"pidfile", 0, 0, G_OPTION_ARG_FILENAME, &o->pidfile,
+	     "PID file (default " DEFAULT_PIDFILE ")", "PATH"},
+	    {"corosync-conf", 0, 0, G_OPTION_ARG_FILENAME, &o->corosync_conf,
+	     "corosync's own copy of the cluster configuration (default " DEFAULT_COROSYNC_CONF ")",
+	     "FILE"},
+	    {"control-idle-timeout", 0, 0, G_OPTION_ARG_INT, &o->control_idle_timeout,
+	     "Close control connections idle this long (default 30)", "SECONDS"},
+	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
-	g_autoptr(GOptionContext) ctx = g_option_context_new("- the cluster configuration file system");
+	g_autoptr(GOptionContext) ctx =
+	    g_option_context_new("- the cluster configuration file system");
 	g_autoptr(GError) err = NULL;
 
 	g_option_context_add_main_entries(ctx, entries, NULL);
@@ -166,7 +166,8 @@ static bool parse_options(int argc, char **argv, options_t *o)
 		return false;
 	}
 	if (o->control_idle_timeout < 0) {
-		fprintf(stderr, "pmxcfsd: --control-idle-timeout must be 0 or more seconds, not %d\n",
+		fprintf(stderr,
+			"pmxcfsd: --control-idle-timeout must be 0 or more seconds, not %d\n",
 			o->control_idle_timeout);
 		return false;
 	}
@@ -360,12 +361,12 @@ static void sync_corosync_conf(void *ctx)
 static bool start_services(daemon_t *d, GError **err)
 {
 	fusefs_config_t fc = {
-		.mountpoint = d->opt.mountpoint,
-		.nodename = d->nodename,
-		.nodeid = LOCAL_NODEID,
-		.mdb = d->mdb,
-		/* Not in a cluster: nothing changes the tree behind the kernel. */
-		.sole_writer = !d->cluster,
+	    .mountpoint = d->opt.mountpoint,
+	    .nodename = d->nodename,
+	    .nodeid = LOCAL_NODEID,
+	    .mdb = d->mdb,
+	    /* Not in a cluster: nothing changes the tree behind the kernel. */
+	    .sole_writer = !d->cluster,
 	};
 
 	d->clog = clusterlog_new(CLUSTERLOG_MAX_ENTRIES);
@@ -391,7 +392,7 @@ static bool start_services(daemon_t *d, GError **err)
 	if (!d->fs || !fusefs_start(d->fs, err))
 		return false;
 	d->ctl = control_new(d->opt.socket, commands, G_N_ELEMENTS(commands), d,
-				(unsigned)d->opt.control_idle_timeout, err);
+			     (unsigned)d->opt.control_idle_timeout, err);
 	return d->ctl != NULL;
 }
 
@@ -534,11 +535,11 @@ int main(int argc, char **argv)
 		return EXIT_FAILURE;
 	}
 	clusterlog_add(d.clog, &(clusterlog_entry_t){.time = (uint32_t)d.starttime,
-						    .pid = (uint32_t)getpid(),
-						    .pri = LOG_INFO,
-						    .node = d.nodename,
-						    .tag = "pmxcfsd",
-						    .msg = "starting pmxcfsd"});
+						     .pid = (uint32_t)getpid(),
+						     .pri = LOG_INFO,
+						     .node = d.nodename,
+						     .tag = "pmxcfsd",
+						     .msg = "starting pmxcfsd"});
 	log_notice("serving %s from %s in %s mode as node %s", d.opt.mountpoint, d.opt.database,
 		   mode_name(&d), d.nodename);
 	signal(SIGPIPE, SIG_IGN);

@@ -17,9 +17,9 @@ struct entry {
 	memdb_type_t type;
 	char *name;
 	uint32_t size;
-	uint8_t *data;          /* MEMDB_REG */
-	GHashTable *children;   /* MEMDB_DIR: name -> entry_t* (borrowed from index) */
-	bool orphan_in_priv;    /* an orphan: whether it was under priv/ */
+	uint8_t *data;	      /* MEMDB_REG */
+	GHashTable *children; /* MEMDB_DIR: name -> entry_t* (borrowed from index) */
+	bool orphan_in_priv;  /* an orphan: whether it was under priv/ */
 };
 
 struct memdb {
@@ -135,15 +135,15 @@ static void fill_attr(memdb_t *mdb, const entry_t *e, memdb_attr_t *attr)
 static void to_row(const entry_t *e, dbstore_row_t *row)
 {
 	*row = (dbstore_row_t){
-		.inode = e->inode,
-		.parent = e->parent,
-		.version = e->version,
-		.writer = e->writer,
-		.mtime = e->mtime,
-		.type = (uint8_t)e->type,
-		.name = e->name,
-		.data = e->data,
-		.size = e->size,
+	    .inode = e->inode,
+	    .parent = e->parent,
+	    .version = e->version,
+	    .writer = e->writer,
+	    .mtime = e->mtime,
+	    .type = (uint8_t)e->type,
+	    .name = e->name,
+	    .data = e->data,
+	    .size = e->size,
 	};
 }
 
@@ -213,8 +213,8 @@ static bool vmid_taken(memdb_t *mdb, uint32_t vmid, const entry_t *skip, const e
 		for (size_t i = 0; i < G_N_ELEMENTS(kinds); i++) {
 			entry_t *d = g_hash_table_lookup(node->children, kinds[i]);
 			entry_t *f = d && d->type == MEMDB_DIR
-					     ? g_hash_table_lookup(d->children, name)
-					     : NULL;
+					 ? g_hash_table_lookup(d->children, name)
+					 : NULL;
 			if (f && f != skip && f != skip2)
 				return true;
 		}
@@ -282,10 +282,9 @@ static bool link_tree(memdb_t *mdb, GPtrArray *all, GError **err)
 		entry_t *p = get(mdb, e->parent);
 		if (!p || p->type != MEMDB_DIR || p == e ||
 		    g_hash_table_contains(p->children, e->name)) {
-			g_set_error(err, DBSTORE_ERROR, EIO,
-				    "inode %llu (%s) has no valid parent %llu",
-				    (unsigned long long)e->inode, e->name,
-				    (unsigned long long)e->parent);
+			g_set_error(
+			    err, DBSTORE_ERROR, EIO, "inode %llu (%s) has no valid parent %llu",
+			    (unsigned long long)e->inode, e->name, (unsigned long long)e->parent);
 			return false;
 		}
 		g_hash_table_insert(p->children, e->name, e);
@@ -658,8 +657,8 @@ static int store_fail(memdb_t *mdb, GError *err, const char *op)
 
 /* Writes rows for the given entries (each with its new state already in the
  * entry copies passed) plus optional deletions, and the new version. */
-static int persist(memdb_t *mdb, const char *op, entry_t **puts, size_t nputs,
-		   const uint64_t *dels, size_t ndels, uint64_t version)
+static int persist(memdb_t *mdb, const char *op, entry_t **puts, size_t nputs, const uint64_t *dels,
+		   size_t ndels, uint64_t version)
 {
 	GError *err = NULL;
 	dbstore_row_t row;
@@ -674,8 +673,7 @@ static int persist(memdb_t *mdb, const char *op, entry_t **puts, size_t nputs,
 	for (size_t i = 0; i < ndels; i++)
 		if (!dbstore_delete(mdb->store, dels[i], &err))
 			return store_fail(mdb, err, op);
-	if (!dbstore_set_version(mdb->store, version, &err) ||
-	    !dbstore_commit(mdb->store, &err))
+	if (!dbstore_set_version(mdb->store, version, &err) || !dbstore_commit(mdb->store, &err))
 		return store_fail(mdb, err, op);
 	return 0;
 }
@@ -774,8 +772,8 @@ static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_t
 	return 0;
 }
 
-int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
-		 uint32_t mtime, memdb_attr_t *attr)
+int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
+		 memdb_attr_t *attr)
 {
 	g_mutex_lock(&mdb->lock);
 	int res = create_entry(mdb, parent, name, MEMDB_REG, writer, mtime, attr);
@@ -832,8 +830,8 @@ static int check_size(memdb_t *mdb, const entry_t *e, uint64_t newsize)
 }
 
 /* keep: the data lands on the old content; otherwise it replaces it. */
-static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
-			size_t len, bool keep, uint32_t writer, uint32_t mtime)
+static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
+			bool keep, uint32_t writer, uint32_t mtime)
 {
 	entry_t *e;
 	int res = check_file(mdb, inode, &e);
@@ -900,8 +898,7 @@ static int truncate_locked(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t
 	return res;
 }
 
-int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
-		   uint32_t mtime)
+int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer, uint32_t mtime)
 {
 	g_mutex_lock(&mdb->lock);
 	int res = truncate_locked(mdb, inode, size, writer, mtime);
@@ -951,8 +948,7 @@ static int remove_locked(memdb_t *mdb, uint64_t parent, const char *name, memdb_
 	return 0;
 }
 
-int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
-		 uint32_t mtime)
+int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime)
 {
 	g_mutex_lock(&mdb->lock);
 	int res = remove_locked(mdb, parent, name, MEMDB_REG, writer, mtime);
@@ -960,8 +956,7 @@ int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t write
 	return res;
 }
 
-int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
-		uint32_t mtime)
+int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime)
 {
 	g_mutex_lock(&mdb->lock);
 	int res = remove_locked(mdb, parent, name, MEMDB_DIR, writer, mtime);
@@ -1183,8 +1178,7 @@ void memdb_foreach_guest(memdb_t *mdb, memdb_guest_fn fn, void *ctx)
 				uint32_t vmid;
 				if (f->type == MEMDB_REG && parse_vmid(f->name, &vmid))
 					fn(ctx, vmid, node->name,
-					   k == 0 ? MEMDB_GUEST_QEMU : MEMDB_GUEST_LXC,
-					   f->version);
+					   k == 0 ? MEMDB_GUEST_QEMU : MEMDB_GUEST_LXC, f->version);
 			}
 		}
 	}
@@ -1207,7 +1201,8 @@ uint64_t memdb_guest_dirs_version(memdb_t *mdb)
 			entry_t *node = v;
 			/* Renaming a guest directory away changes its node's version. */
 			max = MAX(max, node->version);
-			for (size_t k = 0; node->type == MEMDB_DIR && k < G_N_ELEMENTS(kinds); k++) {
+			for (size_t k = 0; node->type == MEMDB_DIR && k < G_N_ELEMENTS(kinds);
+			     k++) {
 				entry_t *d = child(node, kinds[k]);
 				if (d)
 					max = MAX(max, d->version);
@@ -1268,13 +1263,15 @@ GVariant *memdb_dump(memdb_t *mdb)
 	g_ptr_array_sort(all, by_inode);
 	for (guint i = 0; i < all->len; i++) {
 		const entry_t *e = all->pdata[i];
-		GVariant *data = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, e->data, e->size, 1);
+		GVariant *data =
+		    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, e->data, e->size, 1);
 		g_variant_builder_add(&b, "(tttuuys@ay)", e->inode, e->parent, e->version,
 				      e->writer, e->mtime, (guchar)e->type, e->name, data);
 	}
 	uint64_t version = mdb->version;
 	g_mutex_unlock(&mdb->lock);
-	return g_variant_ref_sink(g_variant_new("(t@a(tttuuysay))", version, g_variant_builder_end(&b)));
+	return g_variant_ref_sink(
+	    g_variant_new("(t@a(tttuuysay))", version, g_variant_builder_end(&b)));
 }
 
 /* Builds a complete tree from a dump into a scratch memdb (no store), with
@@ -1305,7 +1302,8 @@ static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GEr
 	}
 	g_variant_get(dump, "(t@a(tttuuysay))", &t->version, &rows);
 	if (g_variant_n_children(rows) > t->limits.max_inodes) {
-		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer has %zu inodes, more than %llu",
+		g_set_error(err, DBSTORE_ERROR, ENOSPC,
+			    "tree transfer has %zu inodes, more than %llu",
 			    g_variant_n_children(rows), (unsigned long long)t->limits.max_inodes);
 		ok = false;
 	}
@@ -1314,13 +1312,19 @@ static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GEr
 					 &mtime, &type, &name, &data)) {
 		gsize size = 0;
 		const void *p = g_variant_get_fixed_array(data, &size, 1);
-		dbstore_row_t row = {.inode = inode, .parent = parent, .version = version,
-				     .writer = writer, .mtime = mtime, .type = type,
-				     .name = name, .data = p, .size = (uint32_t)MIN(size, UINT32_MAX)};
+		dbstore_row_t row = {.inode = inode,
+				     .parent = parent,
+				     .version = version,
+				     .writer = writer,
+				     .mtime = mtime,
+				     .type = type,
+				     .name = name,
+				     .data = p,
+				     .size = (uint32_t)MIN(size, UINT32_MAX)};
 		if (size > t->limits.max_file_size) {
-			g_set_error(err, DBSTORE_ERROR, EFBIG, "inode %llu is larger than %llu bytes",
-				    (unsigned long long)inode,
-				    (unsigned long long)t->limits.max_file_size);
+			g_set_error(
+			    err, DBSTORE_ERROR, EFBIG, "inode %llu is larger than %llu bytes",
+			    (unsigned long long)inode, (unsigned long long)t->limits.max_file_size);
 			ok = false;
 		} else if (inode != MEMDB_ROOT_INODE && check_name(name) < 0) {
 			g_set_error(err, DBSTORE_ERROR, EINVAL, "inode %llu has an invalid name",
@@ -1343,8 +1347,9 @@ static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GEr
 	if (!ok)
 		goto out;
 	if (t->bytes > t->limits.max_fs_size) {
-		g_set_error(err, DBSTORE_ERROR, ENOSPC, "tree transfer holds %llu bytes, more than %llu",
-			    (unsigned long long)t->bytes, (unsigned long long)t->limits.max_fs_size);
+		g_set_error(
+		    err, DBSTORE_ERROR, ENOSPC, "tree transfer holds %llu bytes, more than %llu",
+		    (unsigned long long)t->bytes, (unsigned long long)t->limits.max_fs_size);
 		ok = false;
 		goto out;
 	}
@@ -1419,8 +1424,8 @@ GArray *memdb_inodes(memdb_t *mdb)
 	gpointer key;
 
 	g_mutex_lock(&mdb->lock);
-	GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t),
-					g_hash_table_size(mdb->index));
+	GArray *out =
+	    g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), g_hash_table_size(mdb->index));
 	g_hash_table_iter_init(&it, mdb->index);
 	while (g_hash_table_iter_next(&it, &key, NULL))
 		g_array_append_val(out, *(uint64_t *)key);
@@ -1481,8 +1486,8 @@ void memdb_unhold(memdb_t *mdb, uint64_t inode)
 	g_mutex_unlock(&mdb->lock);
 }
 
-int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data,
-		       size_t len, bool truncate)
+int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
+		       bool truncate)
 {
 	int res;
 

@@ -17,7 +17,7 @@ struct quorum {
 	bool quorate;
 	uint32_t threshold;
 	uint32_t qdevice_votes; /* cast for this partition now */
-	GHashTable *votes; /* nodeid -> votes */
+	GHashTable *votes;	/* nodeid -> votes */
 	guint fd_source;
 	guint retry_source;
 	int last_error; /* logged once per change */
@@ -139,9 +139,9 @@ static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
 static void try_connect(quorum_t *q)
 {
 	votequorum_callbacks_t cb = {
-		.votequorum_quorum_notify_fn = on_quorum,
-		.votequorum_expectedvotes_notify_fn = on_expected,
-		.votequorum_nodelist_notify_fn = on_nodelist,
+	    .votequorum_quorum_notify_fn = on_quorum,
+	    .votequorum_expectedvotes_notify_fn = on_expected,
+	    .votequorum_nodelist_notify_fn = on_nodelist,
 	};
 	cs_error_t rc;
 	int fd;

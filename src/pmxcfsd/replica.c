@@ -31,13 +31,13 @@
 
 enum {
 	MSG_SYNC_START = 1, /* epoch: the leader opens a state exchange */
-	MSG_STATE,          /* epoch, stamp, quorate stamp, version, checksum, gen */
-	MSG_TREE,           /* epoch, index, count, bytes of the winner's dump */
-	MSG_OP,             /* reqid, gen, fsop */
-	MSG_ACK,            /* epoch, ops applied */
-	MSG_VERIFY_REQ,     /* epoch, round */
-	MSG_VERIFY,         /* epoch, round, checksum */
-	MSG_LOG,            /* a cluster log entry */
+	MSG_STATE,	    /* epoch, stamp, quorate stamp, version, checksum, gen */
+	MSG_TREE,	    /* epoch, index, count, bytes of the winner's dump */
+	MSG_OP,		    /* reqid, gen, fsop */
+	MSG_ACK,	    /* epoch, ops applied */
+	MSG_VERIFY_REQ,	    /* epoch, round */
+	MSG_VERIFY,	    /* epoch, round, checksum */
+	MSG_LOG,	    /* a cluster log entry */
 };
 
 #define EPOCH_T "(uut)"
@@ -60,17 +60,17 @@ typedef struct {
 	bool have_state;
 	uint64_t stamp, qstamp, version, gen;
 	uint8_t csum[32];
-	bool stale;     /* its tree differs from the winner's */
-	bool foreign;   /* speaks another message version: kept out of syncs */
+	bool stale;	/* its tree differs from the winner's */
+	bool foreign;	/* speaks another message version: kept out of syncs */
 	uint64_t acked; /* ops it applied in this epoch */
 } member_t;
 
 typedef struct {
 	uint64_t reqid;
-	bool sent;      /* handed to corosync: others may get it */
+	bool sent;	   /* handed to corosync: others may get it */
 	uint64_t send_seq; /* its place among this node's messages; 0 until set */
-	bool delivered; /* our own message came back (maybe only queued) */
-	bool applied;   /* and was applied here */
+	bool delivered;	   /* our own message came back (maybe only queued) */
+	bool applied;	   /* and was applied here */
 	bool done;
 	int result;
 	memdb_attr_t attr;
@@ -344,7 +344,7 @@ static gboolean drain_cb(gpointer data)
 static bool send_msg_seq(replica_t *r, uint32_t type, GVariant *body, uint64_t *seq)
 {
 	g_autoptr(GVariant) env =
-		g_variant_ref_sink(g_variant_new(ENVELOPE_TYPE, MSG_MAGIC, MSG_VERSION, type, body));
+	    g_variant_ref_sink(g_variant_new(ENVELOPE_TYPE, MSG_MAGIC, MSG_VERSION, type, body));
 	cs_error_t rc = CS_OK;
 
 	g_mutex_lock(&r->send_lock);
@@ -514,9 +514,8 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	}
 	/* An op sent before its sender's tree was replaced may name inodes of
 	 * the old tree: every member refuses it alike. */
-	if (g_hash_table_lookup_extended(r->replaced,
-					 (gpointer)(uintptr_t)member_key(nodeid, pid), NULL,
-					 &threshold) &&
+	if (g_hash_table_lookup_extended(r->replaced, (gpointer)(uintptr_t)member_key(nodeid, pid),
+					 NULL, &threshold) &&
 	    gen < (uint64_t)(uintptr_t)threshold)
 		res = -ESTALE;
 	else
@@ -565,8 +564,9 @@ static void send_ack(replica_t *r)
 {
 	if (!r->foreign_applied || r->state != ST_SYNCED || is_leaving(r))
 		return;
-	if (send_msg(r, MSG_ACK, g_variant_new(ACK_T, r->epoch.nodeid, r->epoch.pid,
-					       r->epoch.counter, (guint64)r->applied)))
+	if (send_msg(r, MSG_ACK,
+		     g_variant_new(ACK_T, r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
+				   (guint64)r->applied)))
 		r->foreign_applied = false;
 }
 
@@ -579,9 +579,10 @@ static void send_state(replica_t *r)
 	memdb_checksum(r->mdb, csum);
 	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, csum, 32, 1);
 	send_msg_seq(r, MSG_STATE,
-		 g_variant_new("(" EPOCH_T "ttt@ayt)", r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
-			       r->stamp, r->qstamp, memdb_version(r->mdb), cs, r->gen),
-		 &r->state_seq);
+		     g_variant_new("(" EPOCH_T "ttt@ayt)", r->epoch.nodeid, r->epoch.pid,
+				   r->epoch.counter, r->stamp, r->qstamp, memdb_version(r->mdb), cs,
+				   r->gen),
+		     &r->state_seq);
 }
 
 static void start_round(replica_t *r, const epoch_t *e)
@@ -622,8 +623,9 @@ static void send_tree(replica_t *r)
 	for (uint32_t i = 0; i < count; i++) {
 		gsize off = (gsize)i * CHUNK_SIZE, n = MIN(CHUNK_SIZE, size - MIN(off, size));
 		GVariant *bytes = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data + off, n, 1);
-		if (!send_msg(r, MSG_TREE, g_variant_new("(" EPOCH_T "uu@ay)", r->epoch.nodeid, r->epoch.pid,
-							r->epoch.counter, i, count, bytes)))
+		if (!send_msg(r, MSG_TREE,
+			      g_variant_new("(" EPOCH_T "uu@ay)", r->epoch.nodeid, r->epoch.pid,
+					    r->epoch.counter, i, count, bytes)))
 			return;
 	}
 }
@@ -637,8 +639,9 @@ static void request_verify(replica_t *r)
 	member_t *l = leader(r);
 
 	if (r->state == ST_SYNCED && l && is_me(r, l->nodeid, l->pid))
-		send_msg(r, MSG_VERIFY_REQ, g_variant_new(VREQ_T, r->epoch.nodeid, r->epoch.pid,
-							  r->epoch.counter, ++r->verify_round));
+		send_msg(r, MSG_VERIFY_REQ,
+			 g_variant_new(VREQ_T, r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
+				       ++r->verify_round));
 }
 
 static void finish_sync(replica_t *r)
@@ -703,8 +706,10 @@ static void finish_sync(replica_t *r)
 	memdb_attr_t a;
 	g_autofree char *mine = g_strdup_printf("nodes/%s/priv", r->nodename);
 	if (writable && memdb_lookup_path(r->mdb, mine, &a) < 0) {
-		fsop_t op = {.kind = FSOP_ENSURE_LAYOUT, .name = r->nodename,
-			     .writer = r->nodeid, .time = (uint32_t)time(NULL)};
+		fsop_t op = {.kind = FSOP_ENSURE_LAYOUT,
+			     .name = r->nodename,
+			     .writer = r->nodeid,
+			     .time = (uint32_t)time(NULL)};
 		send_msg(r, MSG_OP, g_variant_new(OP_T, (guint64)0, r->gen, fsop_to_variant(&op)));
 	}
 }
@@ -808,11 +813,11 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 		g_autoptr(GBytes) b = g_byte_array_free_to_bytes(r->tree);
 		r->tree = g_byte_array_new();
 		g_autoptr(GVariant) dump = g_variant_ref_sink(
-			g_variant_new_from_bytes(G_VARIANT_TYPE("(ta(tttuuysay))"), b, FALSE));
+		    g_variant_new_from_bytes(G_VARIANT_TYPE("(ta(tttuuysay))"), b, FALSE));
 		GError *err = NULL;
 		if (!memdb_replace(r->mdb, dump, &err)) {
-			request_leave(r, true, "taking over the tree of node %u failed: %s",
-				      nodeid, err->message);
+			request_leave(r, true, "taking over the tree of node %u failed: %s", nodeid,
+				      err->message);
 			g_error_free(err);
 			return;
 		}
@@ -841,8 +846,9 @@ static void on_verify_req(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant 
 	r->verify_round = round;
 	r->have_verify = true;
 	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, r->verify_csum, 32, 1);
-	send_msg(r, MSG_VERIFY, g_variant_new("(" EPOCH_T "t@ay)", r->epoch.nodeid, r->epoch.pid,
-					      r->epoch.counter, round, cs));
+	send_msg(r, MSG_VERIFY,
+		 g_variant_new("(" EPOCH_T "t@ay)", r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
+			       round, cs));
 }
 
 static void on_verify(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
@@ -882,16 +888,20 @@ static void on_log(replica_t *r, GVariant *body)
 	const char *node, *user, *tag, *msg;
 
 	g_variant_get(body, "(uuy&s&s&s&s)", &time, &pid, &pri, &node, &user, &tag, &msg);
-	clusterlog_add(r->clog, &(clusterlog_entry_t){.time = time, .pid = pid, .pri = pri,
-						      .node = node, .user = user, .tag = tag,
+	clusterlog_add(r->clog, &(clusterlog_entry_t){.time = time,
+						      .pid = pid,
+						      .pri = pri,
+						      .node = node,
+						      .user = user,
+						      .tag = tag,
 						      .msg = msg});
 }
 
 void replica_log(replica_t *r, const clusterlog_entry_t *e)
 {
-	send_msg(r, MSG_LOG, g_variant_new(LOG_T, e->time, e->pid, e->pri, e->node ? e->node : "",
-					   e->user ? e->user : "", e->tag ? e->tag : "",
-					   e->msg ? e->msg : ""));
+	send_msg(r, MSG_LOG,
+		 g_variant_new(LOG_T, e->time, e->pid, e->pri, e->node ? e->node : "",
+			       e->user ? e->user : "", e->tag ? e->tag : "", e->msg ? e->msg : ""));
 }
 
 static void log_cluster(replica_t *r, int pri, const char *fmt, ...)
@@ -901,9 +911,13 @@ static void log_cluster(replica_t *r, int pri, const char *fmt, ...)
 	va_start(ap, fmt);
 	g_autofree char *msg = g_strdup_vprintf(fmt, ap);
 	va_end(ap);
-	replica_log(r, &(clusterlog_entry_t){.time = (uint32_t)time(NULL), .pid = (uint32_t)getpid(),
-					     .pri = (uint8_t)pri, .node = r->nodename,
-					     .user = "root@pam", .tag = "pmxcfsd", .msg = msg});
+	replica_log(r, &(clusterlog_entry_t){.time = (uint32_t)time(NULL),
+					     .pid = (uint32_t)getpid(),
+					     .pri = (uint8_t)pri,
+					     .node = r->nodename,
+					     .user = "root@pam",
+					     .tag = "pmxcfsd",
+					     .msg = msg});
 }
 
 /* ---- corosync callbacks ---- */
@@ -1019,8 +1033,8 @@ static void mark_foreign(replica_t *r, uint32_t nodeid, uint32_t pid, uint32_t v
 	}
 }
 
-static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid,
-		       uint32_t pid, void *msg, size_t len)
+static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid, uint32_t pid,
+		       void *msg, size_t len)
 {
 	replica_t *r = from_handle(h);
 	guint32 magic, version, type;
@@ -1029,8 +1043,8 @@ static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t no
 	if (!r || is_leaving(r))
 		return;
 	g_autoptr(GBytes) bytes = g_bytes_new(msg, len);
-	g_autoptr(GVariant) env =
-		g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE(ENVELOPE_TYPE), bytes, FALSE));
+	g_autoptr(GVariant) env = g_variant_ref_sink(
+	    g_variant_new_from_bytes(G_VARIANT_TYPE(ENVELOPE_TYPE), bytes, FALSE));
 	g_variant_get(env, ENVELOPE_TYPE, &magic, &version, &type, &body);
 	g_autoptr(GVariant) b = body;
 	if (magic != MSG_MAGIC || version != MSG_VERSION) {
@@ -1105,8 +1119,8 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 	update_writable(r);
 	g_mutex_unlock(&r->lock);
 
-	log_info("group membership changed: %zu member(s), %zu joined, %zu left", nmembers,
-		 njoined, nleft);
+	log_info("group membership changed: %zu member(s), %zu joined, %zu left", nmembers, njoined,
+		 nleft);
 	if (r->sync_source)
 		g_source_remove(r->sync_source);
 	r->sync_source = 0;
@@ -1126,8 +1140,7 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 	}
 }
 
-static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n,
-		     const uint32_t *members)
+static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n, const uint32_t *members)
 {
 	log_debug("corosync ring %u.%llu with %u node(s)", ring.nodeid,
 		  (unsigned long long)ring.seq, n);
@@ -1245,11 +1258,11 @@ static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
 static void try_connect(replica_t *r)
 {
 	cpg_model_v1_data_t model = {
-		.model = CPG_MODEL_V1,
-		.cpg_deliver_fn = on_deliver,
-		.cpg_confchg_fn = on_confchg,
-		.cpg_totem_confchg_fn = on_totem,
-		.flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
+	    .model = CPG_MODEL_V1,
+	    .cpg_deliver_fn = on_deliver,
+	    .cpg_confchg_fn = on_confchg,
+	    .cpg_totem_confchg_fn = on_totem,
+	    .flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
 	};
 	struct cpg_name name;
 	unsigned int nodeid = 0;
@@ -1473,13 +1486,13 @@ void replica_status(replica_t *r, replica_status_t *st)
 {
 	g_mutex_lock(&r->lock);
 	*st = (replica_status_t){
-		.connected = r->state != ST_DOWN,
-		.synced = r->state == ST_SYNCED,
-		.quorate = r->cs_quorate,
-		.writable = r->writable,
-		.nodeid = r->nodeid,
-		.members = r->members->len,
-		.syncs = r->syncs,
+	    .connected = r->state != ST_DOWN,
+	    .synced = r->state == ST_SYNCED,
+	    .quorate = r->cs_quorate,
+	    .writable = r->writable,
+	    .nodeid = r->nodeid,
+	    .members = r->members->len,
+	    .syncs = r->syncs,
 	};
 	g_mutex_unlock(&r->lock);
 }

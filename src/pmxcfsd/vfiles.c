@@ -37,57 +37,56 @@ typedef struct {
 } ip_entry_t;
 
 static const char *const names[VFILE_COUNT] = {
-	[VFILE_VERSION] = ".version",	    [VFILE_MEMBERS] = ".members",
-	[VFILE_VMLIST] = ".vmlist",	    [VFILE_CLUSTERLOG] = ".clusterlog",
-	[VFILE_DEBUG] = ".debug",
+    [VFILE_VERSION] = ".version",	[VFILE_MEMBERS] = ".members", [VFILE_VMLIST] = ".vmlist",
+    [VFILE_CLUSTERLOG] = ".clusterlog", [VFILE_DEBUG] = ".debug",
 };
 
 /* Files whose version tools watch to know when to re-read them: the
  * reference's list, in its order; an absent one shows version 0. */
 static const char *const watched[] = {
-	"corosync.conf",
-	"corosync.conf.new",
-	"storage.cfg",
-	"user.cfg",
-	"domains.cfg",
-	"notifications.cfg",
-	"priv/notifications.cfg",
-	"priv/shadow.cfg",
-	"priv/acme/plugins.cfg",
-	"priv/tfa.cfg",
-	"priv/token.cfg",
-	"priv/wg-keys.cfg",
-	"datacenter.cfg",
-	"vzdump.cron",
-	"vzdump.conf",
-	"jobs.cfg",
-	"ha/crm_commands",
-	"ha/manager_status",
-	"ha/resources.cfg",
-	"ha/rules.cfg",
-	"ha/groups.cfg",
-	"ha/fence.cfg",
-	"status.cfg",
-	"replication.cfg",
-	"ceph.conf",
-	"sdn/vnets.cfg",
-	"sdn/zones.cfg",
-	"sdn/controllers.cfg",
-	"sdn/subnets.cfg",
-	"sdn/ipams.cfg",
-	"sdn/mac-cache.json",
-	"sdn/pve-ipam-state.json",
-	"sdn/dns.cfg",
-	"sdn/fabrics.cfg",
-	"sdn/route-maps.cfg",
-	"sdn/prefix-lists.cfg",
-	"sdn/.running-config",
-	"virtual-guest/cpu-models.conf",
-	"virtual-guest/profiles.cfg",
-	"firewall/cluster.fw",
-	"mapping/directory.cfg",
-	"mapping/pci.cfg",
-	"mapping/usb.cfg",
+    "corosync.conf",
+    "corosync.conf.new",
+    "storage.cfg",
+    "user.cfg",
+    "domains.cfg",
+    "notifications.cfg",
+    "priv/notifications.cfg",
+    "priv/shadow.cfg",
+    "priv/acme/plugins.cfg",
+    "priv/tfa.cfg",
+    "priv/token.cfg",
+    "priv/wg-keys.cfg",
+    "datacenter.cfg",
+    "vzdump.cron",
+    "vzdump.conf",
+    "jobs.cfg",
+    "ha/crm_commands",
+    "ha/manager_status",
+    "ha/resources.cfg",
+    "ha/rules.cfg",
+    "ha/groups.cfg",
+    "ha/fence.cfg",
+    "status.cfg",
+    "replication.cfg",
+    "ceph.conf",
+    "sdn/vnets.cfg",
+    "sdn/zones.cfg",
+    "sdn/controllers.cfg",
+    "sdn/subnets.cfg",
+    "sdn/ipams.cfg",
+    "sdn/mac-cache.json",
+    "sdn/pve-ipam-state.json",
+    "sdn/dns.cfg",
+    "sdn/fabrics.cfg",
+    "sdn/route-maps.cfg",
+    "sdn/prefix-lists.cfg",
+    "sdn/.running-config",
+    "virtual-guest/cpu-models.conf",
+    "virtual-guest/profiles.cfg",
+    "firewall/cluster.fw",
+    "mapping/directory.cfg",
+    "mapping/pci.cfg",
+    "mapping/usb.cfg",
 };
 
 static void ip_entry_free(gpointer p)
@@ -268,8 +267,8 @@ static char *render_vmlist(vfiles_t *vf, size_t *len)
 		json_builder_begin_object(b);
 		for (guint i = 0; i < vl.guests->len; i++) {
 			guest_t *g = vl.guests->pdata[i];
-			guint n = GPOINTER_TO_UINT(
-				g_hash_table_lookup(count, GUINT_TO_POINTER(g->vmid)));
+			guint n =
+			    GPOINTER_TO_UINT(g_hash_table_lookup(count, GUINT_TO_POINTER(g->vmid)));
 			if (n < 2)
 				continue;
 			char id[16];

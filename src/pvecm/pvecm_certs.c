@@ -195,7 +195,8 @@ static bool write_file(const char *path, const char *data, size_t len, mode_t mo
 	if (fd < 0)
 		return fail_errno(err, errno, "cannot create", tmp);
 	/* FUSE file systems without fsync answer EINVAL or ENOSYS. */
-	if (!fileio_write_all(fd, data, len) || (fsync(fd) < 0 && errno != EINVAL && errno != ENOSYS)) {
+	if (!fileio_write_all(fd, data, len) ||
+	    (fsync(fd) < 0 && errno != EINVAL && errno != ENOSYS)) {
 		e = errno;
 		close(fd);
 		unlink(tmp);
@@ -1408,8 +1409,7 @@ static bool not_quorate(GError **err)
 	return false;
 }
 
-static bool update_local(const char *nodename, bool force, bool unmerge, FILE *out,
-			 GError **err)
+static bool update_local(const char *nodename, bool force, bool unmerge, FILE *out, GError **err)
 {
 	pvecm_certs_node_t node;
 	bool ok;

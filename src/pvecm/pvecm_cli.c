@@ -580,7 +580,8 @@ static int complete_run(const table_t *t)
 {
 	const char *line = g_getenv("COMP_LINE");
 	const char *point = g_getenv("COMP_POINT");
-	g_autoptr(GHashTable) printed = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
+	g_autoptr(GHashTable) printed =
+	    g_hash_table_new_full(g_str_hash, g_str_equal, g_free, NULL);
 	guint64 at = 0;
 
 	if (!line)

@@ -45,8 +45,8 @@ int pvecm_daemon_status(pvecm_daemon_status_t *st, bool report)
 	}
 	if (status < 0) {
 		if (report)
-			fprintf(stderr, "pvecm: pmxcfsd on %s refused the status request: %s%s\n", path,
-			g_strerror(-status), root_hint());
+			fprintf(stderr, "pvecm: pmxcfsd on %s refused the status request: %s%s\n",
+				path, g_strerror(-status), root_hint());
 		return PVECM_EXIT_FAILED;
 	}
 
@@ -78,8 +78,8 @@ bool pvecm_daemon_wait_cluster(unsigned timeout_s)
 
 	for (;;) {
 		pvecm_daemon_status_t st;
-		bool ready = pvecm_daemon_status(&st, false) == PVECM_EXIT_OK && st.cluster &&
-			     st.quorate;
+		bool ready =
+		    pvecm_daemon_status(&st, false) == PVECM_EXIT_OK && st.cluster && st.quorate;
 		pvecm_daemon_status_clear(&st);
 		if (ready)
 			return true;

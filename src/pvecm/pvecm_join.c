@@ -331,8 +331,8 @@ static int fetch_cluster_files(join_t *j)
 		return fail_listed(j, "cannot fetch the cluster's corosync.conf", why);
 	/* Installed as it came: what was validated must be all there is. */
 	if (memchr(conf->data, '\0', conf->len))
-		return fail_listed(j, "the cluster's corosync.conf contains a NUL byte; not installed",
-				   NULL);
+		return fail_listed(
+		    j, "the cluster's corosync.conf contains a NUL byte; not installed", NULL);
 	j->conf_text = g_strndup((const char *)conf->data, conf->len);
 	g_autofree char *origin =
 	    g_strdup_printf("%s:%s", j->host, PVECM_DEFAULT_PVE_DIR "/corosync.conf");

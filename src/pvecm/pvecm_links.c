@@ -90,7 +90,8 @@ static bool read_nodelist(cmap_handle_t h, GPtrArray *nodes, GError **err)
 		n->nodeid = id;
 		n->name = cmap_str(h, name_key);
 		for (unsigned l = 0; l < PVECM_LINKS_MAX; l++) {
-			g_autofree char *k = g_strdup_printf("nodelist.node.%u.ring%u_addr", pos, l);
+			g_autofree char *k =
+			    g_strdup_printf("nodelist.node.%u.ring%u_addr", pos, l);
 			n->link[l].address = cmap_str(h, k);
 			n->link[l].configured = n->link[l].address != NULL;
 		}
@@ -180,14 +181,14 @@ char *pvecm_links_text(const pvecm_links_t *l)
 			       "Address", "Enabled", "Status");
 	for (guint i = 0; i < l->nodes->len; i++) {
 		const pvecm_links_node_t *n = l->nodes->pdata[i];
-		g_autofree char *name = g_strdup_printf("%s%s", n->name ? n->name : "-",
-							n->local ? " (local)" : "");
+		g_autofree char *name =
+		    g_strdup_printf("%s%s", n->name ? n->name : "-", n->local ? " (local)" : "");
 		for (int k = 0; k < PVECM_LINKS_MAX; k++) {
 			const pvecm_links_link_t *link = &n->link[k];
 			if (!link->configured)
 				continue;
-			g_string_append_printf(s, "%10u %-20s %4d  %-39s %-7s %s\n", n->nodeid, name,
-					       k, link->address, enabled_word(n, link),
+			g_string_append_printf(s, "%10u %-20s %4d  %-39s %-7s %s\n", n->nodeid,
+					       name, k, link->address, enabled_word(n, link),
 					       status_word(n, link));
 		}
 	}
@@ -282,7 +283,8 @@ int pvecm_links_run(const pvecm_cli_call_t *call)
 		return rc;
 	l = pvecm_links_read(&err);
 	if (!l)
-		return pvecm_status_corosync_failed(err, "cannot read the link status from corosync");
+		return pvecm_status_corosync_failed(err,
+						    "cannot read the link status from corosync");
 	if (format && strcmp(format, "json") == 0) {
 		out = pvecm_links_json(l);
 		printf("%s\n", out);

@@ -56,7 +56,8 @@ static char **node_names(void)
 		g_autoptr(GPtrArray) nodes = corosync_conf_nodes(conf);
 		for (guint i = 0; i < nodes->len; i++) {
 			const corosync_conf_node_t *n = nodes->pdata[i];
-			if (n->name && nodeinfo_check_name("node", n->name, NODEINFO_NAME_MAX, NULL))
+			if (n->name &&
+			    nodeinfo_check_name("node", n->name, NODEINFO_NAME_MAX, NULL))
 				g_strv_builder_add(b, n->name);
 		}
 	}
@@ -526,12 +527,12 @@ static int delnode_locked(const char *what, const char *self, const char *path, 
 
 	/* The node is out of the cluster now; what is left is its files. */
 	if (!forget_node(name, addrv, &err))
-		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED,
-				      "node '%s' was removed from corosync.conf, but %s - remove the "
-				      "rest of it by hand (%s/nodes/%s, its lines in "
-				      "%s/priv/authorized_keys and known_hosts)",
-				      name, err->message, pvecm_env_pve_dir(), name,
-				      pvecm_env_pve_dir());
+		return pvecm_cli_fail(
+		    "delnode", PVECM_EXIT_FAILED,
+		    "node '%s' was removed from corosync.conf, but %s - remove the "
+		    "rest of it by hand (%s/nodes/%s, its lines in "
+		    "%s/priv/authorized_keys and known_hosts)",
+		    name, err->message, pvecm_env_pve_dir(), name, pvecm_env_pve_dir());
 	if (backup)
 		printf("node '%s' removed; its directory %s/nodes/%s was moved to %s\n", name,
 		       pvecm_env_pve_dir(), name, backup);

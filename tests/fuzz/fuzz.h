@@ -45,8 +45,8 @@ static inline memdb_t *fuzz_memdb(const char *name)
 
 	if (!fuzz_dir) {
 		const char *base = g_file_test("/dev/shm", G_FILE_TEST_IS_DIR) ? "/dev/shm" : NULL;
-		g_autofree char *tmpl = g_build_filename(base ? base : g_get_tmp_dir(),
-							 "pvecm-fuzz-XXXXXX", NULL);
+		g_autofree char *tmpl =
+		    g_build_filename(base ? base : g_get_tmp_dir(), "pvecm-fuzz-XXXXXX", NULL);
 		fuzz_dir = g_mkdtemp(g_steal_pointer(&tmpl));
 		if (!fuzz_dir)
 			abort();

@@ -15,8 +15,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	g_autoptr(GError) err = NULL;
-	g_autoptr(corosync_conf_t) conf = corosync_conf_parse((const char *)data, (gssize)size,
-							      "fuzz.conf", &err);
+	g_autoptr(corosync_conf_t) conf =
+	    corosync_conf_parse((const char *)data, (gssize)size, "fuzz.conf", &err);
 	g_autoptr(corosync_conf_t) again = NULL;
 	g_autofree char *out1 = NULL, *out2 = NULL;
 

@@ -52,10 +52,9 @@ static void check_conf_name(const char *name)
 		return;
 	text = corosync_conf_to_string(conf);
 	back = corosync_conf_parse(text, -1, "fuzz.conf", NULL);
-	if (!back ||
-	    g_strcmp0(corosync_conf_find_value(corosync_conf_find_section(back->root, "totem"),
-					       name),
-		      "x") != 0)
+	if (!back || g_strcmp0(corosync_conf_find_value(
+				   corosync_conf_find_section(back->root, "totem"), name),
+			       "x") != 0)
 		abort();
 }
 

@@ -7,8 +7,11 @@
 #include <string.h>
 
 static const char *const payload_types[] = {
-    PROTO_STATUS_REQUEST_TYPE,	  PROTO_STATUS_REPLY_TYPE, PROTO_SET_DEBUG_REQUEST_TYPE,
-    PROTO_SET_DEBUG_REPLY_TYPE, "(s)",
+    PROTO_STATUS_REQUEST_TYPE,
+    PROTO_STATUS_REPLY_TYPE,
+    PROTO_SET_DEBUG_REQUEST_TYPE,
+    PROTO_SET_DEBUG_REPLY_TYPE,
+    "(s)",
 };
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)

@@ -42,8 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!memdb_replace(b, again, NULL))
 		abort();
 	memdb_checksum(b, other);
-	if (memcmp(after, other, sizeof(after)) != 0 ||
-	    memdb_version(a) != memdb_version(b))
+	if (memcmp(after, other, sizeof(after)) != 0 || memdb_version(a) != memdb_version(b))
 		abort();
 	/* Start the next input from the same small tree. */
 	if (!memdb_replace(a, empty, NULL))

@@ -53,17 +53,18 @@ static void proto_seeds(void)
 
 static void conf_seeds(void)
 {
-	static const char conf[] = "# a cluster\n"
-				   "logging {\n  debug: off\n  to_syslog: yes\n}\n\n"
-				   "nodelist {\n  node {\n    name: n1\n    nodeid: 1\n"
-				   "    quorum_votes: 1\n    ring0_addr: 10.0.0.1\n  }\n"
-				   "  node {\n    name: n2\n    nodeid: 2\n    quorum_votes: 1\n"
-				   "    ring0_addr: 10.0.0.2\n    ring1_addr: 10.1.0.2\n  }\n}\n\n"
-				   "quorum {\n  provider: corosync_votequorum\n}\n\n"
-				   "totem {\n  cluster_name: test\n  config_version: 3\n"
-				   "  interface {\n    linknumber: 0\n    knet_link_priority: 10\n  }\n"
-				   "  ip_version: ipv4-6\n  link_mode: passive\n  secauth: on\n"
-				   "  version: 2\n}\n";
+	static const char conf[] =
+	    "# a cluster\n"
+	    "logging {\n  debug: off\n  to_syslog: yes\n}\n\n"
+	    "nodelist {\n  node {\n    name: n1\n    nodeid: 1\n"
+	    "    quorum_votes: 1\n    ring0_addr: 10.0.0.1\n  }\n"
+	    "  node {\n    name: n2\n    nodeid: 2\n    quorum_votes: 1\n"
+	    "    ring0_addr: 10.0.0.2\n    ring1_addr: 10.1.0.2\n  }\n}\n\n"
+	    "quorum {\n  provider: corosync_votequorum\n}\n\n"
+	    "totem {\n  cluster_name: test\n  config_version: 3\n"
+	    "  interface {\n    linknumber: 0\n    knet_link_priority: 10\n  }\n"
+	    "  ip_version: ipv4-6\n  link_mode: passive\n  secauth: on\n"
+	    "  version: 2\n}\n";
 
 	put("corosync_conf", "cluster", conf, sizeof(conf) - 1);
 	put("corosync_conf", "empty-section", "a {\n}\n", 6);
@@ -94,30 +95,51 @@ static void fsop_seeds(memdb_t *m)
 	memdb_lookup_path(m, "dir", &d);
 	memdb_lookup_path(m, "dir/conf", &f);
 	g_variant_builder_init(&b, G_VARIANT_TYPE("av"));
-	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_CREATE, .parent = d.inode,
-						    .name = "new", .writer = 2, .time = 2000}));
-	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_WRITE, .inode = f.inode,
-						    .offset = 3, .data = "xyz", .len = 3,
-						    .writer = 2, .time = 2001}));
-	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_RENAME, .parent = d.inode,
-						    .name = "conf", .newparent = MEMDB_ROOT_INODE,
-						    .newname = "moved", .writer = 2, .time = 2002}));
+	g_variant_builder_add_value(
+	    &b,
+	    op((fsop_t){
+		.kind = FSOP_CREATE, .parent = d.inode, .name = "new", .writer = 2, .time = 2000}));
+	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_WRITE,
+						    .inode = f.inode,
+						    .offset = 3,
+						    .data = "xyz",
+						    .len = 3,
+						    .writer = 2,
+						    .time = 2001}));
+	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_RENAME,
+						    .parent = d.inode,
+						    .name = "conf",
+						    .newparent = MEMDB_ROOT_INODE,
+						    .newname = "moved",
+						    .writer = 2,
+						    .time = 2002}));
 	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_MKDIR,
-						    .parent = MEMDB_ROOT_INODE, .name = "priv",
-						    .writer = 2, .time = 2003}));
+						    .parent = MEMDB_ROOT_INODE,
+						    .name = "priv",
+						    .writer = 2,
+						    .time = 2003}));
 	put_variant("fsop", "create-write-rename", g_variant_builder_end(&b));
 	g_variant_builder_init(&b, G_VARIANT_TYPE("av"));
-	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_TRUNCATE, .inode = f.inode,
-						    .size = 2, .writer = 3, .time = 3000}));
-	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_SET_MTIME, .inode = f.inode,
-						    .mtime = 5, .writer = 3, .time = 3001}));
-	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_UNLINK, .parent = d.inode,
-						    .name = "conf", .writer = 3, .time = 3002}));
+	g_variant_builder_add_value(
+	    &b,
+	    op((fsop_t){
+		.kind = FSOP_TRUNCATE, .inode = f.inode, .size = 2, .writer = 3, .time = 3000}));
+	g_variant_builder_add_value(
+	    &b,
+	    op((fsop_t){
+		.kind = FSOP_SET_MTIME, .inode = f.inode, .mtime = 5, .writer = 3, .time = 3001}));
+	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_UNLINK,
+						    .parent = d.inode,
+						    .name = "conf",
+						    .writer = 3,
+						    .time = 3002}));
 	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_RMDIR,
-						    .parent = MEMDB_ROOT_INODE, .name = "dir",
-						    .writer = 3, .time = 3003}));
-	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_ENSURE_LAYOUT, .name = "n2",
-						    .writer = 3, .time = 3004}));
+						    .parent = MEMDB_ROOT_INODE,
+						    .name = "dir",
+						    .writer = 3,
+						    .time = 3003}));
+	g_variant_builder_add_value(
+	    &b, op((fsop_t){.kind = FSOP_ENSURE_LAYOUT, .name = "n2", .writer = 3, .time = 3004}));
 	put_variant("fsop", "truncate-unlink-rmdir", g_variant_builder_end(&b));
 }
 

@@ -724,10 +724,11 @@ static void test_forget_node(fx_t *fx, gconstpointer data)
 	g_assert_no_error(err);
 	g_autofree char *k = slurp(known);
 	g_autofree char *n2_hashed = g_strdup_printf("%s ssh-ed25519 AAAAn2hashed\n", hash_n2);
-	g_autofree char *kwant = g_strconcat("# cluster\n"
-					     "n2 ssh-ed25519 AAAAn2\n"
-					     "n3.example.org,n2x ssh-rsa AAAAmixed\n",
-					     n2_hashed, "@cert-authority n3 ssh-rsa AAAAca\n", NULL);
+	g_autofree char *kwant =
+	    g_strconcat("# cluster\n"
+			"n2 ssh-ed25519 AAAAn2\n"
+			"n3.example.org,n2x ssh-rsa AAAAmixed\n",
+			n2_hashed, "@cert-authority n3 ssh-rsa AAAAca\n", NULL);
 	g_assert_cmpstr(k, ==, kwant);
 	g_autofree char *a = slurp(auth);
 	g_assert_cmpstr(a, ==,

@@ -111,8 +111,8 @@ static void test_broken_refused(fx_t *fx, gconstpointer data)
 	/* a host name that does not resolve */
 	g_autofree char *unres = conf_text(6, "unresolvable");
 	char *p = strstr(unres, "127.0.0.1");
-	g_autofree char *bad = g_strdup_printf("%.*sno-such-host.invalid%s", (int)(p - unres), unres,
-					       p + strlen("127.0.0.1"));
+	g_autofree char *bad = g_strdup_printf("%.*sno-such-host.invalid%s", (int)(p - unres),
+					       unres, p + strlen("127.0.0.1"));
 	assert_refused_keeps(fx, bad);
 }
 

@@ -43,7 +43,8 @@ static void test_peer_controls_escaped(void)
 
 static void log_c1(void)
 {
-	log_info("name %s", "a\xc2\x9b" "31mred");
+	log_info("name %s", "a\xc2\x9b"
+			    "31mred");
 }
 
 static void test_c1_escaped(void)
@@ -62,8 +63,8 @@ static void test_plain_message_unchanged(void)
 {
 	g_autofree char *out = capture_stderr(log_plain);
 
-	g_assert_cmpstr(out, ==,
-			"test_log[error]: cannot open /etc/pve/nodes/n1: No such file or directory\n");
+	g_assert_cmpstr(
+	    out, ==, "test_log[error]: cannot open /etc/pve/nodes/n1: No such file or directory\n");
 }
 
 int main(int argc, char **argv)

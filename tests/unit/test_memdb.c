@@ -1615,8 +1615,9 @@ static void test_layout(fx_t *fx, gconstpointer data)
 {
 	memdb_t *m = fx->m;
 	static const char *const dirs[] = {
-	    "nodes", "nodes/pve1", "nodes/pve1/qemu-server", "nodes/pve1/lxc", "nodes/pve1/openvz",
-	    "nodes/pve1/priv", "priv", "priv/lock"};
+	    "nodes",	      "nodes/pve1",	   "nodes/pve1/qemu-server",
+	    "nodes/pve1/lxc", "nodes/pve1/openvz", "nodes/pve1/priv",
+	    "priv",	      "priv/lock"};
 
 	g_assert_cmpint(memdb_ensure_layout(m, "pve1", W1, T0), ==, 0);
 	for (size_t i = 0; i < G_N_ELEMENTS(dirs); i++) {

@@ -46,7 +46,9 @@ static void test_nul_bytes_escaped(void)
 static void test_c1_controls_escaped(void)
 {
 	/* U+009B is a CSI on terminals that honour C1 controls. */
-	check("x\xc2\x9b" "2J", 5, false, "x\\u009b2J");
+	check("x\xc2\x9b"
+	      "2J",
+	      5, false, "x\\u009b2J");
 	check("\xc2\x85", 2, false, "\\u0085");
 	/* U+00A0 is not a control. */
 	check("\xc2\xa0", 2, false, "\xc2\xa0");
@@ -54,10 +56,16 @@ static void test_c1_controls_escaped(void)
 
 static void test_invalid_utf8_bytes_escaped(void)
 {
-	check("a\xff" "b", 3, false, "a\\xffb");
-	check("\x9b" "2J", 3, false, "\\x9b2J");
+	check("a\xff"
+	      "b",
+	      3, false, "a\\xffb");
+	check("\x9b"
+	      "2J",
+	      3, false, "\\x9b2J");
 	/* A lead byte without its continuation, then valid text. */
-	check("\xe6\x97" "ok", 4, false, "\\xe6\\x97ok");
+	check("\xe6\x97"
+	      "ok",
+	      4, false, "\\xe6\\x97ok");
 	/* An overlong encoding of ESC. */
 	check("\xc0\x9b", 2, false, "\\xc0\\x9b");
 }

@@ -127,15 +127,19 @@ static GVariant *make_dump(guint64 version, const row_t *rows, size_t n)
 	g_variant_builder_init(&b, G_VARIANT_TYPE("a(tttuuysay)"));
 	for (size_t i = 0; i < n; i++) {
 		const char *d = rows[i].data ? rows[i].data : "";
-		g_variant_builder_add(&b, "(tttuuys@ay)", rows[i].inode, rows[i].parent,
-				      rows[i].version, rows[i].writer, rows[i].mtime, rows[i].type,
-				      rows[i].name,
-				      g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, d, strlen(d), 1));
+		g_variant_builder_add(
+		    &b, "(tttuuys@ay)", rows[i].inode, rows[i].parent, rows[i].version,
+		    rows[i].writer, rows[i].mtime, rows[i].type, rows[i].name,
+		    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, d, strlen(d), 1));
 	}
-	return g_variant_ref_sink(g_variant_new("(t@a(tttuuysay))", version, g_variant_builder_end(&b)));
+	return g_variant_ref_sink(
+	    g_variant_new("(t@a(tttuuysay))", version, g_variant_builder_end(&b)));
 }
 
-#define ROOT {1, 0, 1, 0, 1000, MEMDB_DIR, "", NULL}
+#define ROOT                                                                                       \
+	{                                                                                          \
+		1, 0, 1, 0, 1000, MEMDB_DIR, "", NULL                                              \
+	}
 
 static const struct bad {
 	const char *path;
@@ -143,28 +147,28 @@ static const struct bad {
 	row_t rows[4];
 	size_t n;
 } bad_dumps[] = {
-	{"/transfer/refuses/no-root", 5, {{2, 1, 2, 1, 1, MEMDB_REG, "f", "x"}}, 1},
-	{"/transfer/refuses/orphan", 5, {ROOT, {3, 9, 3, 1, 1, MEMDB_REG, "f", NULL}}, 2},
-	{"/transfer/refuses/cycle",
-	 5,
-	 {ROOT, {2, 3, 2, 1, 1, MEMDB_DIR, "a", NULL}, {3, 2, 3, 1, 1, MEMDB_DIR, "b", NULL}},
-	 3},
-	{"/transfer/refuses/parent-is-file",
-	 5,
-	 {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "f", NULL}, {3, 2, 3, 1, 1, MEMDB_REG, "g", NULL}},
-	 3},
-	{"/transfer/refuses/duplicate-inode",
-	 5,
-	 {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "f", NULL}, {2, 1, 2, 1, 1, MEMDB_REG, "g", NULL}},
-	 3},
-	{"/transfer/refuses/duplicate-name",
-	 5,
-	 {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "f", NULL}, {3, 1, 3, 1, 1, MEMDB_REG, "f", NULL}},
-	 3},
-	{"/transfer/refuses/newer-than-version", 2, {ROOT, {3, 1, 3, 1, 1, MEMDB_REG, "f", NULL}}, 2},
-	{"/transfer/refuses/bad-type", 5, {ROOT, {2, 1, 2, 1, 1, 7, "f", NULL}}, 2},
-	{"/transfer/refuses/slash-in-name", 5, {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "a/b", NULL}}, 2},
-	{"/transfer/refuses/dot-name", 5, {ROOT, {2, 1, 2, 1, 1, MEMDB_DIR, "..", NULL}}, 2},
+    {"/transfer/refuses/no-root", 5, {{2, 1, 2, 1, 1, MEMDB_REG, "f", "x"}}, 1},
+    {"/transfer/refuses/orphan", 5, {ROOT, {3, 9, 3, 1, 1, MEMDB_REG, "f", NULL}}, 2},
+    {"/transfer/refuses/cycle",
+     5,
+     {ROOT, {2, 3, 2, 1, 1, MEMDB_DIR, "a", NULL}, {3, 2, 3, 1, 1, MEMDB_DIR, "b", NULL}},
+     3},
+    {"/transfer/refuses/parent-is-file",
+     5,
+     {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "f", NULL}, {3, 2, 3, 1, 1, MEMDB_REG, "g", NULL}},
+     3},
+    {"/transfer/refuses/duplicate-inode",
+     5,
+     {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "f", NULL}, {2, 1, 2, 1, 1, MEMDB_REG, "g", NULL}},
+     3},
+    {"/transfer/refuses/duplicate-name",
+     5,
+     {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "f", NULL}, {3, 1, 3, 1, 1, MEMDB_REG, "f", NULL}},
+     3},
+    {"/transfer/refuses/newer-than-version", 2, {ROOT, {3, 1, 3, 1, 1, MEMDB_REG, "f", NULL}}, 2},
+    {"/transfer/refuses/bad-type", 5, {ROOT, {2, 1, 2, 1, 1, 7, "f", NULL}}, 2},
+    {"/transfer/refuses/slash-in-name", 5, {ROOT, {2, 1, 2, 1, 1, MEMDB_REG, "a/b", NULL}}, 2},
+    {"/transfer/refuses/dot-name", 5, {ROOT, {2, 1, 2, 1, 1, MEMDB_DIR, "..", NULL}}, 2},
 };
 
 static void test_replace_refuses(fx_t *fx, gconstpointer data)
@@ -198,8 +202,14 @@ static void test_replace_refuses_wrong_type(fx_t *fx, gconstpointer data)
 
 static void test_fsop_round_trip(void)
 {
-	fsop_t op = {.kind = FSOP_RENAME, .parent = 7, .name = "a.conf", .newparent = 9,
-		     .newname = "b.conf", .noreplace = true, .writer = 3, .time = 1234};
+	fsop_t op = {.kind = FSOP_RENAME,
+		     .parent = 7,
+		     .name = "a.conf",
+		     .newparent = 9,
+		     .newname = "b.conf",
+		     .noreplace = true,
+		     .writer = 3,
+		     .time = 1234};
 	g_autoptr(GVariant) v = g_variant_ref_sink(fsop_to_variant(&op));
 	fsop_t back;
 
@@ -247,15 +257,15 @@ static void test_fsop_refuses_garbage(void)
 	for (gsize i = 0; i < sizeof(noise); i++)
 		noise[i] = (guint8)(i * 37 + 11);
 	g_autoptr(GVariant) n = g_variant_ref_sink(g_variant_new_from_data(
-		G_VARIANT_TYPE(FSOP_VARIANT_TYPE), noise, sizeof(noise), FALSE, NULL, NULL));
+	    G_VARIANT_TYPE(FSOP_VARIANT_TYPE), noise, sizeof(noise), FALSE, NULL, NULL));
 	(void)fsop_from_variant(n, &op);
 }
 
 static void test_fsop_apply_matches_memdb(fx_t *fx, gconstpointer data)
 {
 	memdb_attr_t a;
-	fsop_t mk = {.kind = FSOP_MKDIR, .parent = MEMDB_ROOT_INODE, .name = "d", .writer = 1,
-		     .time = 10};
+	fsop_t mk = {
+	    .kind = FSOP_MKDIR, .parent = MEMDB_ROOT_INODE, .name = "d", .writer = 1, .time = 10};
 
 	g_assert_cmpint(fsop_apply(fx->a, &mk, &a), ==, 0);
 	g_assert_cmpint(a.type, ==, MEMDB_DIR);
@@ -263,16 +273,24 @@ static void test_fsop_apply_matches_memdb(fx_t *fx, gconstpointer data)
 	fsop_t cr = {.kind = FSOP_CREATE, .parent = a.inode, .name = "f", .writer = 1, .time = 11};
 	memdb_attr_t f;
 	g_assert_cmpint(fsop_apply(fx->a, &cr, &f), ==, 0);
-	fsop_t wr = {.kind = FSOP_WRITE, .inode = f.inode, .data = "12345", .len = 5,
-		     .writer = 1, .time = 12};
+	fsop_t wr = {.kind = FSOP_WRITE,
+		     .inode = f.inode,
+		     .data = "12345",
+		     .len = 5,
+		     .writer = 1,
+		     .time = 12};
 	g_assert_cmpint(fsop_apply(fx->a, &wr, NULL), ==, 5);
 	fsop_t tr = {.kind = FSOP_TRUNCATE, .inode = f.inode, .size = 2, .writer = 1, .time = 13};
 	g_assert_cmpint(fsop_apply(fx->a, &tr, NULL), ==, 0);
 	size_t len;
 	g_autofree char *c = memdb_read_path(fx->a, "d/f", &len);
 	g_assert_cmpstr(c, ==, "12");
-	fsop_t sd = {.kind = FSOP_SET_DATA, .inode = f.inode, .data = "xyz", .len = 3,
-		     .writer = 2, .time = 14};
+	fsop_t sd = {.kind = FSOP_SET_DATA,
+		     .inode = f.inode,
+		     .data = "xyz",
+		     .len = 3,
+		     .writer = 2,
+		     .time = 14};
 	g_autoptr(GVariant) sv = g_variant_ref_sink(fsop_to_variant(&sd));
 	fsop_t back;
 	g_assert_true(fsop_from_variant(sv, &back));

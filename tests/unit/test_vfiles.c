@@ -156,18 +156,23 @@ static void test_clusterlog_newest_first(fx_t *fx, gconstpointer data)
 
 	for (uint32_t i = 1; i <= 3; i++) {
 		g_autofree char *msg = g_strdup_printf("event %u", i);
-		clusterlog_entry_t e = {.time = 1000 + i, .pid = 42, .pri = 6, .node = "n1",
-					.user = "root@pam", .tag = "test", .msg = msg};
+		clusterlog_entry_t e = {.time = 1000 + i,
+					.pid = 42,
+					.pri = 6,
+					.node = "n1",
+					.user = "root@pam",
+					.tag = "test",
+					.msg = msg};
 		clusterlog_add(fx->clog, &e);
 	}
 	entries = json_object_get_array_member(render(fx, VFILE_CLUSTERLOG, &p), "data");
 	g_assert_cmpuint(json_array_get_length(entries), ==, 3);
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(entries, 0),
-						      "msg"),
-			==, "event 3");
-	g_assert_cmpstr(json_object_get_string_member(json_array_get_object_element(entries, 2),
-						      "msg"),
-			==, "event 1");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(entries, 0), "msg"), ==,
+	    "event 3");
+	g_assert_cmpstr(
+	    json_object_get_string_member(json_array_get_object_element(entries, 2), "msg"), ==,
+	    "event 1");
 }
 
 static void test_debug_follows_the_log_level(fx_t *fx, gconstpointer data)
