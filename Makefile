@@ -1,7 +1,8 @@
 # pvecm + pmxcfsd
 #
 #   make                 build pmxcfsd and pvecm
-#   make check           install missing packages, build, run every test
+#   make check           install missing packages, build, check the format, run each
+#                        fuzzer for CHECK_FUZZ_S seconds (3), then every test
 #   make check SANITIZE=1  the same under AddressSanitizer + UBSan
 #   make install DESTDIR=...
 #   make demo            a small cluster on this machine, then pvecm status
@@ -81,8 +82,14 @@ $(BUILD)/tests/fswriter: tests/tools/fswriter.c
 deps:
 	@tests/install-deps.sh
 
+# The format check and a short pass of every fuzzer come first: the test
+# run's last line is its count.
+CHECK_FUZZ_S ?= 3
+
 check: deps
 	$(MAKE) all
+	$(MAKE) format-check
+	$(MAKE) fuzz FUZZ_S=$(CHECK_FUZZ_S)
 	BUILD=$(BUILD) tests/run.sh
 
 demo: deps
