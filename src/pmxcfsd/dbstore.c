@@ -29,7 +29,10 @@ struct dbstore {
 	sqlite3_stmt *rollback;
 };
 
-G_DEFINE_QUARK(dbstore - error - quark, dbstore_error)
+/* The quark's name is made from the tokens as written: no spaces. */
+/* clang-format off */
+G_DEFINE_QUARK(dbstore-error-quark, dbstore_error)
+/* clang-format on */
 
 static bool fail(dbstore_t *db, GError **err, const char *what)
 {
