@@ -19,14 +19,6 @@
 #define PVECM_API_AGE_AS_CLUSTER 1
 #define PVECM_API_AGE_AS_JOINEE 1
 
-/* The lock under /etc/pve/priv/lock/ that every change of corosync.conf
- * by pvecm takes, and how long to wait for another holder. */
-#define PVECM_CONF_LOCK "file-corosync_conf"
-#define PVECM_CONF_LOCK_WAIT_S 10
-/* A lock not renewed for this long is abandoned and may be taken over
- * (pmxcfsd's lock lease). */
-#define PVECM_LOCK_LEASE_S 120
-
 extern const pvecm_cli_arg_t pvecm_addnode_args[];
 extern const pvecm_cli_opt_t pvecm_addnode_opts[];
 extern const pvecm_cli_arg_t pvecm_delnode_args[];

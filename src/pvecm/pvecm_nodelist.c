@@ -1,6 +1,7 @@
 #include "pvecm_nodelist.h"
 
 #include "corosync_conf.h"
+#include "pvecm_conflock.h"
 #include "nodeinfo.h"
 #include "pvecm_daemon.h"
 #include "pvecm_env.h"
@@ -23,8 +24,6 @@
 #include <utime.h>
 
 /* As pmxcfsd serves files outside priv/. */
-#define CLUSTER_CONF_MODE 0640
-#define LOCK_POLL_US 100000
 
 const pvecm_cli_arg_t pvecm_addnode_args[] = {
     {.name = "node", .description = "The cluster node name."},
@@ -95,65 +94,6 @@ static int require_quorate_cluster(const char *cmd, pvecm_daemon_status_t *st)
 		    "cluster not ready - no quorum? (see 'pvecm status'; on a node that "
 		    "lost its peers for good, 'pvecm expected 1' first)");
 	return PVECM_EXIT_OK;
-}
-
-/* The cluster-wide lock of corosync.conf: a directory under
- * priv/lock/ that pmxcfsd lets only one node create. One that was not
- * renewed within the lease is released first, as pmxcfsd allows. */
-static char *lock_take(const char *cmd, GError **err)
-{
-	g_autofree char *path =
-	    g_build_filename(pvecm_env_pve_dir(), "priv", "lock", PVECM_CONF_LOCK, NULL);
-	gint64 end = g_get_monotonic_time() + PVECM_CONF_LOCK_WAIT_S * G_USEC_PER_SEC;
-	struct stat sb;
-
-	for (;;) {
-		if (mkdir(path, 0700) == 0)
-			return g_steal_pointer(&path);
-		if (errno != EEXIST) {
-			g_set_error(err, G_IO_ERROR, g_io_error_from_errno(errno),
-				    "cannot take the lock %s: %s", path, g_strerror(errno));
-			return NULL;
-		}
-		if (stat(path, &sb) == 0 && sb.st_mtime + PVECM_LOCK_LEASE_S < time(NULL)) {
-			fprintf(stderr, "pvecm %s: taking over the expired lock %s\n", cmd, path);
-			utime(path, &(struct utimbuf){0, 0});
-			continue;
-		}
-		if (g_get_monotonic_time() > end) {
-			g_set_error(err, G_IO_ERROR, G_IO_ERROR_BUSY,
-				    "cannot take the lock %s: another node changes corosync.conf "
-				    "now - try again in a moment",
-				    path);
-			return NULL;
-		}
-		g_usleep(LOCK_POLL_US);
-	}
-}
-
-static void lock_release(const char *cmd, char *path)
-{
-	if (!path)
-		return;
-	/* pmxcfsd takes a lock's mtime 0 as its release. */
-	if (utime(path, &(struct utimbuf){0, 0}) < 0)
-		fprintf(stderr, "pvecm %s: cannot release the lock %s: %s\n", cmd, path,
-			g_strerror(errno));
-	g_free(path);
-}
-
-static void bump_version(corosync_conf_t *conf)
-{
-	g_autofree char *v = g_strdup_printf("%" G_GUINT64_FORMAT, corosync_conf_version(conf) + 1);
-	corosync_conf_set(conf, "totem.config_version", v);
-}
-
-/* Checks the new configuration as corosync will and writes it over the
- * cluster's file; pmxcfsd passes it on to every node. */
-static bool save_conf(const corosync_conf_t *conf, const char *path, GError **err)
-{
-	return corosync_conf_validate(conf, path, err) &&
-	       corosync_conf_save(conf, path, CLUSTER_CONF_MODE, err);
 }
 
 /* The cluster's corosync.conf, checked as corosync and pmxcfsd check it
@@ -311,8 +251,7 @@ static int addnode_locked(addnode_t *a, const char *path)
 	    (rc = addnode_pick_nodeid(a, nodes)) != PVECM_EXIT_OK)
 		return rc;
 	addnode_append(a, conf);
-	bump_version(conf);
-	if (!save_conf(conf, path, &err))
+	if (!pvecm_conflock_save_next(conf, path, &err))
 		return pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	printf("Added node '%s' (nodeid %u) to %s, config_version %" G_GUINT64_FORMAT "\n", a->name,
 	       a->nodeid, path, corosync_conf_version(conf));
@@ -331,11 +270,11 @@ int pvecm_addnode_run(const pvecm_cli_call_t *call)
 	rc = addnode_options(call, &a);
 	if (rc == PVECM_EXIT_OK)
 		rc = require_quorate_cluster("addnode", &st);
-	if (rc == PVECM_EXIT_OK && !(lock = lock_take("addnode", &err)))
+	if (rc == PVECM_EXIT_OK && !(lock = pvecm_conflock_take("addnode", &err)))
 		rc = pvecm_cli_fail("addnode", PVECM_EXIT_FAILED, "%s", err->message);
 	if (rc == PVECM_EXIT_OK)
 		rc = addnode_locked(&a, path);
-	lock_release("addnode", lock);
+	pvecm_conflock_release("addnode", lock);
 	pvecm_daemon_status_clear(&st);
 	addnode_clear(&a);
 	return rc;
@@ -521,8 +460,7 @@ static int delnode_locked(const char *what, const char *self, const char *path, 
 			g_strv_builder_add(addrs, n->addr[l]);
 	g_auto(GStrv) addrv = g_strv_builder_end(addrs);
 	corosync_conf_remove_item(corosync_conf_find_section(conf->root, "nodelist"), n->item);
-	bump_version(conf);
-	if (!save_conf(conf, path, &err))
+	if (!pvecm_conflock_save_next(conf, path, &err))
 		return pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 
 	/* The node is out of the cluster now; what is left is its files. */
@@ -548,12 +486,12 @@ int pvecm_delnode_run(const pvecm_cli_call_t *call)
 	int rc;
 
 	rc = require_quorate_cluster("delnode", &st);
-	if (rc == PVECM_EXIT_OK && !(lock = lock_take("delnode", &err)))
+	if (rc == PVECM_EXIT_OK && !(lock = pvecm_conflock_take("delnode", &err)))
 		rc = pvecm_cli_fail("delnode", PVECM_EXIT_FAILED, "%s", err->message);
 	if (rc == PVECM_EXIT_OK)
 		rc = delnode_locked(pvecm_cli_arg(call, 0), st.nodename, path,
 				    pvecm_cli_flag(call, "force", false));
-	lock_release("delnode", lock);
+	pvecm_conflock_release("delnode", lock);
 	pvecm_daemon_status_clear(&st);
 	return rc;
 }
