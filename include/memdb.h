@@ -163,6 +163,8 @@ bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err);
 uint64_t memdb_generation(memdb_t *mdb);
 /* Every inode number of the tree now, in no order. */
 GArray *memdb_inodes(memdb_t *mdb);
+/* Every inode number of a file removed from the tree while held open. */
+GArray *memdb_orphans(memdb_t *mdb);
 
 /* Named counters persisted with the tree (see dbstore_get_meta). */
 uint64_t memdb_get_meta(memdb_t *mdb, const char *key);

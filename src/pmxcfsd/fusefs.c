@@ -271,9 +271,17 @@ static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 		if (res != -ENOENT)
 			return res;
 	}
-	if (fs->replica)
-		return replica_submit(fs->replica, &op, attr);
-	return fsop_apply(fs->mdb, &op, attr);
+	if (!fs->replica)
+		return fsop_apply(fs->mdb, &op, attr);
+	int res = replica_submit(fs->replica, &op, attr);
+	/* Another node removed or renamed over the file while the change was
+	 * on its way: ordered after that, it reaches the copy this node still
+	 * holds open, as a write to an unlinked open file does. */
+	if (res == -ENOENT && op.inode &&
+	    (op.kind == FSOP_WRITE || op.kind == FSOP_SET_DATA || op.kind == FSOP_TRUNCATE ||
+	     op.kind == FSOP_SET_MTIME))
+		res = change_orphan(fs, &op);
+	return res;
 }
 
 static bool handle_stale(fusefs_t *fs, fhandle_t h)
@@ -1356,6 +1364,14 @@ void fusefs_invalidate(fusefs_t *fs, const fsop_t *op)
 	}
 	inval(fs, op->inode);
 	inval(fs, op->parent);
+	if (op->kind == FSOP_UNLINK || op->kind == FSOP_RENAME) {
+		/* A file this node holds open may just have left the tree: its
+		 * cached link count must not say it is still there. Few are
+		 * held, and fewer removed. */
+		g_autoptr(GArray) gone = memdb_orphans(fs->mdb);
+		for (guint i = 0; i < gone->len; i++)
+			inval(fs, g_array_index(gone, uint64_t, i));
+	}
 	if (op->kind == FSOP_RENAME) {
 		inval(fs, op->newparent);
 		inval_name(fs, op->newparent, op->newname);

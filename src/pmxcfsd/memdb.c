@@ -1418,19 +1418,28 @@ uint64_t memdb_generation(memdb_t *mdb)
 	return g;
 }
 
-GArray *memdb_inodes(memdb_t *mdb)
+static GArray *keys_of(memdb_t *mdb, GHashTable *table)
 {
 	GHashTableIter it;
 	gpointer key;
 
 	g_mutex_lock(&mdb->lock);
-	GArray *out =
-	    g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), g_hash_table_size(mdb->index));
-	g_hash_table_iter_init(&it, mdb->index);
+	GArray *out = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), g_hash_table_size(table));
+	g_hash_table_iter_init(&it, table);
 	while (g_hash_table_iter_next(&it, &key, NULL))
 		g_array_append_val(out, *(uint64_t *)key);
 	g_mutex_unlock(&mdb->lock);
 	return out;
+}
+
+GArray *memdb_inodes(memdb_t *mdb)
+{
+	return keys_of(mdb, mdb->index);
+}
+
+GArray *memdb_orphans(memdb_t *mdb)
+{
+	return keys_of(mdb, mdb->orphans);
 }
 
 uint64_t memdb_get_meta(memdb_t *mdb, const char *key)

@@ -1531,6 +1531,81 @@ static void shim_register(void)
 	g_assert_cmpint(sqlite3_vfs_register(&shim_vfs, 1), ==, SQLITE_OK);
 }
 
+/* A file removed or renamed over while held open leaves the tree but not
+ * memory: writable and readable by inode, listed as an orphan, never
+ * stored, and gone with its last hold. */
+static void test_held_orphan(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	char buf[16] = {0};
+	memdb_attr_t a;
+
+	put_file(m, "f", "old");
+	put_file(m, "g", "new");
+	uint64_t f = ino_of(m, "f");
+	memdb_hold(m, f);
+	memdb_hold(m, f);
+	g_autoptr(GArray) none = memdb_orphans(m);
+	g_assert_cmpuint(none->len, ==, 0);
+	g_assert_cmpint(memdb_orphan_write(m, f, 0, "x", 1, false), ==, -ENOENT);
+
+	g_assert_cmpint(rename_at(m, "g", "f", false, W2, T0), ==, 0);
+	{
+		g_autofree char *c1 = content_of(m, "f");
+		g_assert_cmpstr(c1, ==, "new");
+	}
+	g_autoptr(GArray) one = memdb_orphans(m);
+	g_assert_cmpuint(one->len, ==, 1);
+	g_assert_cmpuint(g_array_index(one, uint64_t, 0), ==, f);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, 0);
+	g_assert_true(a.orphan);
+	g_assert_cmpint(memdb_orphan_write(m, f, 3, "er", 2, false), ==, 2);
+	g_assert_cmpint(memdb_read(m, f, 0, sizeof(buf), buf), ==, 5);
+	g_assert_cmpstr(buf, ==, "older");
+	g_assert_cmpint(memdb_orphan_write(m, f, 0, "o", 1, true), ==, 1);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, 0);
+	g_assert_cmpuint(a.size, ==, 1);
+	/* Nothing of it reaches the tree or the store. */
+	{
+		g_autofree char *c2 = content_of(m, "f");
+		g_assert_cmpstr(c2, ==, "new");
+	}
+	assert_survives_reopen(fx);
+	m = fx->m;
+	{
+		g_autofree char *c3 = content_of(m, "f");
+		g_assert_cmpstr(c3, ==, "new");
+	}
+}
+
+/* The last hold of an orphan ends it; of a file still in the tree, it
+ * changes nothing. */
+static void test_held_release(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	memdb_attr_t a;
+
+	put_file(m, "f", "x");
+	put_file(m, "kept", "y");
+	uint64_t f = ino_of(m, "f"), kept = ino_of(m, "kept");
+	memdb_hold(m, f);
+	memdb_hold(m, f);
+	memdb_hold(m, kept);
+	g_assert_cmpint(unlink_at(m, "f", W1, T0), ==, 0);
+	memdb_unhold(m, f);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, 0);
+	memdb_unhold(m, f);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, -ENOENT);
+	g_autoptr(GArray) none = memdb_orphans(m);
+	g_assert_cmpuint(none->len, ==, 0);
+	memdb_unhold(m, kept);
+	memdb_unhold(m, kept); /* one too many: harmless */
+	{
+		g_autofree char *c4 = content_of(m, "kept");
+		g_assert_cmpstr(c4, ==, "y");
+	}
+}
+
 /* While the store cannot be written, every change fails with EIO and
  * neither memory nor disk change; once it can, changes work again. */
 static void test_persist_store_failure(fx_t *fx, gconstpointer data)
@@ -2425,6 +2500,8 @@ int main(int argc, char **argv)
 	ADD("/memdb/versions", test_versions);
 	ADD("/memdb/persist/each-change", test_persist_each_change);
 	ADD("/memdb/persist/store-failure", test_persist_store_failure);
+	ADD("/memdb/held/orphan", test_held_orphan);
+	ADD("/memdb/held/release", test_held_release);
 	ADD("/memdb/persist/store-is-exclusive", test_store_is_exclusive);
 	ADD("/memdb/layout", test_layout);
 	ADD("/memdb/attr/in-priv", test_attr_in_priv);
