@@ -43,6 +43,11 @@ typedef struct {
 	uint32_t mtime;	 /* set_mtime: the new value */
 	uint32_t writer; /* node id of the writer */
 	uint32_t time;	 /* the writer's clock when it asked */
+	/* mkdir, set_mtime on a lock directory below priv/lock/: the lock's
+	 * version if the writer saw it unchanged for the whole lease (see
+	 * memdb_lock_expired_version), else 0. Lets a node other than the
+	 * holder take or release it, unless it changed in between. */
+	uint64_t lock_version;
 } fsop_t;
 
 /* Applies op to the tree: the memdb result (0, a byte count for a write, or
@@ -57,6 +62,6 @@ GVariant *fsop_to_variant(const fsop_t *op);
 /* Fills op with pointers into v (keep v alive while op is used). False for
  * a value of the wrong type or an unknown kind. */
 bool fsop_from_variant(GVariant *v, fsop_t *op);
-#define FSOP_VARIANT_TYPE "(uttstsbttayuuu)"
+#define FSOP_VARIANT_TYPE "(uttstsbttayuuut)"
 
 #endif

@@ -21,7 +21,9 @@
  * beyond it. Far more than a configuration tree needs, and every path a
  * tool builds stays within PATH_MAX. */
 #define MEMDB_MAX_DEPTH 256
-/* An unrenewed lock below priv/lock/ may be taken over after this. */
+/* A lock below priv/lock/ that a node has seen unchanged for this many
+ * seconds, on its own monotonic clock, may be taken over or released by
+ * another node (memdb_lock_expired_version). */
 #define MEMDB_LOCK_TIMEOUT 120
 
 #define MEMDB_ROOT_INODE 1
@@ -72,6 +74,16 @@ typedef struct {
 		.max_inodes = MEMDB_MAX_INODES                                                     \
 	}
 
+/* Microseconds on a clock that never jumps, as g_get_monotonic_time(). */
+typedef int64_t (*memdb_clock_fn)(void);
+
+/* How a tree is opened: its limits, and the clock that times this node's
+ * observation of locks (NULL: g_get_monotonic_time; tests pass their own). */
+typedef struct {
+	memdb_limits_t limits;
+	memdb_clock_fn clock;
+} memdb_options_t;
+
 /* Files held open on this node. A regular file removed from the tree
  * (unlink, or a rename over it, by any node) while held stays readable,
  * writable and stat-able through its inode number, here only, with
@@ -89,6 +101,8 @@ int memdb_orphan_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void
 memdb_t *memdb_open(const char *dbpath, GError **err);
 /* The same with other limits (NULL: the defaults); tests use small ones. */
 memdb_t *memdb_open_with(const char *dbpath, const memdb_limits_t *limits, GError **err);
+/* The same with every option (NULL: the defaults). */
+memdb_t *memdb_open_opts(const char *dbpath, const memdb_options_t *opts, GError **err);
 /* The limits it was opened with. Never changes, needs no lock. */
 void memdb_get_limits(memdb_t *mdb, memdb_limits_t *limits);
 void memdb_free(memdb_t *mdb);
@@ -109,8 +123,16 @@ void memdb_dirents_free(GPtrArray *entries);
 
 int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
 		 memdb_attr_t *attr);
+/* An existing name is EEXIST, a lock directory below priv/lock/ too. */
 int memdb_mkdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
 		memdb_attr_t *attr);
+/* As memdb_mkdir, except that an existing, empty lock directory whose
+ * version is still lock_version (nonzero) is taken over: the writer
+ * becomes its holder. lock_version comes from memdb_lock_expired_version
+ * on the node that asks; a renewal since then changed the version, and the
+ * takeover fails with EEXIST on every member alike. */
+int memdb_mkdir_lock(memdb_t *mdb, uint64_t parent, const char *name, uint64_t lock_version,
+		     uint32_t writer, uint32_t mtime, memdb_attr_t *attr);
 int memdb_write(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
 		uint32_t writer, uint32_t mtime);
 int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer, uint32_t mtime);
@@ -123,10 +145,24 @@ int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer
 /* noreplace: fail with EEXIST instead of replacing an existing target. */
 int memdb_rename(memdb_t *mdb, uint64_t parent, const char *name, uint64_t newparent,
 		 const char *newname, bool noreplace, uint32_t writer, uint32_t mtime);
-/* Sets the modification time. On a lock directory: 0 releases the lock
- * (the holder, or anyone once it expired), another value renews it (the
- * holder, or anyone once it expired). now is the time of the request. */
+/* Sets the modification time. On a lock directory: 0 releases the lock,
+ * another value renews it; only its holder may (EACCES). now is the time
+ * of the request (the parent's new mtime when a lock is released). */
 int memdb_set_mtime(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t writer, uint32_t now);
+/* As memdb_set_mtime, except that a node other than the holder may release
+ * or renew (and so take) the lock too while its version is still
+ * lock_version (nonzero), as memdb_lock_expired_version gave it to the node
+ * that asks. */
+int memdb_set_mtime_lock(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint64_t lock_version,
+			 uint32_t writer, uint32_t now);
+/* The version of the lock directory inode if this node has seen it
+ * unchanged for more than MEMDB_LOCK_TIMEOUT seconds on its own clock,
+ * else 0 (also for anything that is no lock). This node first sees a
+ * version when it applies the change that made it, or when it loads or
+ * takes over a whole tree (at start, in a sync): a node that just started
+ * waits the whole lease. Expiry never depends on a node's wall clock, nor
+ * on the mtime a writer chose. */
+uint64_t memdb_lock_expired_version(memdb_t *mdb, uint64_t inode);
 
 /* Creates the directories every node expects, where missing:
  * nodes/NODE/{qemu-server,lxc,priv}, priv/, priv/lock/. */

@@ -712,13 +712,33 @@ test_expect_success 'utime 0 releases the lock, and it can be taken again' '
 	test -d /etc/pve/priv/lock/L1
 '
 
-test_expect_success 'a lock not renewed for 120 s expires: utime 0 clears it and mkdir takes it' '
+test_expect_success 'the holder touching its lock into the past renews it: still held, utime 0 releases' '
 	mkdir /etc/pve/priv/lock/L2 &&
-	touch -d @$(($(date +%s) - 200)) /etc/pve/priv/lock/L2 &&
+	past=$(($(date +%s) - 200)) &&
+	touch -d @$past /etc/pve/priv/lock/L2 &&
+	test "$(stat -c %Y /etc/pve/priv/lock/L2)" = $past &&
 	test_errno EEXIST mkdir /etc/pve/priv/lock/L2 &&
 	touch -d @0 /etc/pve/priv/lock/L2 &&
 	mkdir /etc/pve/priv/lock/L2 &&
 	test "$(stat -c %Y /etc/pve/priv/lock/L2)" -ge $(($(date +%s) - 5))
+'
+
+# Expiry is measured on the clock of the node that asks, from when it saw
+# the lock in its current state: a node that just started has seen every
+# lock just now, however old its mtime. A lock of another node (writer 7)
+# with an mtime of 1970 is made in the store while the daemon is stopped.
+test_expect_success 'another node'"'"'s lock with an mtime long past is not released after a restart' '
+	mkdir /etc/pve/priv/lock/L4 &&
+	node_stop_pmxcfsd n1 &&
+	sqlite3 /var/lib/pve-cluster/config.db \
+		"UPDATE tree SET writer = 7, mtime = 1 WHERE name = '"'"'L4'"'"'" &&
+	node_start_pmxcfsd n1 -l &&
+	test "$(stat -c %Y /etc/pve/priv/lock/L4)" = 1 &&
+	test_errno EACCES utime 0 0 /etc/pve/priv/lock/L4 &&
+	test_errno EACCES utime 0 $(date +%s) /etc/pve/priv/lock/L4 &&
+	test_errno EEXIST mkdir /etc/pve/priv/lock/L4 &&
+	test "$(stat -c %Y /etc/pve/priv/lock/L4)" = 1 &&
+	rmdir /etc/pve/priv/lock/L4
 '
 
 test_expect_success 'a lock renewed 100 s ago is still held' '

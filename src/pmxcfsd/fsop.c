@@ -3,7 +3,7 @@
 #include <errno.h>
 
 /* FSOP_VARIANT_TYPE with the bytes passed as a GVariant. */
-#define FSOP_FORMAT "(uttstsbtt@ayuuu)"
+#define FSOP_FORMAT "(uttstsbtt@ayuuut)"
 
 static const char *const names[] = {
     [FSOP_CREATE] = "create",	  [FSOP_MKDIR] = "mkdir",     [FSOP_WRITE] = "write",
@@ -23,7 +23,8 @@ int fsop_apply(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr)
 	case FSOP_CREATE:
 		return memdb_create(mdb, op->parent, op->name, op->writer, op->time, attr);
 	case FSOP_MKDIR:
-		return memdb_mkdir(mdb, op->parent, op->name, op->writer, op->time, attr);
+		return memdb_mkdir_lock(mdb, op->parent, op->name, op->lock_version, op->writer,
+					op->time, attr);
 	case FSOP_WRITE:
 		return memdb_write(mdb, op->inode, op->offset, op->data, op->len, op->writer,
 				   op->time);
@@ -37,7 +38,8 @@ int fsop_apply(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr)
 		return memdb_rename(mdb, op->parent, op->name, op->newparent, op->newname,
 				    op->noreplace, op->writer, op->time);
 	case FSOP_SET_MTIME:
-		return memdb_set_mtime(mdb, op->inode, op->mtime, op->writer, op->time);
+		return memdb_set_mtime_lock(mdb, op->inode, op->mtime, op->lock_version, op->writer,
+					    op->time);
 	case FSOP_ENSURE_LAYOUT:
 		return memdb_ensure_layout(mdb, op->name, op->writer, op->time);
 	case FSOP_SET_DATA:
@@ -54,7 +56,7 @@ GVariant *fsop_to_variant(const fsop_t *op)
 	return g_variant_new(FSOP_FORMAT, (guint32)op->kind, op->inode, op->parent,
 			     op->name ? op->name : "", op->newparent,
 			     op->newname ? op->newname : "", op->noreplace, op->offset, op->size,
-			     data, op->mtime, op->writer, op->time);
+			     data, op->mtime, op->writer, op->time, op->lock_version);
 }
 
 bool fsop_from_variant(GVariant *v, fsop_t *op)
@@ -72,8 +74,8 @@ bool fsop_from_variant(GVariant *v, fsop_t *op)
 	(void)g_variant_get_data(v);
 	*op = (fsop_t){0};
 	g_variant_get(v, FSOP_FORMAT, &kind, &op->inode, &op->parent, NULL, &op->newparent, NULL,
-		      &noreplace, &op->offset, &op->size, &data, &op->mtime, &op->writer,
-		      &op->time);
+		      &noreplace, &op->offset, &op->size, &data, &op->mtime, &op->writer, &op->time,
+		      &op->lock_version);
 	if (kind < FSOP_CREATE || kind > FSOP_KIND_MAX) {
 		g_variant_unref(data);
 		return false;

@@ -709,7 +709,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	}
 	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
 		uint32_t t = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now() : (uint32_t)attr->st_mtime;
-		res = submit(fs, (fsop_t){.kind = FSOP_SET_MTIME, .inode = ino, .mtime = t}, NULL);
+		res = submit(fs,
+			     (fsop_t){.kind = FSOP_SET_MTIME,
+				      .inode = ino,
+				      .mtime = t,
+				      .lock_version = memdb_lock_expired_version(fs->mdb, ino)},
+			     NULL);
 		/* Releasing a lock removes it: report it as it was. */
 		if (res == 0 && a.is_lock && t == 0) {
 			a.mtime = 0;
@@ -754,7 +759,16 @@ static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 		fuse_reply_err(req, -res);
 		return;
 	}
-	res = submit(fs, (fsop_t){.kind = FSOP_MKDIR, .parent = parent, .name = name}, &a);
+	/* mkdir on a lock this node saw expire takes it over; every member
+	 * checks that it did not change since (memdb_mkdir_lock). */
+	uint64_t lock_version = memdb_lookup(fs->mdb, parent, name, &a) == 0
+				    ? memdb_lock_expired_version(fs->mdb, a.inode)
+				    : 0;
+	res = submit(
+	    fs,
+	    (fsop_t){
+		.kind = FSOP_MKDIR, .parent = parent, .name = name, .lock_version = lock_version},
+	    &a);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else

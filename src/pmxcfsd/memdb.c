@@ -20,6 +20,9 @@ struct entry {
 	uint8_t *data;	      /* MEMDB_REG */
 	GHashTable *children; /* MEMDB_DIR: name -> entry_t* (borrowed from index) */
 	bool orphan_in_priv;  /* an orphan: whether it was under priv/ */
+	/* This node's clock (memdb_t.clock) when it first saw this version:
+	 * how long a lock has been left as it is, measured here. */
+	int64_t seen;
 };
 
 struct memdb {
@@ -37,6 +40,7 @@ struct memdb {
 	GHashTable *held;
 	GHashTable *orphans;
 	memdb_limits_t limits;
+	memdb_clock_fn clock;
 };
 
 static entry_t *entry_new(uint64_t inode, uint64_t parent, memdb_type_t type, const char *name)
@@ -239,6 +243,7 @@ static bool guest_conflict(memdb_t *mdb, const entry_t *dir, const char *name,
 typedef struct {
 	memdb_t *mdb;
 	GPtrArray *all;
+	int64_t now; /* every loaded version is first seen now */
 } load_ctx_t;
 
 static bool load_row(void *ctx, const dbstore_row_t *row, GError **err)
@@ -260,6 +265,7 @@ static bool load_row(void *ctx, const dbstore_row_t *row, GError **err)
 	e->version = row->version;
 	e->writer = row->writer;
 	e->mtime = row->mtime;
+	e->seen = lc->now;
 	if (row->type == MEMDB_REG && row->size) {
 		e->data = g_memdup2(row->data, row->size);
 		e->size = row->size;
@@ -397,6 +403,7 @@ static bool create_root(memdb_t *mdb, GError **err)
 	 * takes version 1 so that none of them can collide with it. */
 	root->mtime = (uint32_t)time(NULL);
 	root->version = MEMDB_ROOT_INODE;
+	root->seen = mdb->clock();
 	to_row(root, &row);
 	if (!dbstore_begin(mdb->store, err) || !dbstore_put(mdb->store, &row, err) ||
 	    !dbstore_set_version(mdb->store, root->version, err) ||
@@ -418,10 +425,19 @@ memdb_t *memdb_open(const char *dbpath, GError **err)
 
 memdb_t *memdb_open_with(const char *dbpath, const memdb_limits_t *limits, GError **err)
 {
+	memdb_options_t opts = {.limits = limits ? *limits : (memdb_limits_t)MEMDB_LIMITS_DEFAULT};
+
+	return memdb_open_opts(dbpath, &opts, err);
+}
+
+memdb_t *memdb_open_opts(const char *dbpath, const memdb_options_t *opts, GError **err)
+{
 	memdb_t *mdb = g_new0(memdb_t, 1);
 	load_ctx_t lc = {.mdb = mdb, .all = g_ptr_array_new_with_free_func(entry_free)};
 
-	mdb->limits = limits ? *limits : (memdb_limits_t)MEMDB_LIMITS_DEFAULT;
+	mdb->limits = opts ? opts->limits : (memdb_limits_t)MEMDB_LIMITS_DEFAULT;
+	mdb->clock = opts && opts->clock ? opts->clock : g_get_monotonic_time;
+	lc.now = mdb->clock();
 
 	g_mutex_init(&mdb->lock);
 	mdb->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
@@ -690,11 +706,12 @@ static entry_t stage(const entry_t *e, uint64_t version, uint32_t writer, uint32
 	return s;
 }
 
-static void commit_meta(entry_t *e, const entry_t *s)
+static void commit_meta(memdb_t *mdb, entry_t *e, const entry_t *s)
 {
 	e->version = s->version;
 	e->writer = s->writer;
 	e->mtime = s->mtime;
+	e->seen = mdb->clock();
 }
 
 static int check_new(memdb_t *mdb, uint64_t parent, const char *name, entry_t **dir)
@@ -708,32 +725,42 @@ static int check_new(memdb_t *mdb, uint64_t parent, const char *name, entry_t **
 	return res;
 }
 
-static bool lock_expired(const entry_t *e, uint32_t now)
+/* Whether the node that asked found the lock expired, in the version it is
+ * in now: the same answer on every member, whatever their clocks say. */
+static bool lock_version_current(const entry_t *e, uint64_t lock_version)
 {
-	return now > e->mtime && now - e->mtime > MEMDB_LOCK_TIMEOUT;
+	return lock_version != 0 && lock_version == e->version;
+}
+
+static void log_lock_taken(const char *name, uint32_t holder, uint32_t writer, const char *how)
+{
+	log_info("lock priv/lock/%s held by node %u expired (unchanged for over %d s on node %u's "
+		 "clock): %s by node %u",
+		 name, holder, MEMDB_LOCK_TIMEOUT, writer, how, writer);
 }
 
 /* mkdir on an expired lock takes it over: the directory stays, with the new
  * holder and time. */
-static int take_lock(memdb_t *mdb, entry_t *e, uint32_t writer, uint32_t mtime)
+static int take_lock(memdb_t *mdb, entry_t *e, uint64_t lock_version, uint32_t writer,
+		     uint32_t mtime)
 {
 	uint64_t v = mdb->version + 1;
 	entry_t s = stage(e, v, writer, mtime);
 	entry_t *puts[] = {&s};
 
-	if (g_hash_table_size(e->children) != 0 || !lock_expired(e, mtime))
+	if (g_hash_table_size(e->children) != 0 || !lock_version_current(e, lock_version))
 		return -EEXIST;
 	int res = persist(mdb, "take lock", puts, 1, NULL, 0, v);
 	if (res == 0) {
-		commit_meta(e, &s);
+		log_lock_taken(e->name, e->writer, writer, "taken over");
+		commit_meta(mdb, e, &s);
 		mdb->version = v;
-		log_info("lock priv/lock/%s expired, taken over by node %u", e->name, writer);
 	}
 	return res;
 }
 
 static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_type_t type,
-			uint32_t writer, uint32_t mtime, memdb_attr_t *attr)
+			uint64_t lock_version, uint32_t writer, uint32_t mtime, memdb_attr_t *attr)
 {
 	entry_t *dir, *old;
 	int res = check_new(mdb, parent, name, &dir);
@@ -743,7 +770,7 @@ static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_t
 	if ((old = child(dir, name))) {
 		if (type != MEMDB_DIR || old->type != MEMDB_DIR || !is_lock_parent(mdb, dir))
 			return -EEXIST;
-		if ((res = take_lock(mdb, old, writer, mtime)) == 0)
+		if ((res = take_lock(mdb, old, lock_version, writer, mtime)) == 0)
 			fill_attr(mdb, old, attr);
 		return res;
 	}
@@ -757,6 +784,7 @@ static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_t
 	e->version = v;
 	e->writer = writer;
 	e->mtime = mtime;
+	e->seen = mdb->clock();
 	entry_t ps = stage(dir, v, writer, mtime);
 	entry_t *puts[] = {e, &ps};
 	res = persist(mdb, type == MEMDB_DIR ? "mkdir" : "create", puts, 2, NULL, 0, v);
@@ -764,7 +792,7 @@ static int create_entry(memdb_t *mdb, uint64_t parent, const char *name, memdb_t
 		entry_free(e);
 		return res;
 	}
-	commit_meta(dir, &ps);
+	commit_meta(mdb, dir, &ps);
 	index_insert(mdb, e);
 	g_hash_table_insert(dir->children, e->name, e);
 	mdb->version = v;
@@ -776,7 +804,7 @@ int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t write
 		 memdb_attr_t *attr)
 {
 	g_mutex_lock(&mdb->lock);
-	int res = create_entry(mdb, parent, name, MEMDB_REG, writer, mtime, attr);
+	int res = create_entry(mdb, parent, name, MEMDB_REG, 0, writer, mtime, attr);
 	g_mutex_unlock(&mdb->lock);
 	return res;
 }
@@ -784,8 +812,14 @@ int memdb_create(memdb_t *mdb, uint64_t parent, const char *name, uint32_t write
 int memdb_mkdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime,
 		memdb_attr_t *attr)
 {
+	return memdb_mkdir_lock(mdb, parent, name, 0, writer, mtime, attr);
+}
+
+int memdb_mkdir_lock(memdb_t *mdb, uint64_t parent, const char *name, uint64_t lock_version,
+		     uint32_t writer, uint32_t mtime, memdb_attr_t *attr)
+{
 	g_mutex_lock(&mdb->lock);
-	int res = create_entry(mdb, parent, name, MEMDB_DIR, writer, mtime, attr);
+	int res = create_entry(mdb, parent, name, MEMDB_DIR, lock_version, writer, mtime, attr);
 	g_mutex_unlock(&mdb->lock);
 	return res;
 }
@@ -807,7 +841,7 @@ static int set_content(memdb_t *mdb, entry_t *e, uint8_t *newdata, uint32_t news
 	g_free(e->data);
 	e->data = newdata;
 	e->size = newsize;
-	commit_meta(e, &s);
+	commit_meta(mdb, e, &s);
 	mdb->version = v;
 	return 0;
 }
@@ -943,7 +977,7 @@ static int remove_locked(memdb_t *mdb, uint64_t parent, const char *name, memdb_
 	if (res < 0)
 		return res;
 	forget(mdb, dir, e);
-	commit_meta(dir, &ps);
+	commit_meta(mdb, dir, &ps);
 	mdb->version = v;
 	return 0;
 }
@@ -1026,9 +1060,9 @@ static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64
 	e->name = g_strdup(newname);
 	e->parent = to->inode;
 	g_hash_table_insert(to->children, e->name, e);
-	commit_meta(e, &s);
-	commit_meta(from, &fs);
-	commit_meta(to, &ts);
+	commit_meta(mdb, e, &s);
+	commit_meta(mdb, from, &fs);
+	commit_meta(mdb, to, &ts);
 	mdb->version = v;
 	return 0;
 }
@@ -1042,25 +1076,30 @@ int memdb_rename(memdb_t *mdb, uint64_t parent, const char *name, uint64_t newpa
 	return res;
 }
 
-static int set_mtime_locked(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t writer,
-			    uint32_t now)
+static int set_mtime_locked(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint64_t lock_version,
+			    uint32_t writer, uint32_t now)
 {
 	entry_t *e = get(mdb, inode);
+	bool taken = false;
+	uint32_t holder = 0;
 
 	if (!e)
 		return -ENOENT;
 	if (entry_is_lock(mdb, e)) {
-		bool may = e->writer == writer || lock_expired(e, now);
-		if (!may)
+		holder = e->writer;
+		if (holder != writer && !lock_version_current(e, lock_version))
 			return -EACCES;
 		if (mtime == 0) {
 			entry_t *dir = parent_of(mdb, e);
 			g_autofree char *name = g_strdup(e->name);
 			int res = remove_locked(mdb, dir->inode, name, MEMDB_DIR, writer, now);
-			if (res == 0)
+			if (res == 0 && holder != writer)
+				log_lock_taken(name, holder, writer, "released");
+			else if (res == 0)
 				log_debug("lock priv/lock/%s released by node %u", name, writer);
 			return res;
 		}
+		taken = holder != writer;
 	}
 	uint64_t v = mdb->version + 1;
 	entry_t s = stage(e, v, writer, mtime);
@@ -1068,17 +1107,38 @@ static int set_mtime_locked(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32
 	int res = persist(mdb, "set mtime", puts, 1, NULL, 0, v);
 	if (res < 0)
 		return res;
-	commit_meta(e, &s);
+	if (taken)
+		log_lock_taken(e->name, holder, writer, "taken over (renewed)");
+	commit_meta(mdb, e, &s);
 	mdb->version = v;
 	return 0;
 }
 
 int memdb_set_mtime(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint32_t writer, uint32_t now)
 {
+	return memdb_set_mtime_lock(mdb, inode, mtime, 0, writer, now);
+}
+
+int memdb_set_mtime_lock(memdb_t *mdb, uint64_t inode, uint32_t mtime, uint64_t lock_version,
+			 uint32_t writer, uint32_t now)
+{
 	g_mutex_lock(&mdb->lock);
-	int res = set_mtime_locked(mdb, inode, mtime, writer, now);
+	int res = set_mtime_locked(mdb, inode, mtime, lock_version, writer, now);
 	g_mutex_unlock(&mdb->lock);
 	return res;
+}
+
+uint64_t memdb_lock_expired_version(memdb_t *mdb, uint64_t inode)
+{
+	uint64_t v = 0;
+
+	g_mutex_lock(&mdb->lock);
+	entry_t *e = get(mdb, inode);
+	if (e && entry_is_lock(mdb, e) &&
+	    mdb->clock() - e->seen > (int64_t)MEMDB_LOCK_TIMEOUT * G_USEC_PER_SEC)
+		v = e->version;
+	g_mutex_unlock(&mdb->lock);
+	return v;
 }
 
 static int ensure_dir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer,
@@ -1094,7 +1154,7 @@ static int ensure_dir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t 
 		*inode = e->inode;
 		return e->type == MEMDB_DIR ? 0 : -ENOTDIR;
 	}
-	res = create_entry(mdb, parent, name, MEMDB_DIR, writer, mtime, &a);
+	res = create_entry(mdb, parent, name, MEMDB_DIR, 0, writer, mtime, &a);
 	*inode = a.inode;
 	return res;
 }
@@ -1276,7 +1336,7 @@ GVariant *memdb_dump(memdb_t *mdb)
 
 /* Builds a complete tree from a dump into a scratch memdb (no store), with
  * the same checks a load from disk gets, plus the limits and name rules. */
-static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GError **err)
+static memdb_t *tree_from_dump(const memdb_t *mdb, GVariant *dump, GError **err)
 {
 	memdb_t *t = g_new0(memdb_t, 1);
 	load_ctx_t lc = {.mdb = t, .all = g_ptr_array_new_with_free_func(entry_free)};
@@ -1290,7 +1350,9 @@ static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GEr
 	guint64 last = 0;
 	bool ok = true;
 
-	t->limits = *limits;
+	t->limits = mdb->limits;
+	t->clock = mdb->clock;
+	lc.now = t->clock();
 	g_mutex_init(&t->lock);
 	t->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
 	init_held(t);
@@ -1378,7 +1440,7 @@ out:
 
 bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err)
 {
-	memdb_t *t = tree_from_dump(&mdb->limits, dump, err);
+	memdb_t *t = tree_from_dump(mdb, dump, err);
 	GHashTableIter it;
 	gpointer v;
 	dbstore_row_t row;

@@ -22,7 +22,9 @@
 #define TREE_MAX_BYTES ((gsize)MEMDB_MAX_FS_SIZE + (gsize)MEMDB_MAX_INODES * (64 + MEMDB_MAX_NAME))
 
 #define MSG_MAGIC 0x52435650u /* "PVCR" little-endian */
-#define MSG_VERSION 1
+/* The protocol version: members that speak another one are kept out of
+ * syncs. 2: ops carry the lock version their sender saw expire (fsop_t). */
+#define MSG_VERSION 2
 #define ENVELOPE_TYPE "(uuuv)"
 
 /* Persisted: the stamp of the last membership in which this node was in a

@@ -141,6 +141,33 @@ static void fsop_seeds(memdb_t *m)
 	g_variant_builder_add_value(
 	    &b, op((fsop_t){.kind = FSOP_ENSURE_LAYOUT, .name = "n2", .writer = 3, .time = 3004}));
 	put_variant("fsop", "truncate-unlink-rmdir", g_variant_builder_end(&b));
+
+	/* A lock made by node 1, taken over by node 2 with the version it saw
+	 * expire, then refused to node 1 (that version is stale) and released
+	 * by node 2. A new inode is numbered by the version that makes it. */
+	memdb_attr_t locks;
+	uint64_t lock = memdb_version(m) + 1;
+	memdb_lookup_path(m, "priv/lock", &locks);
+	g_variant_builder_init(&b, G_VARIANT_TYPE("av"));
+	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_MKDIR,
+						    .parent = locks.inode,
+						    .name = "vm-100",
+						    .writer = 1,
+						    .time = 4000}));
+	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_MKDIR,
+						    .parent = locks.inode,
+						    .name = "vm-100",
+						    .writer = 2,
+						    .time = 4001,
+						    .lock_version = lock}));
+	g_variant_builder_add_value(&b, op((fsop_t){.kind = FSOP_SET_MTIME,
+						    .inode = lock,
+						    .writer = 1,
+						    .time = 4002,
+						    .lock_version = lock}));
+	g_variant_builder_add_value(
+	    &b, op((fsop_t){.kind = FSOP_SET_MTIME, .inode = lock, .writer = 2, .time = 4003}));
+	put_variant("fsop", "lock-takeover", g_variant_builder_end(&b));
 }
 
 static void name_seeds(void)

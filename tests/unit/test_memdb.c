@@ -19,6 +19,25 @@
 #define W2 2u
 #define T0 1000u /* a base time for mutations */
 
+/* ---- a monotonic clock the tests move ---- */
+
+#define SEC G_USEC_PER_SEC
+/* Longer than a lock's lease, and not longer. */
+#define LEASE_PLUS ((int64_t)MEMDB_LOCK_TIMEOUT * SEC + 1)
+#define LEASE ((int64_t)MEMDB_LOCK_TIMEOUT * SEC)
+
+static int64_t clock_now;
+
+static int64_t test_clock(void)
+{
+	return clock_now;
+}
+
+static void advance(int64_t usec)
+{
+	clock_now += usec;
+}
+
 /* ---- fixture ---- */
 
 static void rm_tree(const char *path)
@@ -47,10 +66,13 @@ typedef struct {
 	const memdb_limits_t *limits; /* NULL: the defaults */
 } fx_t;
 
+/* Every fixture's tree runs on the test clock. */
 static memdb_t *open_db_with(const char *path, const memdb_limits_t *limits)
 {
 	GError *err = NULL;
-	memdb_t *m = memdb_open_with(path, limits, &err);
+	memdb_options_t opts = {.limits = limits ? *limits : (memdb_limits_t)MEMDB_LIMITS_DEFAULT,
+				.clock = test_clock};
+	memdb_t *m = memdb_open_opts(path, &opts, &err);
 
 	g_assert_no_error(err);
 	g_assert(m != NULL);
@@ -77,6 +99,8 @@ static void fx_setup_nodb(fx_t *fx, gconstpointer data)
 	fx->db = g_build_filename(fx->dir, "config.db", NULL);
 	fx->m = NULL;
 	fx->limits = data;
+	/* Far from 0, as a monotonic clock is. */
+	clock_now = 1000 * SEC;
 }
 
 static void fx_setup(fx_t *fx, gconstpointer data)
@@ -1363,12 +1387,18 @@ static void test_persist_each_change(fx_t *fx, gconstpointer data)
 	g_assert_cmpint(memdb_set_mtime(fx->m, ino_of(fx->m, "priv/lock/l"), T0 + 20, W1, T0 + 20),
 			==, 0);
 	assert_survives_reopen(fx);
-	g_assert_cmpint(mkdir_at(fx->m, "priv/lock/l", W2, T0 + 20 + MEMDB_LOCK_TIMEOUT + 1), ==,
-			0);
+	advance(LEASE_PLUS);
+	uint64_t lv = memdb_lock_expired_version(fx->m, ino_of(fx->m, "priv/lock/l"));
+	g_assert_cmpuint(lv, !=, 0);
+	g_assert_cmpint(
+	    memdb_mkdir_lock(fx->m, ino_of(fx->m, "priv/lock"), "l", lv, W2, T0 + 21, NULL), ==, 0);
 	g_assert_cmpuint(attr_of(fx->m, "priv/lock/l").writer, ==, W2);
 	assert_survives_reopen(fx);
-	g_assert_cmpint(memdb_set_mtime(fx->m, ino_of(fx->m, "priv/lock/l"), 0, W2, T0 + 300), ==,
-			0);
+	advance(LEASE_PLUS);
+	lv = memdb_lock_expired_version(fx->m, ino_of(fx->m, "priv/lock/l"));
+	g_assert_cmpuint(lv, !=, 0);
+	g_assert_cmpint(
+	    memdb_set_mtime_lock(fx->m, ino_of(fx->m, "priv/lock/l"), 0, lv, W1, T0 + 300), ==, 0);
 	g_assert_false(exists(fx->m, "priv/lock/l"));
 	assert_survives_reopen(fx);
 	g_assert_false(exists(fx->m, "priv/lock/l"));
@@ -1633,7 +1663,15 @@ static void test_persist_store_failure(fx_t *fx, gconstpointer data)
 	g_assert_cmpint(rename_at(m, "d", "e", false, W1, T0), ==, -EIO);
 	g_assert_cmpint(memdb_set_mtime(m, f, 5, W1, T0), ==, -EIO);
 	g_assert_cmpint(memdb_set_mtime(m, ino_of(m, "priv/lock/held"), 0, W1, T0), ==, -EIO);
-	g_assert_cmpint(mkdir_at(m, "priv/lock/held", W2, T0 + MEMDB_LOCK_TIMEOUT + 1), ==, -EIO);
+	advance(LEASE_PLUS);
+	uint64_t lv = memdb_lock_expired_version(m, ino_of(m, "priv/lock/held"));
+	g_assert_cmpuint(lv, !=, 0);
+	g_assert_cmpint(memdb_mkdir_lock(m, ino_of(m, "priv/lock"), "held", lv, W2, T0, NULL), ==,
+			-EIO);
+	g_assert_cmpint(memdb_set_mtime_lock(m, ino_of(m, "priv/lock/held"), 0, lv, W2, T0), ==,
+			-EIO);
+	/* A change that failed is no change: the lock is still as it was. */
+	g_assert_cmpuint(memdb_lock_expired_version(m, ino_of(m, "priv/lock/held")), ==, lv);
 	g_assert_cmpint(memdb_ensure_layout(m, "n2", W1, T0), ==, -EIO);
 
 	g_autofree char *during = dump(m);
@@ -2125,14 +2163,90 @@ static void test_lock_mkdir_twice(fx_t *fx, gconstpointer data)
 	g_autofree char *before = dump(m);
 	g_assert_cmpint(memdb_mkdir(m, locks, "vm-100", W1, T0 + 1, NULL), ==, -EEXIST);
 	g_assert_cmpint(memdb_mkdir(m, locks, "vm-100", W2, T0 + 1, NULL), ==, -EEXIST);
-	g_assert_cmpint(memdb_mkdir(m, locks, "vm-100", W2, T0 + MEMDB_LOCK_TIMEOUT, NULL), ==,
+	/* The time an op carries is the writer's wall clock: however far
+	 * ahead, it is no expiry. */
+	g_assert_cmpint(memdb_mkdir(m, locks, "vm-100", W2, T0 + 100 * MEMDB_LOCK_TIMEOUT, NULL),
+			==, -EEXIST);
+	g_assert_cmpint(memdb_mkdir(m, locks, "vm-100", W1, T0 + 100 * MEMDB_LOCK_TIMEOUT, NULL),
+			==, -EEXIST);
+	/* Nor is a lock version this node has not seen expire. */
+	g_assert_cmpint(memdb_mkdir_lock(m, locks, "vm-100", a.version + 1, W2, T0, NULL), ==,
 			-EEXIST);
-	g_assert_cmpint(memdb_mkdir(m, locks, "vm-100", W1, T0 + MEMDB_LOCK_TIMEOUT, NULL), ==,
+	g_assert_cmpint(memdb_mkdir_lock(m, locks, "vm-100", a.version - 1, W2, T0, NULL), ==,
 			-EEXIST);
 	/* A file is never a lock. */
 	g_assert_cmpint(memdb_create(m, locks, "vm-100", W2, T0 + 10000, NULL), ==, -EEXIST);
 	g_autofree char *after = dump(m);
 	g_assert_cmpstr(after, ==, before);
+	/* Once gone, mkdir takes it, lock version or not. */
+	g_assert_cmpint(memdb_rmdir(m, locks, "vm-100", W1, T0 + 2), ==, 0);
+	g_assert_cmpint(memdb_mkdir_lock(m, locks, "vm-100", a.version, W2, T0 + 3, &a), ==, 0);
+	g_assert_cmpuint(a.writer, ==, W2);
+}
+
+/* The lease runs on this node's monotonic clock from when it saw the
+ * lock's current version. */
+static void test_lock_expired_version(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	uint64_t locks = lock_dir(m);
+	memdb_attr_t a;
+
+	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0, &a), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	advance(LEASE);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	advance(1);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, a.version);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==,
+			 attr_of(m, "priv/lock/l").version);
+
+	/* The holder renews: the lease starts again. */
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, T0 + 60, W1, T0 + 60), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	advance(LEASE);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	advance(1);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==,
+			 attr_of(m, "priv/lock/l").version);
+
+	/* Anything but a lock never expires. */
+	mkdirs(m, "nodes/n1/priv/lock/x");
+	g_assert_cmpint(create_at(m, "priv/lock/file", W1, T0), ==, 0);
+	g_assert_cmpint(mkdir_at(m, "priv/lock/l2", W1, T0), ==, 0);
+	g_assert_cmpint(mkdir_at(m, "priv/lock/l2/sub", W1, T0), ==, 0);
+	advance(10 * LEASE);
+	g_assert_cmpuint(memdb_lock_expired_version(m, ino_of(m, "priv/lock")), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, ino_of(m, "priv/lock/file")), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, ino_of(m, "priv/lock/l2/sub")), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, ino_of(m, "nodes/n1/priv/lock/x")), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, MEMDB_ROOT_INODE), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, 987654), ==, 0);
+	g_assert_cmpuint(memdb_lock_expired_version(m, ino_of(m, "priv/lock/l2")), !=, 0);
+}
+
+/* A holder setting an mtime in the past renews its lock like any other
+ * mtime: expiry never follows the mtime a writer chose. */
+static void test_lock_touch_past(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	uint64_t locks = lock_dir(m);
+	memdb_attr_t a;
+
+	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0, &a), ==, 0);
+	advance(LEASE / 2);
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, 1, W1, T0 + 60), ==, 0);
+	g_assert_cmpuint(attr_of(m, "priv/lock/l").mtime, ==, 1);
+	advance(LEASE / 2 + 1);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	g_autofree char *before = dump(m);
+	g_assert_cmpint(memdb_mkdir(m, locks, "l", W2, T0 + 200, NULL), ==, -EEXIST);
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, T0 + 200), ==, -EACCES);
+	g_autofree char *after = dump(m);
+	g_assert_cmpstr(after, ==, before);
+	/* It expires a lease after the touch. */
+	advance(LEASE / 2);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), !=, 0);
 }
 
 static void test_lock_renew(fx_t *fx, gconstpointer data)
@@ -2150,19 +2264,19 @@ static void test_lock_renew(fx_t *fx, gconstpointer data)
 	g_assert_cmpuint(b.writer, ==, W1);
 	g_assert_cmpuint(b.version, ==, memdb_version(m));
 
-	/* Another node can neither renew nor release it before it expires. */
+	/* Another node can neither renew nor release it before it expires,
+	 * whatever time its op carries. */
 	g_autofree char *before = dump(m);
 	g_assert_cmpint(memdb_set_mtime(m, a.inode, T0 + 70, W2, T0 + 70), ==, -EACCES);
 	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, T0 + 70), ==, -EACCES);
-	/* The renewal counts from its new mtime: T0 + 121 is not expired. */
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, T0 + MEMDB_LOCK_TIMEOUT + 1), ==,
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, T0 + 100 * MEMDB_LOCK_TIMEOUT), ==,
 			-EACCES);
-	g_assert_cmpint(memdb_mkdir(m, locks, "l", W2, T0 + MEMDB_LOCK_TIMEOUT + 1, NULL), ==,
-			-EEXIST);
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, 0, b.version + 1, W2, T0), ==, -EACCES);
 	g_autofree char *after = dump(m);
 	g_assert_cmpstr(after, ==, before);
 
-	/* The holder renews again, even much later. */
+	/* The holder renews again, even much later, and needs no version. */
+	advance(10 * LEASE);
 	g_assert_cmpint(memdb_set_mtime(m, a.inode, T0 + 500, W1, T0 + 500), ==, 0);
 	g_assert_cmpint(memdb_getattr(m, a.inode, &b), ==, 0);
 	g_assert_cmpuint(b.mtime, ==, T0 + 500);
@@ -2196,16 +2310,55 @@ static void test_lock_release_expired(fx_t *fx, gconstpointer data)
 	memdb_t *m = fx->m;
 	uint64_t locks = lock_dir(m);
 	memdb_attr_t a;
-	const uint32_t late = T0 + MEMDB_LOCK_TIMEOUT + 1;
 
 	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0, &a), ==, 0);
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, T0 + MEMDB_LOCK_TIMEOUT - 1), ==,
-			-EACCES);
+	advance(LEASE);
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, 0, memdb_lock_expired_version(m, a.inode),
+					     W2, T0 + 100 * MEMDB_LOCK_TIMEOUT),
+			==, -EACCES);
 	g_assert_true(exists(m, "priv/lock/l"));
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, late), ==, 0);
+	advance(1);
+	uint64_t lv = memdb_lock_expired_version(m, a.inode);
+	g_assert_cmpuint(lv, ==, a.version);
+	/* Its op's time does not matter either way. */
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, 0, lv, W2, 1), ==, 0);
 	g_assert_false(exists(m, "priv/lock/l"));
+	g_assert_cmpuint(attr_of(m, "priv/lock").writer, ==, W2);
 	assert_survives_reopen(fx);
 	g_assert_false(exists(fx->m, "priv/lock/l"));
+}
+
+/* The version a node saw expire is stale once the lock changed: every
+ * member refuses the takeover or release alike. */
+static void test_lock_renewed_after_observed(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	uint64_t locks = lock_dir(m);
+	memdb_attr_t a;
+
+	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0, &a), ==, 0);
+	advance(LEASE_PLUS);
+	uint64_t lv = memdb_lock_expired_version(m, a.inode);
+	g_assert_cmpuint(lv, ==, a.version);
+	/* The holder's renewal is ordered before the other node's request. */
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, T0 + 1, W1, T0 + 1), ==, 0);
+	g_autofree char *before = dump(m);
+	g_assert_cmpint(memdb_mkdir_lock(m, locks, "l", lv, W2, T0 + 2, NULL), ==, -EEXIST);
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, 0, lv, W2, T0 + 2), ==, -EACCES);
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, T0 + 2, lv, W2, T0 + 2), ==, -EACCES);
+	g_autofree char *after = dump(m);
+	g_assert_cmpstr(after, ==, before);
+	g_assert_cmpuint(attr_of(m, "priv/lock/l").writer, ==, W1);
+
+	/* A lock released and made again is another version too. */
+	advance(LEASE_PLUS);
+	lv = memdb_lock_expired_version(m, a.inode);
+	g_assert_cmpuint(lv, !=, 0);
+	g_assert_cmpint(memdb_rmdir(m, locks, "l", W1, T0 + 3), ==, 0);
+	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0 + 4, &a), ==, 0);
+	g_assert_cmpint(memdb_mkdir_lock(m, locks, "l", lv, W2, T0 + 5, NULL), ==, -EEXIST);
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, 0, lv, W2, T0 + 5), ==, -EACCES);
+	g_assert_cmpuint(attr_of(m, "priv/lock/l").writer, ==, W1);
 }
 
 static void test_lock_renew_expired(fx_t *fx, gconstpointer data)
@@ -2213,17 +2366,20 @@ static void test_lock_renew_expired(fx_t *fx, gconstpointer data)
 	memdb_t *m = fx->m;
 	uint64_t locks = lock_dir(m);
 	memdb_attr_t a, b;
-	const uint32_t late = T0 + MEMDB_LOCK_TIMEOUT + 1;
 
 	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0, &a), ==, 0);
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, late, W2, late), ==, 0);
+	advance(LEASE_PLUS);
+	uint64_t lv = memdb_lock_expired_version(m, a.inode);
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, T0 + 5, lv, W2, T0 + 5), ==, 0);
 	g_assert_cmpint(memdb_getattr(m, a.inode, &b), ==, 0);
 	g_assert_cmpuint(b.writer, ==, W2);
-	g_assert_cmpuint(b.mtime, ==, late);
-	/* Now the old holder is the other one. */
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, late + 1, W1, late + 1), ==, -EACCES);
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W1, late + 1), ==, -EACCES);
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, late + 1), ==, 0);
+	g_assert_cmpuint(b.mtime, ==, T0 + 5);
+	/* Its lease starts again, and the old holder is the other one now,
+	 * even with the version it had. */
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	g_assert_cmpint(memdb_set_mtime_lock(m, a.inode, T0 + 6, lv, W1, T0 + 6), ==, -EACCES);
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W1, T0 + 6), ==, -EACCES);
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, 0, W2, T0 + 6), ==, 0);
 	g_assert_false(exists(m, "priv/lock/l"));
 }
 
@@ -2232,33 +2388,70 @@ static void test_lock_takeover(fx_t *fx, gconstpointer data)
 	memdb_t *m = fx->m;
 	uint64_t locks = lock_dir(m);
 	memdb_attr_t a, b;
-	const uint32_t late = T0 + MEMDB_LOCK_TIMEOUT + 1;
 
 	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0, &a), ==, 0);
-	/* Before expiry: EEXIST. */
-	g_assert_cmpint(memdb_mkdir(m, locks, "l", W2, T0 + MEMDB_LOCK_TIMEOUT - 1, NULL), ==,
-			-EEXIST);
+	/* Before expiry on this node's clock: EEXIST, even with an op time far
+	 * ahead. */
+	advance(LEASE);
+	g_assert_cmpint(memdb_mkdir_lock(m, locks, "l", memdb_lock_expired_version(m, a.inode), W2,
+					 T0 + 100 * MEMDB_LOCK_TIMEOUT, NULL),
+			==, -EEXIST);
 	g_assert_cmpuint(attr_of(m, "priv/lock/l").writer, ==, W1);
 	/* After: taken over, same directory, new holder and time. */
+	advance(1);
 	uint64_t v = memdb_version(m);
-	g_assert_cmpint(memdb_mkdir(m, locks, "l", W2, late, &b), ==, 0);
+	g_assert_cmpint(
+	    memdb_mkdir_lock(m, locks, "l", memdb_lock_expired_version(m, a.inode), W2, T0 + 7, &b),
+	    ==, 0);
 	g_assert_cmpuint(b.inode, ==, a.inode);
 	g_assert_cmpuint(b.writer, ==, W2);
-	g_assert_cmpuint(b.mtime, ==, late);
+	g_assert_cmpuint(b.mtime, ==, T0 + 7);
 	g_assert_true(b.is_lock);
 	g_assert_cmpuint(memdb_version(m), ==, v + 1);
 	g_assert_cmpuint(b.version, ==, v + 1);
+	/* The new holder's lease starts now. */
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
 	/* The new holder renews; the old one cannot. */
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, late + 10, W1, late + 10), ==, -EACCES);
-	g_assert_cmpint(memdb_set_mtime(m, a.inode, late + 10, W2, late + 10), ==, 0);
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, T0 + 10, W1, T0 + 10), ==, -EACCES);
+	g_assert_cmpint(memdb_set_mtime(m, a.inode, T0 + 10, W2, T0 + 10), ==, 0);
 	assert_survives_reopen(fx);
 	m = fx->m;
 	g_assert_cmpuint(attr_of(m, "priv/lock/l").writer, ==, W2);
 	/* The former holder can take it back once it expired again. */
-	g_assert_cmpint(
-	    memdb_mkdir(m, ino_of(m, "priv/lock"), "l", W1, late + 10 + MEMDB_LOCK_TIMEOUT + 1, &b),
-	    ==, 0);
+	advance(LEASE_PLUS);
+	g_assert_cmpint(memdb_mkdir_lock(m, ino_of(m, "priv/lock"), "l",
+					 memdb_lock_expired_version(m, a.inode), W1, T0 + 11, &b),
+			==, 0);
 	g_assert_cmpuint(b.writer, ==, W1);
+}
+
+/* A node that loads its tree, at start or from another member in a sync,
+ * sees every lock in it for the first time then. */
+static void test_lock_observation_restarts(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	uint64_t locks = lock_dir(m);
+	memdb_attr_t a;
+
+	g_assert_cmpint(memdb_mkdir(m, locks, "l", W1, T0, &a), ==, 0);
+	advance(LEASE - SEC);
+	reopen(fx);
+	m = fx->m;
+	advance(2 * SEC);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	advance(LEASE - SEC);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, a.version);
+
+	/* The same tree taken over whole: seen anew. */
+	g_autoptr(GVariant) d = memdb_dump(m);
+	GError *err = NULL;
+	g_assert_true(memdb_replace(m, d, &err));
+	g_assert_no_error(err);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	advance(LEASE);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, 0);
+	advance(1);
+	g_assert_cmpuint(memdb_lock_expired_version(m, a.inode), ==, a.version);
 }
 
 /* Outside priv/lock/ directories have no lock semantics. */
@@ -2520,6 +2713,10 @@ int main(int argc, char **argv)
 	ADD("/memdb/locks/release-expired", test_lock_release_expired);
 	ADD("/memdb/locks/renew-expired", test_lock_renew_expired);
 	ADD("/memdb/locks/takeover", test_lock_takeover);
+	ADD("/memdb/locks/expired-version", test_lock_expired_version);
+	ADD("/memdb/locks/touch-past", test_lock_touch_past);
+	ADD("/memdb/locks/renewed-after-observed", test_lock_renewed_after_observed);
+	ADD("/memdb/locks/observation-restarts", test_lock_observation_restarts);
 	ADD("/memdb/locks/not-a-lock", test_lock_not_a_lock);
 	ADD("/memdb/checksum/same-ops-same-sum", test_checksum);
 	ADD("/memdb/checksum/each-change", test_checksum_each_change);

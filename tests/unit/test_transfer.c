@@ -222,6 +222,26 @@ static void test_fsop_round_trip(void)
 	g_assert_true(back.noreplace);
 	g_assert_cmpuint(back.writer, ==, 3);
 	g_assert_cmpuint(back.time, ==, 1234);
+	g_assert_cmpuint(back.lock_version, ==, 0);
+
+	fsop_t mk = {.kind = FSOP_MKDIR,
+		     .parent = 4,
+		     .name = "vm-100",
+		     .writer = 2,
+		     .time = 99,
+		     .lock_version = 0x0123456789abcdefULL};
+	g_autoptr(GVariant) mv = g_variant_ref_sink(fsop_to_variant(&mk));
+	g_assert_true(fsop_from_variant(mv, &back));
+	g_assert_cmpint(back.kind, ==, FSOP_MKDIR);
+	g_assert_cmpuint(back.parent, ==, 4);
+	g_assert_cmpstr(back.name, ==, "vm-100");
+	g_assert_cmpuint(back.lock_version, ==, 0x0123456789abcdefULL);
+	fsop_t ut = {.kind = FSOP_SET_MTIME, .inode = 8, .mtime = 0, .lock_version = UINT64_MAX};
+	g_autoptr(GVariant) uv = g_variant_ref_sink(fsop_to_variant(&ut));
+	g_assert_true(fsop_from_variant(uv, &back));
+	g_assert_cmpint(back.kind, ==, FSOP_SET_MTIME);
+	g_assert_cmpuint(back.inode, ==, 8);
+	g_assert_cmpuint(back.lock_version, ==, UINT64_MAX);
 
 	fsop_t w = {.kind = FSOP_WRITE, .inode = 5, .offset = 10, .data = "abc", .len = 3};
 	g_autoptr(GVariant) wv = g_variant_ref_sink(fsop_to_variant(&w));
@@ -303,6 +323,55 @@ static void test_fsop_apply_matches_memdb(fx_t *fx, gconstpointer data)
 	g_assert_cmpint(fsop_apply(fx->a, &bad, NULL), ==, -EINVAL);
 }
 
+/* Applied by every member: whether a node other than the holder may take
+ * or release a lock depends on the lock version in the op alone, never on
+ * the op's time or on the member's own clock. */
+static void test_fsop_lock_version_decides(fx_t *fx, gconstpointer data)
+{
+	memdb_t *members[] = {fx->a, fx->b};
+	uint64_t lock = 0, locks = 0;
+	uint32_t ahead = 4000000000u;
+
+	fill(fx->a);
+	g_autoptr(GVariant) dump = memdb_dump(fx->a);
+	g_assert_true(memdb_replace(fx->b, dump, NULL));
+	for (size_t i = 0; i < G_N_ELEMENTS(members); i++) {
+		memdb_t *m = members[i];
+		memdb_attr_t l, a;
+		g_assert_cmpint(memdb_lookup_path(m, "priv/lock", &l), ==, 0);
+		locks = l.inode;
+		fsop_t mk = {.kind = FSOP_MKDIR,
+			     .parent = locks,
+			     .name = "vm-100",
+			     .writer = 1,
+			     .time = 2000};
+		g_assert_cmpint(fsop_apply(m, &mk, &a), ==, 0);
+		lock = a.inode;
+		/* Node 2's clock far ahead, without a version: refused. */
+		fsop_t take = {.kind = FSOP_MKDIR,
+			       .parent = locks,
+			       .name = "vm-100",
+			       .writer = 2,
+			       .time = ahead};
+		g_assert_cmpint(fsop_apply(m, &take, NULL), ==, -EEXIST);
+		fsop_t release = {
+		    .kind = FSOP_SET_MTIME, .inode = lock, .writer = 2, .time = ahead};
+		g_assert_cmpint(fsop_apply(m, &release, NULL), ==, -EACCES);
+		/* With the version node 2 saw expire: taken, at once. */
+		take.lock_version = a.version;
+		g_assert_cmpint(fsop_apply(m, &take, &a), ==, 0);
+		g_assert_cmpuint(a.writer, ==, 2);
+		/* Node 1 asking with the version it saw is too late now. */
+		fsop_t back = {.kind = FSOP_SET_MTIME,
+			       .inode = lock,
+			       .writer = 1,
+			       .time = 2001,
+			       .lock_version = take.lock_version};
+		g_assert_cmpint(fsop_apply(m, &back, NULL), ==, -EACCES);
+	}
+	assert_same(fx->a, fx->b);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -315,6 +384,7 @@ int main(int argc, char **argv)
 		g_test_add(bad_dumps[i].path, fx_t, &bad_dumps[i], fx_setup, test_replace_refuses,
 			   fx_teardown);
 	ADD("/fsop/apply", test_fsop_apply_matches_memdb);
+	ADD("/fsop/lock-version-decides", test_fsop_lock_version_decides);
 	g_test_add_func("/fsop/round-trip", test_fsop_round_trip);
 	g_test_add_func("/fsop/refuses-garbage", test_fsop_refuses_garbage);
 	return g_test_run();
