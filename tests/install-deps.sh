@@ -18,10 +18,10 @@ BUILD_DEPS="$BUILD_DEPS libclang-rt-14-dev clang-format"
 # answering prompts on a terminal, chattr (e2fsprogs) for the immutable mount
 # point, systemd for systemd-analyze verify of our units, corosync-qnetd and
 # corosync-qdevice for pvecm qdevice (a qnetd host and the nodes' daemon,
-# with their certutils)
+# with their certutils), faketime for a daemon whose wall clock runs ahead
 TEST_DEPS="corosync iproute2 util-linux procps psmisc perl
 	mount openssh-server openssh-client openssl man-db groff-base coreutils python3 e2fsprogs
-	systemd corosync-qnetd corosync-qdevice"
+	systemd corosync-qnetd corosync-qdevice faketime"
 
 # one dpkg-query for all: a package not known to dpkg is not printed
 # shellcheck disable=SC2086

@@ -479,9 +479,13 @@ node_pmxcfsd_pid () {
 # node_start_pmxcfsd NAME [ARGS...]: runs `pmxcfsd -f ARGS` in the node in
 # the background, stdout and stderr appended to the node's pmxcfsd.log, and
 # waits until the mount is there. Its exit status is recorded when it exits.
+# PMXCFSD_PREFIX, when set, is a command (split at spaces) that execs the
+# daemon, such as `env VAR=VALUE`: it must not fork, so that the pid is the
+# daemon's.
 node_start_pmxcfsd () {
-	local name=$1 dir anchor pid mp=$PVE a prev=
+	local name=$1 dir anchor pid mp=$PVE a prev= prefix
 	shift
+	read -ra prefix <<<"${PMXCFSD_PREFIX:-}"
 	dir="$TRASH/nodes/$name"
 	anchor=$(node_anchor "$name") || return 1
 	for a in "$@"; do
@@ -494,10 +498,10 @@ node_start_pmxcfsd () {
 		return 1
 	fi
 	rm -f "$dir/pmxcfsd.pid" "$dir/pmxcfsd.status"
-	say "=== $(date '+%F %T.%N') node_start_pmxcfsd: pmxcfsd -f $*" >>"$dir/pmxcfsd.log"
+	say "=== $(date '+%F %T.%N') node_start_pmxcfsd: ${PMXCFSD_PREFIX:+$PMXCFSD_PREFIX }pmxcfsd -f $*" >>"$dir/pmxcfsd.log"
 	(
 		trap - EXIT INT TERM HUP
-		nsenter -t "$anchor" -n -m -u -- pmxcfsd -f "$@" \
+		nsenter -t "$anchor" -n -m -u -- "${prefix[@]}" pmxcfsd -f "$@" \
 			</dev/null >>"$dir/pmxcfsd.log" 2>&1 &
 		pid=$!
 		say "$pid" >"$dir/pmxcfsd.pid.tmp"
