@@ -480,7 +480,7 @@ uint64_t memdb_version(memdb_t *mdb)
 
 /* ---- reads ---- */
 
-static int check_name(const char *name)
+int memdb_check_name(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -699,7 +699,7 @@ static void commit_meta(entry_t *e, const entry_t *s)
 
 static int check_new(memdb_t *mdb, uint64_t parent, const char *name, entry_t **dir)
 {
-	int res = check_name(name);
+	int res = memdb_check_name(name);
 
 	if (res == 0)
 		res = get_dir(mdb, parent, dir);
@@ -989,7 +989,7 @@ static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64
 	entry_t *from, *to, *e, *old;
 	int res;
 
-	if ((res = check_name(newname)) < 0 || (res = get_dir(mdb, parent, &from)) < 0 ||
+	if ((res = memdb_check_name(newname)) < 0 || (res = get_dir(mdb, parent, &from)) < 0 ||
 	    (res = get_dir(mdb, newparent, &to)) < 0)
 		return res;
 	if (!(e = child(from, name)))
@@ -1251,8 +1251,6 @@ void memdb_checksum(memdb_t *mdb, uint8_t out[32])
 
 /* ---- whole-tree transfer ---- */
 
-#define DUMP_TYPE "(ta(tttuuysay))"
-
 GVariant *memdb_dump(memdb_t *mdb)
 {
 	GVariantBuilder b;
@@ -1294,9 +1292,9 @@ static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GEr
 	g_mutex_init(&t->lock);
 	t->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
 	init_held(t);
-	if (!g_variant_is_of_type(dump, G_VARIANT_TYPE(DUMP_TYPE))) {
+	if (!g_variant_is_of_type(dump, G_VARIANT_TYPE(MEMDB_DUMP_TYPE))) {
 		g_set_error(err, DBSTORE_ERROR, EPROTO, "tree transfer has type %s, not %s",
-			    g_variant_get_type_string(dump), DUMP_TYPE);
+			    g_variant_get_type_string(dump), MEMDB_DUMP_TYPE);
 		ok = false;
 		goto out;
 	}
@@ -1326,7 +1324,7 @@ static memdb_t *tree_from_dump(const memdb_limits_t *limits, GVariant *dump, GEr
 			    err, DBSTORE_ERROR, EFBIG, "inode %llu is larger than %llu bytes",
 			    (unsigned long long)inode, (unsigned long long)t->limits.max_file_size);
 			ok = false;
-		} else if (inode != MEMDB_ROOT_INODE && check_name(name) < 0) {
+		} else if (inode != MEMDB_ROOT_INODE && memdb_check_name(name) < 0) {
 			g_set_error(err, DBSTORE_ERROR, EINVAL, "inode %llu has an invalid name",
 				    (unsigned long long)inode);
 			ok = false;
