@@ -261,6 +261,17 @@ static void print_import_report(const import_t *imp, const char *source)
 	       c.dirs, c.files, c.bytes, c.refused, c.version);
 }
 
+/* Something serves the mount point: the reference's pmxcfs, or a pmxcfsd
+ * with a pid file of its own, which may be writing the source. A mount
+ * left dead by a killed daemon (ENOTCONN) serves nothing. */
+static bool mountpoint_served(const char *mp)
+{
+	g_autofree char *parent = g_path_get_dirname(mp);
+	struct stat st, pst;
+
+	return stat(mp, &st) == 0 && stat(parent, &pst) == 0 && st.st_dev != pst.st_dev;
+}
+
 /* --import: with no daemon running on this node (the pid file's lock is
  * held throughout, so none starts meanwhile), the reference's database
  * becomes ours. */
@@ -276,6 +287,15 @@ static int run_import(daemon_t *d)
 			g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_EXIST)
 			    ? "; stop it first (systemctl stop pve-cluster)"
 			    : "");
+		unlock_pidfile(d);
+		return EXIT_FAILURE;
+	}
+	if (mountpoint_served(d->opt.mountpoint)) {
+		fprintf(
+		    stderr,
+		    "pmxcfsd: not importing %s: %s is mounted, so pmxcfs or pmxcfsd is running; "
+		    "stop it first (systemctl stop pve-cluster)\n",
+		    source, d->opt.mountpoint);
 		unlock_pidfile(d);
 		return EXIT_FAILURE;
 	}
