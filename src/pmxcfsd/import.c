@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -178,34 +179,40 @@ static GPtrArray *pending_journals(const char *source)
 	return found;
 }
 
+/* A short write sets no errno: EIO then. */
+static bool io_fail(GError **err, const char *path, int e)
+{
+	e = e ? e : EIO;
+	g_set_error(err, IMPORT_ERROR, e, "%s: %s; nothing imported", path, g_strerror(e));
+	return false;
+}
+
 static bool copy_file(const char *from, const char *to, GError **err)
 {
 	char buf[65536];
-	ssize_t n = 0;
-	const char *failed = from;
+	ssize_t n;
+	bool ok = true;
 	int in = open(from, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	int out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
 
-	if (in >= 0 && out < 0)
-		failed = to;
-	while (out >= 0 && (n = read(in, buf, sizeof(buf))) > 0) {
-		if (write(out, buf, (size_t)n) != n) {
-			failed = to;
-			n = -1;
-			break;
-		}
-	}
-	bool ok = in >= 0 && out >= 0 && n == 0;
-	if (!ok)
-		g_set_error(err, IMPORT_ERROR, errno ? errno : EIO, "%s: %s; nothing imported",
-			    failed, g_strerror(errno ? errno : EIO));
-	if (out >= 0 && close(out) < 0 && ok) {
-		g_set_error(err, IMPORT_ERROR, errno, "%s: %s; nothing imported", to,
-			    g_strerror(errno));
-		ok = false;
-	}
-	if (in >= 0)
+	if (in < 0)
+		return io_fail(err, from, errno);
+	int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+	if (out < 0) {
 		close(in);
+		return io_fail(err, to, errno);
+	}
+	while (ok && (n = read(in, buf, sizeof(buf))) != 0) {
+		if (n < 0) {
+			ok = io_fail(err, from, errno);
+			continue;
+		}
+		errno = 0;
+		if (write(out, buf, (size_t)n) != n)
+			ok = io_fail(err, to, errno);
+	}
+	if (close(out) < 0 && ok)
+		ok = io_fail(err, to, errno);
+	close(in);
 	return ok;
 }
 
@@ -374,7 +381,7 @@ static bool in_range(int64_t v, int64_t max)
 
 /* The first reason found for refusing the row on its own, or NULL. Reads
  * the row's columns as the query in read_rows selects them. */
-static char *parse_row(const import_t *imp, sqlite3_stmt *st, row_t *r)
+static char *parse_row(sqlite3_stmt *st, row_t *r)
 {
 	static const char *const ints[] = {"parent", "version", "writer", "mtime", "type"};
 	const int64_t max_number = (int64_t)MEMDB_INODE_LIMIT - 1;
@@ -404,15 +411,16 @@ static char *parse_row(const import_t *imp, sqlite3_stmt *st, row_t *r)
 		return g_strdup_printf("its name is %s, not text", ntype ? ntype : "missing");
 	if (!dtype || (strcmp(dtype, "blob") != 0 && strcmp(dtype, "null") != 0))
 		return g_strdup_printf("its data is %s, not a blob", dtype ? dtype : "missing");
-	if (!in_range(r->inode, max_number) || !in_range(r->parent, max_number))
-		return g_strdup_printf(
-		    "its inode or parent number is out of range (parent %" PRId64 ")", r->parent);
+	if (!in_range(r->inode, max_number))
+		return g_strdup("its inode number is out of range");
+	if (!in_range(r->parent, max_number))
+		return g_strdup_printf("its parent %" PRId64 " is out of range", r->parent);
 	if (!in_range(r->version, max_number))
 		return g_strdup_printf("its version %" PRId64 " is out of range", r->version);
-	if (!in_range(r->writer, UINT32_MAX) || !in_range(r->mtime, UINT32_MAX))
-		return g_strdup_printf("its writer %" PRId64 " or mtime %" PRId64
-				       " is out of range",
-				       r->writer, r->mtime);
+	if (!in_range(r->writer, UINT32_MAX))
+		return g_strdup_printf("its writer %" PRId64 " is out of range", r->writer);
+	if (!in_range(r->mtime, UINT32_MAX))
+		return g_strdup_printf("its mtime %" PRId64 " is out of range", r->mtime);
 	return NULL;
 }
 
@@ -514,7 +522,7 @@ static bool read_rows(import_t *imp, GError **err)
 		return sql_fail(imp, err, "reading the tree");
 	while (ok && (rc = sqlite3_step(st)) == SQLITE_ROW) {
 		row_t *r = g_new0(row_t, 1);
-		char *why = parse_row(imp, st, r);
+		char *why = parse_row(st, r);
 		if (r->inode == 0) {
 			ok = have_root = take_version_row(imp, r, why, err);
 			row_free(r);
@@ -1029,6 +1037,17 @@ static void sync_dir(const char *dir)
 		close(fd);
 }
 
+/* Never replaces: a database that appeared meanwhile stays. */
+static int place(const char *tmp, const char *dbpath)
+{
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, dbpath, RENAME_NOREPLACE) == 0)
+		return 0;
+	if (errno != EINVAL && errno != ENOSYS)
+		return -1;
+	/* A file system without it: link() never replaces either. */
+	return link(tmp, dbpath);
+}
+
 bool import_write(const import_t *imp, const char *dbpath, GError **err)
 {
 	g_autofree char *dir = g_path_get_dirname(dbpath);
@@ -1043,8 +1062,7 @@ bool import_write(const import_t *imp, const char *dbpath, GError **err)
 	}
 	close(fd);
 	bool ok = build_store(imp, tmp, err);
-	/* link() never replaces: a database that appeared meanwhile stays. */
-	if (ok && link(tmp, dbpath) < 0) {
+	if (ok && place(tmp, dbpath) < 0) {
 		if (errno == EEXIST)
 			g_set_error(err, IMPORT_ERROR, EEXIST,
 				    "%s exists: refusing to overwrite it; move it away, with its "

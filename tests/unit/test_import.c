@@ -690,19 +690,21 @@ static void test_refused_column_types(fx_t *fx, gconstpointer data)
 		    "INSERT INTO tree VALUES (8, 0, -8, 1, 1, 8, 'f8', NULL);"
 		    "INSERT INTO tree VALUES (9, 0, 4611686018427387904, 1, 1, 8, 'f9', NULL);"
 		    "INSERT INTO tree VALUES (-10, 0, 10, 1, 1, 8, 'f10', NULL);"
-		    "INSERT INTO tree VALUES (11, 0, 11, 1, -1, 8, 'f11', NULL);");
+		    "INSERT INTO tree VALUES (11, 0, 11, 1, -1, 8, 'f11', NULL);"
+		    "INSERT INTO tree VALUES (12, -2, 12, 1, 1, 8, 'f12', NULL);");
 	ref_close(db);
 	import_t *imp = import_ok(fx, NULL);
 	assert_refused(imp, 3, "its version is text, not an integer");
 	assert_refused(imp, 4, "its parent is real, not an integer");
 	assert_refused(imp, 5, "its name is integer, not text");
 	assert_refused(imp, 6, "its data is text, not a blob");
-	assert_refused(imp, 7, "its writer 4294967296 or mtime 1 is out of range");
+	assert_refused(imp, 7, "its writer 4294967296 is out of range");
 	assert_refused(imp, 8, "its version -8 is out of range");
 	assert_refused(imp, 9, "its version 4611686018427387904 is out of range");
-	assert_refused(imp, -10, "its inode or parent number is out of range");
-	assert_refused(imp, 11, "or mtime -1 is out of range");
-	g_assert_cmpuint(import_refusals(imp)->len, ==, 9);
+	assert_refused(imp, -10, "its inode number is out of range");
+	assert_refused(imp, 11, "its mtime -1 is out of range");
+	assert_refused(imp, 12, "its parent -2 is out of range");
+	g_assert_cmpuint(import_refusals(imp)->len, ==, 10);
 	write_ok(imp, fx->dst);
 	import_free(imp);
 }
