@@ -188,15 +188,15 @@ test_expect_success 'an import while /etc/pve is mounted (the reference serving 
 '
 
 test_expect_success 'a file that is no database of the reference: one line, non-zero, nothing written' '
-	echo "[global]" >/root/not-a-db &&
-	test_must_fail pmxcfsd --import /root/not-a-db >out 2>err &&
+	echo "[global]" >"$TRASH/not-a-db" &&
+	test_must_fail pmxcfsd --import "$TRASH/not-a-db" >out 2>err &&
 	cat err &&
 	test "$(wc -l <err)" = 1 &&
-	grep -q "^pmxcfsd: /root/not-a-db: not an SQLite database" err &&
-	test_must_fail pmxcfsd --import /root/missing.db --dry-run 2>err &&
-	grep -q "^pmxcfsd: /root/missing.db: No such file or directory; nothing imported$" err &&
+	grep -q "^pmxcfsd: $TRASH/not-a-db: not an SQLite database" err &&
+	test_must_fail pmxcfsd --import "$TRASH/missing.db" --dry-run 2>err &&
+	grep -q "^pmxcfsd: $TRASH/missing.db: No such file or directory; nothing imported$" err &&
 	test ! -e "$DB" &&
-	rm /root/not-a-db
+	rm "$TRASH/not-a-db"
 '
 
 test_expect_success 'the import writes the database, root'"'"'s alone, and nothing else' '
@@ -223,6 +223,16 @@ test_expect_success 'a second import is refused: the database exists and stays' 
 	grep -q "^pmxcfsd: $DB exists: refusing to overwrite it; move it away" err &&
 	sha256sum <"$DB" >after &&
 	test_cmp before after &&
+	same_source
+'
+
+test_expect_success 'the import honours --database' '
+	pmxcfsd --import "$SRC" --database "$TRASH/elsewhere/config.db" >out 2>err &&
+	test_when_finished "rm -rf $TRASH/elsewhere" &&
+	test "$(tail -n 1 out)" = "imported into $TRASH/elsewhere/config.db: start pmxcfsd as usual" &&
+	test "$(stat -c "%a %U" "$TRASH/elsewhere")" = "700 root" &&
+	test "$(stat -c "%a %U" "$TRASH/elsewhere/config.db")" = "600 root" &&
+	test "$(sqlite3 "$TRASH/elsewhere/config.db" "SELECT data FROM tree WHERE name = \"datacenter.cfg\"")" = "$(cat "$TRASH/ref-expect/tree/datacenter.cfg")" &&
 	same_source
 '
 
