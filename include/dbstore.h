@@ -9,6 +9,10 @@
 
 typedef struct dbstore dbstore_t;
 
+/* Marks our files (PRAGMA application_id) so that a database of another
+ * program is never taken for ours (and never overwritten): "PVCF". */
+#define DBSTORE_APPLICATION_ID 0x50564346
+
 /* One stored inode, as read back at load time. data is owned by the store's
  * iteration and only valid during the callback. */
 typedef struct {

@@ -25,6 +25,11 @@ typedef struct {
 	bool debug;	  /* libfuse's own request tracing */
 } fusefs_config_t;
 
+/* Whether name, at the root of the tree, is one of the virtual files or
+ * links the mount shows there: an entry of the tree by that name could be
+ * neither created nor reached. */
+bool fusefs_reserved_name(const char *name);
+
 /* Mounts; the file system serves requests once fusefs_start() ran. */
 fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err);
 /* Starts the worker threads. */

@@ -27,6 +27,10 @@
 #define MEMDB_LOCK_TIMEOUT 120
 
 #define MEMDB_ROOT_INODE 1
+/* Inode numbers and versions stay below this; the mount numbers its
+ * virtual entries from here on. New inodes take the next version, so a
+ * tree reaches it only after 2^62 changes. */
+#define MEMDB_INODE_LIMIT (UINT64_C(1) << 62)
 
 typedef enum {
 	MEMDB_DIR = 4, /* DT_DIR */
@@ -58,6 +62,10 @@ typedef enum {
 } memdb_guest_type_t;
 
 typedef struct memdb memdb_t;
+
+/* The rule for an entry's name: not empty, not "." or "..", no '/', at
+ * most MEMDB_MAX_NAME bytes. 0, or -EINVAL or -ENAMETOOLONG. */
+int memdb_check_name(const char *name);
 
 /* What the tree may hold; a change past a limit fails (EFBIG for a file,
  * ENOSPC for the whole), and a store or a transferred tree beyond them is
@@ -188,7 +196,9 @@ void memdb_usage(memdb_t *mdb, memdb_usage_t *usage);
 void memdb_checksum(memdb_t *mdb, uint8_t out[32]);
 
 /* The whole tree as one value, for a member that must take over this
- * node's state: "(ta(tttuuysay))", the global version and every inode. */
+ * node's state: the global version and every inode (inode, parent,
+ * version, writer, mtime, type, name, data), in increasing inode order. */
+#define MEMDB_DUMP_TYPE "(ta(tttuuysay))"
 GVariant *memdb_dump(memdb_t *mdb);
 /* Replaces the whole tree, in memory and in the store (one transaction), by
  * a dump. A dump that is not one valid tree within the limits is refused

@@ -10,9 +10,6 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Marks our files so that a database of another program is never taken
- * for ours (and never overwritten): "PVCF". */
-#define DBSTORE_APPLICATION_ID 0x50564346
 /* Bump when the schema changes; an unknown schema is refused. */
 #define DBSTORE_SCHEMA_VERSION 1
 /* Small page cache: the tree itself lives in memory. */

@@ -29,9 +29,8 @@
 #define FUSEFS_ATTR_TIMEOUT 3600.0
 #define FUSEFS_MAX_THREADS 10
 #define FUSEFS_MAX_IDLE_THREADS 4
-/* Inode numbers above this are the virtual root entries; tree inodes are
- * versions and never get near it. */
-#define VINO_BASE (UINT64_C(1) << 62)
+/* Inode numbers from here on are the virtual root entries. */
+#define VINO_BASE MEMDB_INODE_LIMIT
 #define WWW_DATA_GID_FALLBACK 33
 
 typedef enum {
@@ -741,10 +740,14 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 	fuse_reply_readlink(req, FS(req)->link_target[ino - link_ino(0)]);
 }
 
+bool fusefs_reserved_name(const char *name)
+{
+	return vfiles_lookup(name) != VFILE_COUNT || link_lookup(name) >= 0;
+}
+
 static bool reserved_name(fuse_ino_t parent, const char *name)
 {
-	return parent == FUSE_ROOT_ID &&
-	       (vfiles_lookup(name) != VFILE_COUNT || link_lookup(name) >= 0);
+	return parent == FUSE_ROOT_ID && fusefs_reserved_name(name);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)

@@ -4,6 +4,7 @@
 #include "control.h"
 #include "dbstore.h"
 #include "fusefs.h"
+#include "import.h"
 #include "log.h"
 #include "memdb.h"
 #include "mountguard.h"
@@ -14,6 +15,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <glib-unix.h>
 #include <glib.h>
@@ -49,6 +51,8 @@ typedef struct {
 	char *pidfile;
 	char *corosync_conf;
 	int control_idle_timeout;
+	char *import;
+	gboolean dry_run;
 } options_t;
 
 typedef struct {
@@ -130,6 +134,7 @@ static void daemon_clear(daemon_t *d)
 	g_free(d->opt.socket);
 	g_free(d->opt.pidfile);
 	g_free(d->opt.corosync_conf);
+	g_free(d->opt.import);
 }
 
 static bool parse_options(int argc, char **argv, options_t *o)
@@ -153,6 +158,11 @@ static bool parse_options(int argc, char **argv, options_t *o)
 	     "FILE"},
 	    {"control-idle-timeout", 0, 0, G_OPTION_ARG_INT, &o->control_idle_timeout,
 	     "Close control connections idle this long (default 30)", "SECONDS"},
+	    {"import", 0, 0, G_OPTION_ARG_FILENAME, &o->import,
+	     "Make the database of Proxmox's pmxcfs FILE the database (--database), then exit",
+	     "FILE"},
+	    {"dry-run", 0, 0, G_OPTION_ARG_NONE, &o->dry_run,
+	     "With --import: check and report, write nothing", NULL},
 	    {NULL, 0, 0, 0, NULL, NULL, NULL},
 	};
 	g_autoptr(GOptionContext) ctx =
@@ -163,6 +173,10 @@ static bool parse_options(int argc, char **argv, options_t *o)
 	if (!g_option_context_parse(ctx, &argc, &argv, &err) || argc > 1) {
 		fprintf(stderr, "pmxcfsd: %s (see 'pmxcfsd --help')\n",
 			err ? err->message : "unexpected argument");
+		return false;
+	}
+	if (o->dry_run && !o->import) {
+		fprintf(stderr, "pmxcfsd: --dry-run goes with --import FILE\n");
 		return false;
 	}
 	if (o->control_idle_timeout < 0) {
@@ -219,6 +233,94 @@ static bool lock_pidfile(daemon_t *d, GError **err)
 		return false;
 	}
 	return true;
+}
+
+static void unlock_pidfile(daemon_t *d)
+{
+	if (d->pidfd < 0)
+		return;
+	unlink(d->opt.pidfile);
+	close(d->pidfd);
+	d->pidfd = -1;
+}
+
+static void print_import_report(const import_t *imp, const char *source)
+{
+	const GPtrArray *notes = import_notes(imp);
+	const GPtrArray *refused = import_refusals(imp);
+	import_counts_t c;
+
+	import_get_counts(imp, &c);
+	printf("%s: the tree of Proxmox's pmxcfs, version %" PRIu64 "\n", source, c.source_version);
+	for (guint i = 0; i < notes->len; i++)
+		printf("note: %s\n", (const char *)notes->pdata[i]);
+	for (guint i = 0; i < refused->len; i++)
+		printf("refused: %s\n", (const char *)refused->pdata[i]);
+	printf("taken: %" PRIu64 " directories, %" PRIu64 " files (%" PRIu64
+	       " bytes); refused: %" PRIu64 " rows; version %" PRIu64 "\n",
+	       c.dirs, c.files, c.bytes, c.refused, c.version);
+}
+
+/* Something serves the mount point: the reference's pmxcfs, or a pmxcfsd
+ * with a pid file of its own, which may be writing the source. A mount
+ * left dead by a killed daemon (ENOTCONN) serves nothing. */
+static bool mountpoint_served(const char *mp)
+{
+	g_autofree char *parent = g_path_get_dirname(mp);
+	struct stat st, pst;
+
+	return stat(mp, &st) == 0 && stat(parent, &pst) == 0 && st.st_dev != pst.st_dev;
+}
+
+/* --import: with no daemon running on this node (the pid file's lock is
+ * held throughout, so none starts meanwhile), the reference's database
+ * becomes ours. */
+static int run_import(daemon_t *d)
+{
+	const char *source = d->opt.import, *target = d->opt.database;
+	g_autoptr(GError) err = NULL;
+	import_t *imp = NULL;
+	int rc = EXIT_FAILURE;
+
+	if (!lock_pidfile(d, &err)) {
+		fprintf(stderr, "pmxcfsd: not importing %s: %s%s\n", source, err->message,
+			g_error_matches(err, G_FILE_ERROR, G_FILE_ERROR_EXIST)
+			    ? "; stop it first (systemctl stop pve-cluster)"
+			    : "");
+		unlock_pidfile(d);
+		return EXIT_FAILURE;
+	}
+	if (mountpoint_served(d->opt.mountpoint)) {
+		fprintf(
+		    stderr,
+		    "pmxcfsd: not importing %s: %s is mounted, so pmxcfs or pmxcfsd is running; "
+		    "stop it first (systemctl stop pve-cluster)\n",
+		    source, d->opt.mountpoint);
+		unlock_pidfile(d);
+		return EXIT_FAILURE;
+	}
+	imp = import_new(source, NULL, &err);
+	if (!imp)
+		goto out;
+	print_import_report(imp, source);
+	if (!import_check_target(imp, target, &err))
+		goto out;
+	if (d->opt.dry_run) {
+		printf("dry run: nothing written; importing into %s would succeed\n", target);
+		rc = EXIT_SUCCESS;
+		goto out;
+	}
+	if (!import_write(imp, target, &err))
+		goto out;
+	printf("imported into %s: start pmxcfsd as usual\n", target);
+	rc = EXIT_SUCCESS;
+out:
+	fflush(stdout);
+	if (err)
+		fprintf(stderr, "pmxcfsd: %s\n", err->message);
+	import_free(imp);
+	unlock_pidfile(d);
+	return rc;
 }
 
 /* A pmxcfsd that was killed leaves its mount behind, dead: every access
@@ -408,10 +510,7 @@ static void stop_services(daemon_t *d)
 	vfiles_free(d->vfiles);
 	clusterlog_free(d->clog);
 	memdb_free(d->mdb);
-	if (d->pidfd >= 0) {
-		unlink(d->opt.pidfile);
-		close(d->pidfd);
-	}
+	unlock_pidfile(d);
 }
 
 static gboolean on_quit_signal(gpointer p)
@@ -515,6 +614,13 @@ int main(int argc, char **argv)
 
 	if (!parse_options(argc, argv, &d.opt))
 		return EXIT_FAILURE;
+	if (d.opt.import) {
+		/* Messages of the store (a mode narrowed) reach the admin too. */
+		log_init("pmxcfsd", true, true);
+		rc = run_import(&d);
+		daemon_clear(&d);
+		return rc;
+	}
 	log_init("pmxcfsd", true, d.opt.foreground);
 	log_set_debug(d.opt.debug);
 	if (!identify_node(&d, &err)) {

@@ -496,7 +496,7 @@ uint64_t memdb_version(memdb_t *mdb)
 
 /* ---- reads ---- */
 
-static int check_name(const char *name)
+int memdb_check_name(const char *name)
 {
 	size_t n = strlen(name);
 
@@ -716,7 +716,7 @@ static void commit_meta(memdb_t *mdb, entry_t *e, const entry_t *s)
 
 static int check_new(memdb_t *mdb, uint64_t parent, const char *name, entry_t **dir)
 {
-	int res = check_name(name);
+	int res = memdb_check_name(name);
 
 	if (res == 0)
 		res = get_dir(mdb, parent, dir);
@@ -1023,7 +1023,7 @@ static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64
 	entry_t *from, *to, *e, *old;
 	int res;
 
-	if ((res = check_name(newname)) < 0 || (res = get_dir(mdb, parent, &from)) < 0 ||
+	if ((res = memdb_check_name(newname)) < 0 || (res = get_dir(mdb, parent, &from)) < 0 ||
 	    (res = get_dir(mdb, newparent, &to)) < 0)
 		return res;
 	if (!(e = child(from, name)))
@@ -1311,8 +1311,6 @@ void memdb_checksum(memdb_t *mdb, uint8_t out[32])
 
 /* ---- whole-tree transfer ---- */
 
-#define DUMP_TYPE "(ta(tttuuysay))"
-
 GVariant *memdb_dump(memdb_t *mdb)
 {
 	GVariantBuilder b;
@@ -1356,9 +1354,9 @@ static memdb_t *tree_from_dump(const memdb_t *mdb, GVariant *dump, GError **err)
 	g_mutex_init(&t->lock);
 	t->index = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
 	init_held(t);
-	if (!g_variant_is_of_type(dump, G_VARIANT_TYPE(DUMP_TYPE))) {
+	if (!g_variant_is_of_type(dump, G_VARIANT_TYPE(MEMDB_DUMP_TYPE))) {
 		g_set_error(err, DBSTORE_ERROR, EPROTO, "tree transfer has type %s, not %s",
-			    g_variant_get_type_string(dump), DUMP_TYPE);
+			    g_variant_get_type_string(dump), MEMDB_DUMP_TYPE);
 		ok = false;
 		goto out;
 	}
@@ -1388,7 +1386,7 @@ static memdb_t *tree_from_dump(const memdb_t *mdb, GVariant *dump, GError **err)
 			    err, DBSTORE_ERROR, EFBIG, "inode %llu is larger than %llu bytes",
 			    (unsigned long long)inode, (unsigned long long)t->limits.max_file_size);
 			ok = false;
-		} else if (inode != MEMDB_ROOT_INODE && check_name(name) < 0) {
+		} else if (inode != MEMDB_ROOT_INODE && memdb_check_name(name) < 0) {
 			g_set_error(err, DBSTORE_ERROR, EINVAL, "inode %llu has an invalid name",
 				    (unsigned long long)inode);
 			ok = false;
