@@ -74,6 +74,15 @@ void replica_free(replica_t *r);
  * for its confirmation. Returns what applying op gave (see fsop_apply),
  * -EACCES (refused) or -EIO (outcome unknown), as the write rule above. */
 int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
+/* The same, but answered once op is applied here (its result is final:
+ * every member computes the same), before a quorum confirmed it: for the
+ * changes inside an open file. If the confirmation then fails, the next
+ * replica_barrier() of the file it changed says so. */
+int replica_submit_ordered(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
+/* A durability point of a file (close, fsync): waits until every ordered
+ * change of inode is confirmed. 0, or -EIO when one of them could not be
+ * (its outcome is unknown); each failure is reported once. */
+int replica_barrier(replica_t *r, uint64_t inode);
 
 /* Whether replica_submit would try a change now rather than fail it at
  * once with EACCES (during a state exchange a change waits). Thread

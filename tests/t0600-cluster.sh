@@ -56,6 +56,60 @@ test_expect_success 'the write is answered only once a quorum has it (no polling
 	done
 '
 
+# write_then_close NODE PATH TAG: in the background, creates PATH on NODE,
+# writes "x", records "written" in $TRASH/TAG.written, closes it and
+# records close's errno name (0 for success) in $TRASH/TAG.closed
+write_then_close () {
+	node_exec "$1" python3 -c '
+import errno, os, sys
+path, tag = sys.argv[1], sys.argv[2]
+fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL)
+os.write(fd, b"x")
+open(tag + ".written", "w").close()
+try:
+    os.close(fd)
+    rc = "0"
+except OSError as e:
+    rc = errno.errorcode[e.errno]
+with open(tag + ".closed.tmp", "w") as f:
+    f.write(rc + "\n")
+os.rename(tag + ".closed.tmp", tag + ".closed")
+' "$2" "$TRASH/$3" &
+}
+
+test_expect_success 'a write returns once ordered; its close waits until a quorum confirmed it' '
+	p1=$(node_pmxcfsd_pid n1) && p2=$(node_pmxcfsd_pid n2) &&
+	test_when_finished "kill -CONT $p1 $p2" &&
+	kill -STOP $p1 $p2 &&
+	write_then_close n3 /etc/pve/confirmed-at-close cac &&
+	wait_for "the write on n3 to return" 10 "test -e \"$TRASH/cac.written\"" &&
+	test ! -e "$TRASH/cac.closed" &&
+	kill -CONT $p1 $p2 &&
+	wait_for "the close on n3 to return" 10 "test -e \"$TRASH/cac.closed\"" &&
+	test "$(cat "$TRASH/cac.closed")" = 0 &&
+	a=$(node_exec n1 cat /etc/pve/confirmed-at-close) &&
+	b=$(node_exec n2 cat /etc/pve/confirmed-at-close) &&
+	{ test "$a" = x || test "$b" = x; }
+'
+
+test_expect_success 'a close whose write lost quorum before a quorum confirmed it fails with EIO' '
+	p1=$(node_pmxcfsd_pid n1) && p2=$(node_pmxcfsd_pid n2) &&
+	test_when_finished "kill -CONT $p1 $p2; node_heal n3" &&
+	kill -STOP $p1 $p2 &&
+	write_then_close n3 /etc/pve/unconfirmed-at-close uac &&
+	wait_for "the write on n3 to return" 10 "test -e \"$TRASH/uac.written\"" &&
+	node_partition n3 &&
+	wait_for "the close on n3 to return" 20 "test -e \"$TRASH/uac.closed\"" &&
+	test "$(cat "$TRASH/uac.closed")" = EIO &&
+	kill -CONT $p1 $p2 &&
+	node_heal n3 &&
+	cluster_wait_pve_writable $NODES &&
+	cluster_wait_trees_equal $NODES &&
+	# EIO, not EACCES: the others had the write before n3 was cut off
+	cluster_wait_file n1 /etc/pve/unconfirmed-at-close x &&
+	cluster_wait_file n3 /etc/pve/unconfirmed-at-close x
+'
+
 test_expect_success 'every kind of change replicates: mkdir, rename over, truncate, unlink, rmdir, utime' '
 	node_exec n3 sh -c "
 		mkdir /etc/pve/dir &&

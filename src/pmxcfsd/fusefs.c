@@ -259,8 +259,10 @@ static int change_orphan(fusefs_t *fs, const fsop_t *op)
 }
 
 /* Every mutation goes through here: applied at once in local mode, through
- * every member in cluster mode. */
-static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
+ * every member in cluster mode. in_file: a change inside an open file,
+ * answered once ordered; its file's close or fsync confirms it (see
+ * replica_barrier). Anything else is answered once confirmed. */
+static int submit_as(fusefs_t *fs, fsop_t op, memdb_attr_t *attr, bool in_file)
 {
 	op.writer = fs->nodeid;
 	op.time = now();
@@ -272,7 +274,8 @@ static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 	}
 	if (!fs->replica)
 		return fsop_apply(fs->mdb, &op, attr);
-	int res = replica_submit(fs->replica, &op, attr);
+	int res = in_file ? replica_submit_ordered(fs->replica, &op, attr)
+			  : replica_submit(fs->replica, &op, attr);
 	/* Another node removed or renamed over the file while the change was
 	 * on its way: ordered after that, it reaches the copy this node still
 	 * holds open, as a write to an unlinked open file does. */
@@ -281,6 +284,22 @@ static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 	     op.kind == FSOP_SET_MTIME))
 		res = change_orphan(fs, &op);
 	return res;
+}
+
+static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
+{
+	return submit_as(fs, op, attr, false);
+}
+
+static int submit_in_file(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
+{
+	return submit_as(fs, op, attr, true);
+}
+
+/* A durability point of an open file: its ordered changes confirmed. */
+static int file_barrier(fusefs_t *fs, fuse_ino_t ino)
+{
+	return fs->replica ? replica_barrier(fs->replica, ino) : 0;
 }
 
 static bool handle_stale(fusefs_t *fs, fhandle_t h)
@@ -353,7 +372,7 @@ static int trunc_send_locked(fusefs_t *fs, fuse_ino_t ino, trunc_t *t)
 {
 	if (!g_atomic_int_get(&t->pending))
 		return 0;
-	int res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL);
+	int res = submit_in_file(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL);
 	/* Removed or renamed over meanwhile: nothing is left to truncate. */
 	if (res == -ENOENT)
 		res = 0;
@@ -387,7 +406,7 @@ static int write_data(fusefs_t *fs, fuse_ino_t ino, const char *buf, size_t size
 	if (t) {
 		g_mutex_lock(&t->lock);
 		if (off == 0 && g_atomic_int_get(&t->pending)) {
-			res = submit(
+			res = submit_in_file(
 			    fs,
 			    (fsop_t){.kind = FSOP_SET_DATA, .inode = ino, .data = buf, .len = size},
 			    NULL);
@@ -403,13 +422,13 @@ static int write_data(fusefs_t *fs, fuse_ino_t ino, const char *buf, size_t size
 		if (res < 0)
 			return res;
 	}
-	return submit(fs,
-		      (fsop_t){.kind = FSOP_WRITE,
-			       .inode = ino,
-			       .offset = (uint64_t)off,
-			       .data = buf,
-			       .len = size},
-		      NULL);
+	return submit_in_file(fs,
+			      (fsop_t){.kind = FSOP_WRITE,
+				       .inode = ino,
+				       .offset = (uint64_t)off,
+				       .data = buf,
+				       .len = size},
+			      NULL);
 }
 
 /* The reference's modes: nothing else can be set, see setattr. */
@@ -698,10 +717,12 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			r.fi = *fi;
 		if (!writer_begin(fs, ino, &r))
 			return;
-		res = submit(
+		/* ftruncate(2) is a change inside an open file; truncate(2)
+		 * has no close to confirm it. */
+		res = submit_as(
 		    fs,
 		    (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino, .size = (uint64_t)attr->st_size},
-		    NULL);
+		    NULL, fi != NULL);
 		writer_end(fs, ino);
 		if (res < 0)
 			goto out;
@@ -815,7 +836,9 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -res);
 		return;
 	}
-	res = submit(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
+	/* Answered once ordered: its EEXIST is final then, and its
+	 * durability comes with the file's close. */
+	res = submit_in_file(fs, (fsop_t){.kind = FSOP_CREATE, .parent = parent, .name = name}, &a);
 	/* Another writer (another node, whose change the kernel has not seen)
 	 * created the name since the kernel looked it up: without O_EXCL that
 	 * is an open of the existing file, as it would have been a moment
@@ -838,7 +861,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 				     .has_fi = true}))
 		return;
 	if (existing && (fi->flags & O_TRUNC) && a.size &&
-	    ((res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = a.inode}, NULL)) < 0 ||
+	    ((res = submit_in_file(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = a.inode}, NULL)) <
+		 0 ||
 	     (res = memdb_getattr(fs->mdb, a.inode, &a)) < 0)) {
 		writer_end(fs, a.inode);
 		fuse_reply_err(req, -res);
@@ -850,7 +874,8 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	fill_stat(fs, &a, &e.attr);
 	fi->fh = fhandle_pack(memdb_generation(fs->mdb), false, fs->pagefill != NULL);
 	fi->keep_cache = fs->sole_writer;
-	fi->noflush = 1;
+	/* In a cluster the close confirms what was written. */
+	fi->noflush = !fs->replica;
 	memdb_hold(fs->mdb, a.inode);
 	if (fuse_reply_create(req, &e, fi) != 0) {
 		memdb_unhold(fs->mdb, a.inode);
@@ -1005,8 +1030,9 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	fi->keep_cache = fs->sole_writer;
 	if (fs->pagefill && !writer)
 		pagefill_reader_open(fs->pagefill, ino);
-	/* Only a deferred truncation has something to do at close. */
-	fi->noflush = !defer;
+	/* At close a deferred truncation is sent, and in a cluster what was
+	 * written is confirmed. */
+	fi->noflush = !defer && !(fs->replica && (fi->flags & O_ACCMODE) != O_RDONLY);
 	memdb_hold(fs->mdb, ino);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener is gone: the kernel dropped nothing of this. */
@@ -1097,9 +1123,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_write(req, (size_t)res);
 }
 
-/* Asked for at close only when an O_TRUNC open deferred its truncation
- * (noflush otherwise); close(2) returns what sending it gave. Outside a
- * cluster nothing is deferred: ENOSYS stops the kernel from asking. */
+/* close(2) of a handle open for writing in a cluster (noflush otherwise):
+ * a deferred truncation is sent, and what the file's writes changed is
+ * confirmed by a quorum before close returns; it returns the error they
+ * met. Outside a cluster nothing is deferred: ENOSYS stops the kernel from
+ * asking. */
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fusefs_t *fs = FS(req);
@@ -1112,7 +1140,22 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	fuse_reply_err(req, -trunc_send(fs, ino));
+	int res = trunc_send(fs, ino);
+	int conf = file_barrier(fs, ino);
+	fuse_reply_err(req, -(res < 0 ? res : conf));
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fusefs_t *fs = FS(req);
+
+	if (ino >= VINO_BASE) {
+		fuse_reply_err(req, 0);
+		return;
+	}
+	int res = trunc_send(fs, ino);
+	int conf = file_barrier(fs, ino);
+	fuse_reply_err(req, -(res < 0 ? res : conf));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1125,11 +1168,11 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		/* Every close flushes first: a truncation still pending could
 		 * not be sent then, and is tried once more. */
 		if (h.deferred) {
-			if (trunc_send(fs, ino) < 0)
-				log_warn("inode %" G_GUINT64_FORMAT
-					 ": the truncation of an O_TRUNC "
-					 "open could not be sent; the file keeps its content",
-					 (guint64)ino);
+			if (trunc_send(fs, ino) < 0 || file_barrier(fs, ino) < 0)
+				log_warn(
+				    "inode %" G_GUINT64_FORMAT ": the truncation of an O_TRUNC "
+				    "open could not be sent or confirmed; it may not have happened",
+				    (guint64)ino);
 			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
 		}
 		if (h.writer)
@@ -1271,9 +1314,8 @@ static const struct fuse_lowlevel_ops ops = {
     .open = op_open,
     .read = op_read,
     .write = op_write,
-    /* No fsync: every write is in the store when it returns, and the
-     * kernel stops sending it after the first ENOSYS. */
     .flush = op_flush,
+    .fsync = op_fsync,
     .release = op_release,
     .opendir = op_opendir,
     .readdir = op_readdir,

@@ -24,7 +24,7 @@
 #define MSG_MAGIC 0x52435650u /* "PVCR" little-endian */
 /* The protocol version: members that speak another one are kept out of
  * syncs. 2: ops carry the lock version their sender saw expire (fsop_t). */
-#define MSG_VERSION 2
+#define MSG_VERSION 3
 #define ENVELOPE_TYPE "(uuuv)"
 
 /* Persisted: the stamp of the last membership in which this node was in a
@@ -40,16 +40,32 @@ enum {
 	MSG_VERIFY_REQ,	    /* epoch, round */
 	MSG_VERIFY,	    /* epoch, round, checksum */
 	MSG_LOG,	    /* a cluster log entry */
+	MSG_ACK_REQ,	    /* ack mode: acknowledge what you applied */
 };
+
+/* Who acknowledges an op (or answers an ack request) at once. Every
+ * message costs every node's corosync CPU, so only as many members as the
+ * confirmation needs send one; the sender asks everybody when that is
+ * slow (ACK_FALLBACK_MS). */
+enum {
+	ACK_NONE,   /* nobody: its confirmation comes with a later op's */
+	ACK_QUORUM, /* the members that make up quorum with the sender */
+	ACK_ALL,    /* every member */
+};
+
+/* A confirmation that takes this long asks every member to acknowledge:
+ * one of those chosen may be slow or stopped. */
+#define ACK_FALLBACK_MS 100
 
 #define EPOCH_T "(uut)"
 #define STATE_T "(" EPOCH_T "tttayt)"
 #define TREE_T "(" EPOCH_T "uuay)"
-#define OP_T "(ttv)"
+#define OP_T "(ttyv)"
 #define ACK_T "(" EPOCH_T "t)"
 #define VREQ_T "(" EPOCH_T "t)"
 #define VERIFY_T "(" EPOCH_T "tay)"
 #define LOG_T "(uuyssss)"
+#define ACK_REQ_T "(y)"
 
 /* A state exchange round, named by the leader that opened it. */
 typedef struct {
@@ -77,6 +93,12 @@ typedef struct {
 	int result;
 	memdb_attr_t attr;
 	uint64_t seq; /* its position among the ops of the epoch */
+	/* Its caller was answered once it was applied here (an ordered
+	 * write): the record is the replica's, and a failure to confirm it
+	 * is kept for the file's next durability point (replica_barrier). */
+	bool detached;
+	uint64_t inode;	 /* the file it changed or created, once applied */
+	bool ack_wanted; /* sent asking for acknowledgments (not ACK_NONE) */
 } pending_t;
 
 typedef struct {
@@ -131,13 +153,16 @@ struct replica {
 	uint32_t tree_next;
 	GQueue queued;
 	uint64_t applied;
-	bool foreign_applied;
+	bool ack_owed;
 	uint64_t verify_round;
 	uint8_t verify_csum[32];
 	bool have_verify;
 	GHashTable *replaced; /* (nodeid << 32 | pid) -> gen below which its ops are refused */
 
-	GHashTable *pending; /* reqid -> pending_t* (owned by the waiter) */
+	GHashTable *pending; /* reqid -> pending_t* (the waiter's, or detached) */
+	/* inode -> errno: ordered writes to it that could not be confirmed,
+	 * for its next durability point. */
+	GHashTable *unconfirmed;
 	bool stopped;
 	uint64_t next_reqid;
 	bool cs_quorate;
@@ -415,9 +440,30 @@ static bool confirmed(replica_t *r, uint64_t seq, uint32_t q)
 
 static void finish(replica_t *r, pending_t *p, int result)
 {
+	/* A detached write that changed the file and is not confirmed after
+	 * all: the close that follows must not report success. */
+	if (p->detached && p->result >= 0 && result < 0 && p->inode)
+		g_hash_table_insert(r->unconfirmed, (gpointer)(uintptr_t)p->inode,
+				    GINT_TO_POINTER(-result));
 	p->done = true;
 	p->result = result;
 	g_cond_broadcast(&r->cond);
+}
+
+/* Under r->lock: frees the detached records that have their outcome. */
+static void sweep_detached(replica_t *r)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (p->detached && p->done) {
+			g_hash_table_iter_remove(&it);
+			g_free(p);
+		}
+	}
 }
 
 /* Under r->lock: answers every applied write that members holding quorum
@@ -500,6 +546,38 @@ static void fail_lost(replica_t *r, bool queued_dropped)
 
 /* ---- applying ops ---- */
 
+/* Whether this member acknowledges at once what a message of the sender's
+ * asks for (mode, ACK_*). For ACK_QUORUM: walking the members in order
+ * from the sender on, those whose votes together with the sender's first
+ * reach quorum; every member computes the same walk. The acknowledgment
+ * itself is cumulative (send_ack), so one covers every op before it. */
+static bool acks_now(replica_t *r, guint8 mode, uint32_t nodeid, uint32_t pid)
+{
+	if (mode != ACK_QUORUM)
+		return mode == ACK_ALL;
+	guint n = r->members->len, start = n;
+	for (guint i = 0; i < n; i++) {
+		member_t *m = r->members->pdata[i];
+		if (m->nodeid == nodeid && m->pid == pid)
+			start = i;
+	}
+	if (start == n)
+		return true;
+	g_mutex_lock(&r->lock);
+	uint32_t q = quorum_threshold(r->quorum);
+	uint32_t votes = quorum_node_votes(r->quorum, nodeid);
+	bool mine = false;
+	for (guint k = 1; k < n && votes < q && !mine; k++) {
+		member_t *m = r->members->pdata[(start + k) % n];
+		if (m->foreign)
+			continue;
+		mine = is_me(r, m->nodeid, m->pid);
+		votes += quorum_node_votes(r->quorum, m->nodeid);
+	}
+	g_mutex_unlock(&r->lock);
+	return mine;
+}
+
 static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 {
 	guint64 reqid, gen;
@@ -508,8 +586,9 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	memdb_attr_t attr = {0};
 	int res;
 	gpointer threshold;
+	guint8 ack;
 
-	g_variant_get(body, OP_T, &reqid, &gen, &opv);
+	g_variant_get(body, OP_T, &reqid, &gen, &ack, &opv);
 	if (!fsop_from_variant(opv, &op)) {
 		log_warn("node %u sent an operation that cannot be decoded; ignored", nodeid);
 		return;
@@ -538,7 +617,8 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	}
 	r->applied++;
 	if (!is_me(r, nodeid, pid)) {
-		r->foreign_applied = true;
+		if (acks_now(r, ack, nodeid, pid))
+			r->ack_owed = true;
 		if (res >= 0 && r->on_applied)
 			r->on_applied(r->changed_ctx, &op);
 		log_debug("applied %s from node %u: %d", fsop_name(op.kind), nodeid, res);
@@ -551,7 +631,9 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 		p->applied = true;
 		p->result = res == -ESTALE ? -EACCES : res;
 		p->attr = attr;
+		p->inode = op.inode ? op.inode : attr.inode;
 		p->seq = r->applied;
+		g_cond_broadcast(&r->cond);
 		member_t *me = find_member(r, r->nodeid, r->pid);
 		if (me)
 			me->acked = r->applied;
@@ -564,12 +646,12 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
  * be what failed. */
 static void send_ack(replica_t *r)
 {
-	if (!r->foreign_applied || r->state != ST_SYNCED || is_leaving(r))
+	if (!r->ack_owed || r->state != ST_SYNCED || is_leaving(r))
 		return;
 	if (send_msg(r, MSG_ACK,
 		     g_variant_new(ACK_T, r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
 				   (guint64)r->applied)))
-		r->foreign_applied = false;
+		r->ack_owed = false;
 }
 
 /* ---- state exchange ---- */
@@ -712,7 +794,9 @@ static void finish_sync(replica_t *r)
 			     .name = r->nodename,
 			     .writer = r->nodeid,
 			     .time = (uint32_t)time(NULL)};
-		send_msg(r, MSG_OP, g_variant_new(OP_T, (guint64)0, r->gen, fsop_to_variant(&op)));
+		send_msg(r, MSG_OP,
+			 g_variant_new(OP_T, (guint64)0, r->gen, (guint8)ACK_QUORUM,
+				       fsop_to_variant(&op)));
 	}
 }
 
@@ -987,6 +1071,19 @@ static void on_log_msg(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
 	on_log(r, b);
 }
 
+/* Acknowledged after this dispatch (see dispatch_cb), for what was applied
+ * up to here: in total order, everything the asker sent before. */
+static void on_ack_req(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+{
+	guint8 mode;
+
+	g_variant_get(b, ACK_REQ_T, &mode);
+	if (r->state != ST_SYNCED || is_me(r, nodeid, pid))
+		return;
+	if (acks_now(r, mode, nodeid, pid))
+		r->ack_owed = true;
+}
+
 typedef void (*msg_handler_fn)(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body);
 
 /* Every message this version speaks: its type, its name for the log, the
@@ -1005,6 +1102,7 @@ static const struct {
     {MSG_VERIFY_REQ, "verify-request", VREQ_T, on_verify_req},
     {MSG_VERIFY, "verify", VERIFY_T, on_verify},
     {MSG_LOG, "log", LOG_T, on_log_msg},
+    {MSG_ACK_REQ, "ack-request", ACK_REQ_T, on_ack_req},
 };
 
 /* A member whose messages are not of this version takes no part in syncs
@@ -1357,6 +1455,7 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->replaced = g_hash_table_new(g_direct_hash, g_direct_equal);
 	g_queue_init(&r->outq);
 	r->pending = g_hash_table_new(g_int64_hash, g_int64_equal);
+	r->unconfirmed = g_hash_table_new(g_direct_hash, g_direct_equal);
 	r->qstamp = memdb_get_meta(r->mdb, META_QSTAMP);
 	r->stamp = r->qstamp;
 	r->last_error = -1;
@@ -1404,13 +1503,18 @@ void replica_free(replica_t *r)
 		return;
 	replica_shutdown(r);
 	g_mutex_lock(&r->lock);
-	/* Waiters hold their records: wait until every one picked its answer. */
-	while (g_hash_table_size(r->pending))
+	/* Waiters hold their records: wait until every one picked its answer.
+	 * Detached ones all have theirs after the shutdown. */
+	sweep_detached(r);
+	while (g_hash_table_size(r->pending)) {
 		g_cond_wait(&r->cond, &r->lock);
+		sweep_detached(r);
+	}
 	g_mutex_unlock(&r->lock);
 
 	queue_clear(r);
 	g_hash_table_destroy(r->pending);
+	g_hash_table_destroy(r->unconfirmed);
 	g_hash_table_destroy(r->replaced);
 	g_byte_array_free(r->tree, TRUE);
 	g_ptr_array_free(r->members, TRUE);
@@ -1439,49 +1543,164 @@ bool replica_may_write(replica_t *r)
 	return ok;
 }
 
-int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
+/* Under r->lock, which it drops while sending: asks the members (mode) to
+ * acknowledge what they applied. */
+static void ask_acks(replica_t *r, guint8 mode)
 {
-	pending_t p = {0};
+	g_mutex_unlock(&r->lock);
+	send_msg(r, MSG_ACK_REQ, g_variant_new(ACK_REQ_T, mode));
+	g_mutex_lock(&r->lock);
+}
+
+/* Under r->lock: waits for news until end. Once ACK_FALLBACK_MS after
+ * start it asks every member for acknowledgments (some of those asked
+ * first may be slow). False when end has passed. */
+static bool wait_confirmation(replica_t *r, gint64 start, gint64 end, bool *asked_all)
+{
+	gint64 ask_at = start + ACK_FALLBACK_MS * (G_USEC_PER_SEC / 1000);
+
+	if (!*asked_all && g_get_monotonic_time() >= ask_at) {
+		*asked_all = true;
+		ask_acks(r, ACK_ALL);
+		return true;
+	}
+	if (g_cond_wait_until(&r->cond, &r->lock, *asked_all ? end : MIN(end, ask_at)))
+		return true;
+	return g_get_monotonic_time() < end;
+}
+
+static int submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr, bool ordered)
+{
+	pending_t *p = g_new0(pending_t, 1);
 	fsop_t o = *op;
 	int res;
+	/* An ordered create is followed by its file's writes or close, which
+	 * ask for the acknowledgment that covers it too. */
+	guint8 ack = ordered && o.kind == FSOP_CREATE ? ACK_NONE : ACK_QUORUM;
 
 	g_mutex_lock(&r->lock);
 	if (!may_write_locked(r)) {
 		g_mutex_unlock(&r->lock);
+		g_free(p);
 		return -EACCES;
 	}
-	p.reqid = ++r->next_reqid;
-	g_hash_table_insert(r->pending, &p.reqid, &p);
+	sweep_detached(r);
+	p->reqid = ++r->next_reqid;
+	p->ack_wanted = ack != ACK_NONE;
+	g_hash_table_insert(r->pending, &p->reqid, p);
 	o.writer = r->nodeid;
 	uint64_t gen = r->gen;
-	g_mutex_unlock(&r->lock);
-
 	/* Marked before the send: corosync may hand it back before
 	 * send_msg returns. */
-	g_mutex_lock(&r->lock);
-	p.sent = true;
+	p->sent = true;
 	g_mutex_unlock(&r->lock);
-	bool sent = send_msg_seq(r, MSG_OP, g_variant_new(OP_T, p.reqid, gen, fsop_to_variant(&o)),
-				 &p.send_seq);
+	bool sent = send_msg_seq(
+	    r, MSG_OP, g_variant_new(OP_T, p->reqid, gen, ack, fsop_to_variant(&o)), &p->send_seq);
 
-	gint64 end = g_get_monotonic_time() + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
+	gint64 start = g_get_monotonic_time();
+	gint64 end = start + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
+	bool asked_all = ordered; /* an ordered op waits for no acknowledgment */
 	g_mutex_lock(&r->lock);
-	if (!sent && !p.done)
-		finish(r, &p, -EACCES);
-	while (!p.done)
-		if (!g_cond_wait_until(&r->cond, &r->lock, end) && !p.done) {
+	if (!sent && !p->done)
+		finish(r, p, -EACCES);
+	while (!p->done && !(ordered && p->applied))
+		if (!wait_confirmation(r, start, end, &asked_all) && !p->done &&
+		    !(ordered && p->applied)) {
 			log_err("a %s was not confirmed by a quorum of members within %d s; "
 				"failing it with EIO (outcome unknown)",
 				fsop_name(o.kind), REPLICA_WRITE_TIMEOUT_S);
-			finish(r, &p, -EIO);
+			finish(r, p, -EIO);
 		}
-	g_hash_table_remove(r->pending, &p.reqid);
-	g_cond_broadcast(&r->cond);
-	res = p.result;
+	res = p->result;
 	if (res >= 0 && attr)
-		*attr = p.attr;
+		*attr = p->attr;
+	if (p->done) {
+		g_hash_table_remove(r->pending, &p->reqid);
+		g_free(p);
+	} else {
+		p->detached = true;
+	}
+	g_cond_broadcast(&r->cond);
 	g_mutex_unlock(&r->lock);
 	return res;
+}
+
+int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
+{
+	return submit(r, op, attr, false);
+}
+
+int replica_submit_ordered(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
+{
+	return submit(r, op, attr, true);
+}
+
+/* Under r->lock: whether an ordered write to inode still waits for its
+ * confirmation; *last: the latest place among the ops applied here of
+ * those that do. fail: they fail with EIO. */
+static bool unconfirmed_on(replica_t *r, uint64_t inode, bool fail, uint64_t *last)
+{
+	GHashTableIter it;
+	gpointer v;
+	bool any = false;
+
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (!p->detached || p->done || p->inode != inode)
+			continue;
+		any = true;
+		if (last)
+			*last = MAX(*last, p->seq);
+		if (fail)
+			finish(r, p, -EIO);
+	}
+	return any;
+}
+
+/* Under r->lock: whether an op of this node that asked for acknowledgments
+ * is still unconfirmed at or after place seq (or not applied yet, so after
+ * it): its acknowledgment will cover seq. */
+static bool ack_coming(replica_t *r, uint64_t seq)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (!p->done && p->ack_wanted && (!p->applied || p->seq >= seq))
+			return true;
+	}
+	return false;
+}
+
+int replica_barrier(replica_t *r, uint64_t inode)
+{
+	gint64 start = g_get_monotonic_time();
+	gint64 end = start + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
+	bool asked_all = false;
+	uint64_t last = 0;
+
+	g_mutex_lock(&r->lock);
+	/* A file created and closed without a write: nothing asked for the
+	 * acknowledgment its close needs yet. */
+	if (unconfirmed_on(r, inode, false, &last) && !ack_coming(r, last))
+		ask_acks(r, ACK_QUORUM);
+	while (unconfirmed_on(r, inode, false, NULL))
+		if (!wait_confirmation(r, start, end, &asked_all) &&
+		    unconfirmed_on(r, inode, true, NULL))
+			log_err("inode %" G_GUINT64_FORMAT
+				": writes were not confirmed by a quorum "
+				"of members within %d s; the close fails with EIO (outcome "
+				"unknown)",
+				(guint64)inode, REPLICA_WRITE_TIMEOUT_S);
+	sweep_detached(r);
+	gpointer key = (gpointer)(uintptr_t)inode;
+	int err = GPOINTER_TO_INT(g_hash_table_lookup(r->unconfirmed, key));
+	g_hash_table_remove(r->unconfirmed, key);
+	g_mutex_unlock(&r->lock);
+	return -err;
 }
 
 void replica_status(replica_t *r, replica_status_t *st)

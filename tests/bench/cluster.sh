@@ -20,10 +20,22 @@
 # Each size runs in a process of its own (this script again), so that the
 # harness's trap removes its nodes before the next size starts.
 #
-# Environment: BUILD (default build), CLUSTER_SIZES (default "3 8 16"),
-# BENCH_PINGS (CPG messages per measure, default 1000), BENCH_REPL_WRITES
-# (default 200), BENCH_CREATES (default 2000), BENCH_SIZE (bytes per file,
-# default 200). Option: -d (--debug) keeps each size's temporary directory,
+#   4. the PVE pattern on n1: a tmp file written and renamed over the old;
+#   5. 8 concurrent writers on n1, then one writer on every node at once;
+#   6. (first size only) sync cost: the last node's pmxcfsd stopped, 10
+#      changes made, restarted on a tree of 10,000 files of 1 KiB: bytes
+#      corosync sent over its links and the time until it is writable;
+#   7. the creates again with n1's pmxcfsd in local mode.
+# Each figure is printed beside the CPG round trip of the same run (or the
+# single writer's rate), as a ratio; with the CPU corosync and pmxcfsd used
+# per create on all nodes together (one 2-core machine runs every node).
+#
+# Environment: BUILD (default build), CLUSTER_SIZES (default "3 5 8 16";
+# 32 is measured when asked for), BENCH_PINGS (CPG messages per measure,
+# default 1000), BENCH_REPL_WRITES (default 200), BENCH_CREATES (default
+# 2000), BENCH_RENAMES (default 1000), BENCH_SIZE (bytes per file, default
+# 200), BENCH_SYNC_FILES (tree size for the sync cost, default 10000; 0
+# skips it). Option: -d (--debug) keeps each size's temporary directory,
 # with the nodes' logs under nodes/*/.
 
 BENCH_SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
@@ -46,7 +58,7 @@ if [ -z "$BENCH_CLUSTER_N" ]; then
 		*) bench_die "unknown option $a (usage: $0 [-d])" ;;
 		esac
 	done
-	CLUSTER_SIZES=${CLUSTER_SIZES:-"3 8 16"}
+	CLUSTER_SIZES=${CLUSTER_SIZES:-"3 5 8 16"}
 	BUILD=${BUILD:-build}
 	case $BUILD in
 	/*) build_dir=$BUILD ;;
@@ -89,8 +101,11 @@ if [ -z "$BENCH_CLUSTER_N" ]; then
 		[ -n "$child" ] && kill -TERM "$child" 2>/dev/null
 	}
 	trap on_signal INT TERM HUP
+	sync_files=${BENCH_SYNC_FILES:-10000}
 	for n in $CLUSTER_SIZES; do
-		BENCH_CLUSTER_N=$n BUILD=$BUILD bash "$BENCH_SELF" "$@" &
+		BENCH_CLUSTER_N=$n BUILD=$BUILD BENCH_SYNC_FILES=$sync_files \
+			bash "$BENCH_SELF" "$@" &
+		sync_files=0
 		child=$!
 		rc=0
 		while :; do
@@ -127,7 +142,11 @@ N=$BENCH_CLUSTER_N
 PINGS=${BENCH_PINGS:-1000}
 WRITES=${BENCH_REPL_WRITES:-200}
 CREATES=${BENCH_CREATES:-2000}
+RENAMES=${BENCH_RENAMES:-1000}
 SIZE=${BENCH_SIZE:-200}
+# the sync cost is measured with the first size only, unless asked for
+SYNC_FILES=${BENCH_SYNC_FILES:-0}
+SYNC_CHANGES=${BENCH_SYNC_CHANGES:-10}
 LAST=n$N
 # quorum of N one-vote members (votequorum's default), the writer included
 QUORUM=$((N / 2 + 1))
@@ -176,6 +195,34 @@ done
 wait_for "a write through n1 to be accepted and read on all $N nodes" "$ready_timeout" \
 	"probe_cluster ready-$$" || error "the cluster's /etc/pve did not become writable"
 
+# cpu_ticks PROGRAM: the CPU time (utime + stime, in clock ticks) used so
+# far by PROGRAM (corosync or pmxcfsd) on every node together
+cpu_ticks () {
+	local n pid total=0 t
+	for n in $(node_list); do
+		case $1 in
+		corosync) pid=$(node_corosync_pid "$n") ;;
+		*) pid=$(node_pmxcfsd_pid "$n") ;;
+		esac || return 1
+		t=$(awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$pid/stat") || return 1
+		total=$((total + t))
+	done
+	say "$total"
+}
+
+# knet_tx_bytes: the bytes every node's corosync sent on its links so far
+knet_tx_bytes () {
+	local n total=0 b
+	for n in $(node_list); do
+		b=$(node_exec "$n" corosync-cmapctl -m stats 2>/dev/null |
+			awk '/\.tx_data_bytes / { s += $NF } END { print s + 0 }') || return 1
+		total=$((total + b))
+	done
+	say "$total"
+}
+
+TICK_MS=$(awk -v h="$(getconf CLK_TCK)" 'BEGIN { print 1000 / h }')
+
 # ---- 1. the floor: raw CPG round trips with N members
 progress "CPG round trips ($PINGS messages)"
 member_pids=()
@@ -186,8 +233,12 @@ for n in $(node_list); do
 	member_pids+=($!)
 done
 ping_wait=$((ready_timeout > 30 ? ready_timeout : 30))
+c0=$(cpu_ticks corosync) || error "reading CPU times failed"
 ping=$(node_exec n1 "$BUILD/tests/cpgping" ping -g "$PING_GROUP" -n "$PINGS" -m "$N" \
 	-w "$ping_wait") || error "cpgping ping failed"
+c1=$(cpu_ticks corosync) || error "reading CPU times failed"
+ping_cpu_ms=$(awk -v a="$c0" -v b="$c1" -v t="$TICK_MS" -v n="$PINGS" \
+	'BEGIN { printf "%.3f", (b - a) * t / n }')
 qping=$(node_exec n1 "$BUILD/tests/cpgping" ping -g "$PING_GROUP" -n "$PINGS" -m "$N" \
 	-a "$QUORUM" -w "$ping_wait") || error "cpgping ping with echoes failed"
 if [ ${#member_pids[@]} -gt 0 ]; then
@@ -195,17 +246,95 @@ if [ ${#member_pids[@]} -gt 0 ]; then
 	wait "${member_pids[@]}" 2>/dev/null
 fi
 
+# corosync's CPU while nothing is written: the token still circulates
+progress "corosync's CPU while idle (2 s)"
+c0=$(cpu_ticks corosync) && p0=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
+t0=$EPOCHREALTIME
+sleep 2
+c1=$(cpu_ticks corosync) && p1=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
+idle_cs=$(awk -v a="$c0" -v b="$c1" -v t="$TICK_MS" -v s="$t0" -v e="$EPOCHREALTIME" \
+	'BEGIN { printf "%.1f", (b - a) * t / (e - s) / 10 }')
+idle_pm=$(awk -v a="$p0" -v b="$p1" -v t="$TICK_MS" -v s="$t0" -v e="$EPOCHREALTIME" \
+	'BEGIN { printf "%.1f", (b - a) * t / (e - s) / 10 }')
+
 # ---- 2. replication latency, n1 to the last node
 progress "replication latency ($WRITES writes, n1 to $LAST)"
 repl=$("$BUILD/tests/replat" -n "$WRITES" -s "$SIZE" -w 30 \
 	"$(node_path n1 "$PVE/bench-replat")" "$(node_path "$LAST" "$PVE/bench-replat")") ||
 	error "replat failed"
 
-# ---- 3. creates on n1: cluster, then local mode
+
+# ---- 3. creates on n1 in the cluster, with the CPU every daemon used
 progress "creates on n1 in the cluster ($CREATES files of $SIZE bytes)"
-out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -p create -k "$PVE") ||
+c0=$(cpu_ticks corosync) && p0=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
+out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -p create "$PVE") ||
 	error "fsbench in the cluster failed"
+c1=$(cpu_ticks corosync) && p1=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
 creates_cluster=$(field "$out" create)
+cs_ms=$(awk -v a="$c0" -v b="$c1" -v t="$TICK_MS" -v n="$CREATES" \
+	'BEGIN { printf "%.3f", (b - a) * t / n }')
+pm_ms=$(awk -v a="$p0" -v b="$p1" -v t="$TICK_MS" -v n="$CREATES" \
+	'BEGIN { printf "%.3f", (b - a) * t / n }')
+
+# ---- 4. the PVE pattern: a tmp file renamed over the old one
+progress "tmp file + rename over on n1 ($RENAMES files)"
+out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$RENAMES" -s "$SIZE" -p create,rename "$PVE") ||
+	error "fsbench rename in the cluster failed"
+renames_cluster=$(field "$out" rename)
+
+# ---- 5. writers sharing rounds: 8 on n1, then one on every node
+progress "8 concurrent writers on n1"
+out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -j 8 -p create "$PVE") ||
+	error "fsbench -j 8 in the cluster failed"
+creates_j8=$(field "$out" create)
+progress "one writer on each of the $N nodes"
+per=$(((CREATES + N - 1) / N))
+writers=()
+for n in $(node_list); do
+	node_exec "$n" "$BUILD/tests/fsbench" -n "$per" -s "$SIZE" -p create "$PVE" \
+		>"$TRASH/each.$n" 2>&1 &
+	writers+=($!)
+done
+# (a bare `wait` would wait for the daemons too)
+wait "${writers[@]}"
+creates_each=0
+for n in $(node_list); do
+	r=$(field "$(cat "$TRASH/each.$n")" create)
+	[ -n "$r" ] || error "the writer on $n failed: $(cat "$TRASH/each.$n")"
+	creates_each=$(awk -v a="$creates_each" -v b="$r" 'BEGIN { print a + b }')
+done
+
+# ---- 6. sync cost: the last node rejoins after missing a few changes
+sync_line=
+if [ "$SYNC_FILES" -gt 0 ]; then
+	progress "sync: filling the tree with $SYNC_FILES files of 1 KiB"
+	node_exec n1 "$BUILD/tests/fsbench" -n "$SYNC_FILES" -s 1024 -j 8 -p create -k \
+		"$PVE" >/dev/null || error "filling the tree failed"
+	wait_for "every node to have the filled tree" "$ready_timeout" \
+		"probe_cluster filled-$$" || error "the filled tree did not reach every node"
+	node_stop_pmxcfsd "$LAST" || error "stopping pmxcfsd on $LAST failed"
+	for i in $(seq 1 "$SYNC_CHANGES"); do
+		say "change $i" >"$(node_path n1 "$PVE/bench-missed-$i")" ||
+			error "change $i on n1 failed"
+	done
+	b0=$(knet_tx_bytes) || error "reading corosync's link statistics failed"
+	t0=$EPOCHREALTIME
+	node_start_pmxcfsd "$LAST" || error "pmxcfsd did not restart on $LAST"
+	wait_for "$LAST to be writable again" "$ready_timeout" \
+		"say x >\"\$(node_path $LAST \$PVE/bench-rejoined)\" 2>/dev/null" ||
+		error "$LAST did not become writable"
+	t1=$EPOCHREALTIME
+	b1=$(knet_tx_bytes) || error "reading corosync's link statistics failed"
+	sync_line=$(awk -v n="$N" -v f="$SYNC_FILES" -v c="$SYNC_CHANGES" -v b="$((b1 - b0))" \
+		-v t0="$t0" -v t1="$t1" 'BEGIN {
+		changed = c * 10
+		printf "N=%d sync after missing %d changes (tree of %d files of 1 KiB):" \
+			" %.0f KiB sent over the links, %.2f s until writable (the changes:" \
+			" %d bytes, ratio %.0f)\n", n, c, f, b / 1024, t1 - t0, changed, b / changed
+	}')
+fi
+
+# ---- 7. the same creates in local mode, on n1's own copy of the tree
 progress "restarting pmxcfsd on n1 in local mode"
 node_stop_pmxcfsd n1 || error "stopping pmxcfsd on n1 failed"
 node_start_pmxcfsd n1 -l || error "pmxcfsd -l did not start on n1"
@@ -225,7 +354,10 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 	-v w50="$(field "$repl" write_p50_ms)" -v w99="$(field "$repl" write_p99_ms)" \
 	-v o50="$(field "$repl" open_p50_ms)" -v c50="$(field "$repl" close_p50_ms)" \
 	-v a50="$(field "$repl" call_p50_ms)" \
-	-v cc="$creates_cluster" -v cl="$creates_local" 'function ratio(a, b) {
+	-v cc="$creates_cluster" -v cl="$creates_local" -v rn="$renames_cluster" \
+	-v j8="$creates_j8" -v each="$creates_each" -v csms="$cs_ms" -v pmms="$pm_ms" \
+	-v pingcpu="$ping_cpu_ms" -v idlecs="$idle_cs" -v idlepm="$idle_pm" \
+	'function ratio(a, b) {
 		return b > 0 ? sprintf("%.1f", a / b) : "-"
 	}
 	BEGIN {
@@ -238,8 +370,8 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 			n, l50, r50, ratio(l50, r50)
 		printf "N=%d replication latency p90 %.2f ms (CPG round trip p90 %.2f ms, ratio %s)\n",
 			n, l90, r90, ratio(l90, r90)
-		printf "N=%d replication latency p99 %.2f ms (CPG round trip p99 %.2f ms, ratio %s)\n",
-			n, l99, r99, ratio(l99, r99)
+		printf "N=%d replication latency p99 %.2f ms (CPG round trip p99 %.2f ms, ratio %s;" \
+			" p99/p50 %s)\n", n, l99, r99, ratio(l99, r99), ratio(l99, l50)
 		printf "N=%d write() call p50 %.2f ms p99 %.2f ms (CPG quorum round trip p50 %.2f ms," \
 			" ratio %s)\n", n, w50, w99, q50, ratio(w50, q50)
 		printf "N=%d open(O_TRUNC)+write+close p50 %.2f ms (open %.2f, write %.2f, close %.2f;" \
@@ -248,7 +380,21 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 		# parenthesised: a bare ">" among printf arguments redirects
 		printf "N=%d creates/s cluster %.0f local %.0f ratio %.2f\n",
 			n, cc, cl, (cl > 0 ? cc / cl : 0)
+		printf "N=%d create cost %.2f ms = %s CPG round trips (p50 %.2f ms); CPU per create:" \
+			" corosync %.3f ms = %s raw CPG messages (%.3f ms each), pmxcfsd %.3f ms" \
+			" (all %d nodes together)\n",
+			n, (cc > 0 ? 1000 / cc : 0), (cc > 0 ? ratio(1000 / cc, r50) : "-"), r50,
+			csms, ratio(csms, pingcpu), pingcpu, pmms, n
+		printf "N=%d idle: corosync %.1f%% of a CPU, pmxcfsd %.1f%% (all %d nodes together)\n",
+			n, idlecs, idlepm, n
+		printf "N=%d tmp file + rename over/s %.0f (creates/s %.0f, ratio %s)\n",
+			n, rn, cc, ratio(rn, cc)
+		printf "N=%d 8 writers on n1: creates/s %.0f (one writer %.0f, ratio %s)\n",
+			n, j8, cc, ratio(j8, cc)
+		printf "N=%d one writer on each node: creates/s %.0f in all (one writer %.0f," \
+			" ratio %s)\n", n, each, cc, ratio(each, cc)
 	}' || error "the figures could not be printed"
+[ -z "$sync_line" ] || say "$sync_line"
 
 # Warnings and errors of the daemons during the run, for a look at the logs
 # (kept with -d) when the figures are odd.

@@ -1,13 +1,14 @@
 /* fsbench: times small-file operations on a directory, for comparing
  * pmxcfsd's mount with a tmpfs baseline (tests/bench/run.sh).
  *
- *   fsbench [-n FILES] [-s BYTES] [-p PHASES] [-k] DIR
+ *   fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-k] DIR
  *       Works in a fresh subdirectory of DIR and prints one line per phase,
  *       "PHASE OPS_PER_SECOND", measured with CLOCK_MONOTONIC. PHASES is a
  *       comma-separated subset of: create overwrite read stat rename
- *       mkdir_rmdir unlink (default: all, in that order). -k keeps the
- *       subdirectory and what is left in it; the subdirectory's path is
- *       printed as "dir PATH".
+ *       mkdir_rmdir unlink (default: all, in that order). -j runs each
+ *       phase in WRITERS processes at once, each on its share of the files;
+ *       the rate is their total. -k keeps the subdirectory and what is left
+ *       in it; the subdirectory's path is printed as "dir PATH".
  *   fsbench --start-until-readable FILE TIMEOUT CMD [ARG...]
  *       Runs CMD, waits for it, then polls until FILE can be opened and
  *       read; prints the seconds from just before CMD started.
@@ -85,11 +86,11 @@ static void write_file(const char *path, int flags, const char *data, size_t siz
 }
 
 static void run_phase(const char *phase, const char *dir, long nfiles, size_t size, char *data,
-		      char *rbuf)
+		      char *rbuf, long first, long step)
 {
 	char path[4096], tmp[4096];
 
-	for (long i = 0; i < nfiles; i++) {
+	for (long i = first; i < nfiles; i += step) {
 		name_of(path, sizeof(path), dir, i, "");
 		if (strcmp(phase, "create") == 0) {
 			write_file(path, O_CREAT | O_EXCL, data, size);
@@ -131,6 +132,35 @@ static void run_phase(const char *phase, const char *dir, long nfiles, size_t si
 	}
 }
 
+/* The phase in writers processes at once; with one, in this process. */
+static void run_writers(const char *phase, const char *dir, long nfiles, size_t size, char *data,
+			char *rbuf, long writers)
+{
+	if (writers == 1) {
+		run_phase(phase, dir, nfiles, size, data, rbuf, 0, 1);
+		return;
+	}
+	pid_t pids[writers];
+	for (long w = 0; w < writers; w++) {
+		pids[w] = fork();
+		if (pids[w] < 0)
+			die("fork: %s", strerror(errno));
+		if (pids[w] == 0) {
+			run_phase(phase, dir, nfiles, size, data, rbuf, w, writers);
+			_exit(0);
+		}
+	}
+	bool failed = false;
+	for (long w = 0; w < writers; w++) {
+		int status;
+		if (waitpid(pids[w], &status, 0) < 0)
+			die("waitpid: %s", strerror(errno));
+		failed = failed || !WIFEXITED(status) || WEXITSTATUS(status) != 0;
+	}
+	if (failed)
+		die("a writer of phase %s failed", phase);
+}
+
 static bool known_phase(const char *p)
 {
 	for (size_t i = 0; i < NPHASES; i++)
@@ -144,10 +174,11 @@ static int bench(int argc, char **argv)
 	long nfiles = DEFAULT_FILES;
 	long size = DEFAULT_SIZE;
 	char *phases = NULL;
+	long writers = 1;
 	bool keep = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:s:p:k")) != -1) {
+	while ((c = getopt(argc, argv, "n:s:p:j:k")) != -1) {
 		switch (c) {
 		case 'n':
 			nfiles = strtol(optarg, NULL, 10);
@@ -158,6 +189,9 @@ static int bench(int argc, char **argv)
 		case 'p':
 			phases = optarg;
 			break;
+		case 'j':
+			writers = strtol(optarg, NULL, 10);
+			break;
 		case 'k':
 			keep = true;
 			break;
@@ -165,8 +199,8 @@ static int bench(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (optind != argc - 1 || nfiles <= 0 || size <= 0)
-		die("usage: fsbench [-n FILES] [-s BYTES] [-p PHASES] [-k] DIR");
+	if (optind != argc - 1 || nfiles <= 0 || size <= 0 || writers < 1 || writers > 256)
+		die("usage: fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-k] DIR");
 
 	char dir[4096];
 	int len = snprintf(dir, sizeof(dir), "%s/fsbench.%ld.%ld", argv[optind], (long)getpid(),
@@ -199,7 +233,7 @@ static int bench(int argc, char **argv)
 
 	for (size_t i = 0; i < n; i++) {
 		double t0 = now();
-		run_phase(list[i], dir, nfiles, (size_t)size, data, rbuf);
+		run_writers(list[i], dir, nfiles, (size_t)size, data, rbuf, writers);
 		double dt = now() - t0;
 		printf("%s %.1f\n", list[i], dt > 0 ? (double)nfiles / dt : 0.0);
 		fflush(stdout);
