@@ -54,6 +54,15 @@ typedef void (*replica_changed_fn)(void *ctx);
  * Must not block on anything a file system request may hold. */
 typedef void (*replica_applied_fn)(void *ctx, const fsop_t *op);
 
+/* Where the engine learns about quorum; corosync's votequorum unless
+ * given (tests give their own). */
+typedef struct {
+	uint32_t (*threshold)(void *ctx); /* votes needed; 0 while unknown */
+	bool (*quorate)(void *ctx);	  /* corosync's own verdict */
+	uint32_t (*node_votes)(void *ctx, uint32_t nodeid);
+	uint32_t (*qdevice_votes)(void *ctx); /* a quorum device's vote now */
+} replica_quorum_ops_t;
+
 typedef struct {
 	memdb_t *mdb;
 	clusterlog_t *clog;
@@ -61,6 +70,11 @@ typedef struct {
 	replica_changed_fn changed; /* may be NULL */
 	replica_applied_fn applied; /* may be NULL */
 	void *ctx;
+	/* NULL: corosync's CPG (cpggroup_ops) and votequorum. With quorum
+	 * given, its owner calls replica_changed_quorum() on every change. */
+	const struct group_ops_s *group;
+	const replica_quorum_ops_t *quorum;
+	void *quorum_ctx;
 } replica_config_t;
 
 replica_t *replica_new(const replica_config_t *cfg);
@@ -88,6 +102,9 @@ int replica_barrier(replica_t *r, uint64_t inode);
  * once with EACCES (during a state exchange a change waits). Thread
  * safe. */
 bool replica_may_write(replica_t *r);
+
+/* The quorum (replica_config_t.quorum) changed. Main loop. */
+void replica_changed_quorum(replica_t *r);
 
 /* Sends a cluster log entry to every member (each adds it to its log). */
 void replica_log(replica_t *r, const clusterlog_entry_t *entry);

@@ -1,20 +1,14 @@
 #include "replica.h"
 
+#include "cpggroup.h"
 #include "log.h"
 #include "quorum.h"
 
-#include <corosync/cpg.h>
 #include <errno.h>
-#include <glib-unix.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
-#define RETRY_MS 1000
-/* corosync answered "try again" to a join: soon, not after a full retry. */
-#define JOIN_RETRY_MS 50
-/* Messages corosync could not take yet are sent again this often. */
-#define DRAIN_MS 2
 /* Tree transfers are cut into messages of this size. */
 #define CHUNK_SIZE (256 * 1024)
 /* A received tree may not grow past this: the file system's limit on its
@@ -116,22 +110,21 @@ struct replica {
 	memdb_t *mdb;
 	clusterlog_t *clog;
 	char *nodename;
-	quorum_t *quorum;
 
 	/* Everything FUSE threads see goes under lock; the main loop is the
 	 * only writer of the rest. */
 	GMutex lock;
 	GCond cond;
+	/* Held while handing a message to the group, so that send_seq counts
+	 * in the order the group gets them. */
 	GMutex send_lock;
 
-	cpg_handle_t handle;
-	bool have_handle;
-	guint fd_source, retry_source, verify_source, sync_source, leave_source;
-	int last_error;
-	/* Messages corosync could not take yet, in order (under send_lock);
-	 * nothing waits for corosync's queue on the main loop. */
-	GQueue outq;
-	guint drain_source;
+	const group_ops_t *gops;
+	void *group; /* under send_lock for senders; NULL once shut down */
+	const replica_quorum_ops_t *qops;
+	void *qctx;
+	quorum_t *quorum; /* when the quorum is corosync's (qops not given) */
+	guint verify_source, sync_source, leave_source;
 	uint64_t send_seq;  /* messages handed out so far (under send_lock) */
 	uint64_t state_seq; /* send_seq of this epoch's own state message */
 	/* Set when this member must leave the group (fail-stop): nothing is
@@ -175,7 +168,6 @@ struct replica {
 	uint64_t seen_version; /* the tree version changed() last heard of */
 };
 
-static void try_connect(replica_t *r);
 static void disconnect(replica_t *r);
 static void queue_clear(replica_t *r);
 
@@ -252,7 +244,7 @@ static uint32_t votes_where(replica_t *r, bool (*ok)(const member_t *, uint64_t)
 		member_t *m = r->members->pdata[i];
 		if (m->foreign || !ok(m, arg) || (any && m->nodeid == last))
 			continue;
-		sum += quorum_node_votes(r->quorum, m->nodeid);
+		sum += r->qops->node_votes(r->qctx, m->nodeid);
 		last = m->nodeid;
 		any = true;
 	}
@@ -321,78 +313,26 @@ static bool is_leaving(replica_t *r)
 
 /* ---- sending ---- */
 
-/* Under send_lock. */
-static cs_error_t mcast(replica_t *r, GVariant *env)
-{
-	struct iovec iov = {.iov_base = (void *)g_variant_get_data(env),
-			    .iov_len = g_variant_get_size(env)};
-
-	return r->have_handle ? cpg_mcast_joined(r->handle, CPG_TYPE_AGREED, &iov, 1)
-			      : CS_ERR_BAD_HANDLE;
-}
-
-/* Under send_lock. */
-static void outq_clear(replica_t *r)
-{
-	GVariant *env;
-
-	while ((env = g_queue_pop_head(&r->outq)))
-		g_variant_unref(env);
-}
-
-static gboolean drain_cb(gpointer data)
-{
-	replica_t *r = data;
-	cs_error_t rc = CS_OK;
-	GVariant *env;
-
-	g_mutex_lock(&r->send_lock);
-	while ((env = g_queue_peek_head(&r->outq))) {
-		rc = mcast(r, env);
-		if (rc != CS_OK)
-			break;
-		g_variant_unref(g_queue_pop_head(&r->outq));
-	}
-	bool more = rc == CS_ERR_TRY_AGAIN;
-	if (!more) {
-		outq_clear(r);
-		r->drain_source = 0;
-	}
-	g_mutex_unlock(&r->send_lock);
-	if (rc != CS_OK && rc != CS_ERR_TRY_AGAIN)
-		request_leave(r, false, "corosync refused a message (error %d)", rc);
-	return more ? G_SOURCE_CONTINUE : G_SOURCE_REMOVE;
-}
-
-/* Hands a message to corosync, or queues it behind the ones corosync could
- * not take yet (same order); never waits. False when it was not taken and
- * never will be: then this member leaves the group, since the others may
- * wait for it. */
+/* Hands a message to the group, which keeps the order of what it could not
+ * take yet; never waits. False when it was not taken and never will be:
+ * then this member leaves the group, since the others may wait for it. */
 static bool send_msg_seq(replica_t *r, uint32_t type, GVariant *body, uint64_t *seq)
 {
 	g_autoptr(GVariant) env =
 	    g_variant_ref_sink(g_variant_new(ENVELOPE_TYPE, MSG_MAGIC, MSG_VERSION, type, body));
-	cs_error_t rc = CS_OK;
+	int rc = -ENOTCONN;
 
 	g_mutex_lock(&r->send_lock);
-	if (!r->have_handle)
-		rc = CS_ERR_BAD_HANDLE;
-	else if (g_queue_is_empty(&r->outq))
-		rc = mcast(r, env);
-	if (seq && rc != CS_ERR_BAD_HANDLE)
+	if (r->group)
+		rc = r->gops->send(r->group, g_variant_get_data(env), g_variant_get_size(env));
+	if (seq && rc != -ENOTCONN)
 		__atomic_store_n(seq, ++r->send_seq, __ATOMIC_RELEASE);
-	if (rc == CS_ERR_TRY_AGAIN || (rc == CS_OK && !g_queue_is_empty(&r->outq))) {
-		g_queue_push_tail(&r->outq, g_steal_pointer(&env));
-		if (!r->drain_source)
-			r->drain_source = g_timeout_add(DRAIN_MS, drain_cb, r);
-		rc = CS_OK;
-	}
 	g_mutex_unlock(&r->send_lock);
-	if (rc == CS_ERR_BAD_HANDLE)
+	if (rc == -ENOTCONN)
 		return false;
-	if (rc != CS_OK) {
-		request_leave(r, false, "sending a message of type %u failed (corosync error %d)",
-			      type, rc);
+	if (rc < 0) {
+		request_leave(r, false, "sending a message of type %u failed: %s", type,
+			      g_strerror(-rc));
 		return false;
 	}
 	return true;
@@ -413,13 +353,13 @@ static bool acked_at_least(const member_t *m, uint64_t seq)
 /* Under r->lock. */
 static void update_writable(replica_t *r)
 {
-	uint32_t q = quorum_threshold(r->quorum);
+	uint32_t q = r->qops->threshold(r->qctx);
 
-	r->cs_quorate = quorum_quorate(r->quorum);
+	r->cs_quorate = r->qops->quorate(r->qctx);
 	/* A quorum device's vote counts as corosync counts it: qnetd gives
 	 * it to one partition at a time. */
 	r->writable = r->state == ST_SYNCED && !r->leaving && r->cs_quorate && q > 0 &&
-		      votes_where(r, any_member, 0) + quorum_qdevice_votes(r->quorum) >= q;
+		      votes_where(r, any_member, 0) + r->qops->qdevice_votes(r->qctx) >= q;
 }
 
 /* Under r->lock: the members that applied up to seq hold quorum by their
@@ -435,7 +375,7 @@ static bool confirmed(replica_t *r, uint64_t seq, uint32_t q)
 	for (guint i = 0; i < r->members->len; i++)
 		if (!acked_at_least(r->members->pdata[i], seq))
 			return false;
-	return acked + quorum_qdevice_votes(r->quorum) >= q;
+	return acked + r->qops->qdevice_votes(r->qctx) >= q;
 }
 
 static void finish(replica_t *r, pending_t *p, int result)
@@ -472,7 +412,7 @@ static void confirm_pending(replica_t *r)
 {
 	GHashTableIter it;
 	gpointer v;
-	uint32_t q = quorum_threshold(r->quorum);
+	uint32_t q = r->qops->threshold(r->qctx);
 
 	if (!r->writable)
 		return;
@@ -564,15 +504,15 @@ static bool acks_now(replica_t *r, guint8 mode, uint32_t nodeid, uint32_t pid)
 	if (start == n)
 		return true;
 	g_mutex_lock(&r->lock);
-	uint32_t q = quorum_threshold(r->quorum);
-	uint32_t votes = quorum_node_votes(r->quorum, nodeid);
+	uint32_t q = r->qops->threshold(r->qctx);
+	uint32_t votes = r->qops->node_votes(r->qctx, nodeid);
 	bool mine = false;
 	for (guint k = 1; k < n && votes < q && !mine; k++) {
 		member_t *m = r->members->pdata[(start + k) % n];
 		if (m->foreign)
 			continue;
 		mine = is_me(r, m->nodeid, m->pid);
-		votes += quorum_node_votes(r->quorum, m->nodeid);
+		votes += r->qops->node_votes(r->qctx, m->nodeid);
 	}
 	g_mutex_unlock(&r->lock);
 	return mine;
@@ -1008,14 +948,6 @@ static void log_cluster(replica_t *r, int pri, const char *fmt, ...)
 
 /* ---- corosync callbacks ---- */
 
-static replica_t *from_handle(cpg_handle_t h)
-{
-	void *ctx = NULL;
-
-	cpg_context_get(h, &ctx);
-	return ctx;
-}
-
 static void on_sync_start(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
 {
 	member_t *l = leader(r);
@@ -1133,10 +1065,9 @@ static void mark_foreign(replica_t *r, uint32_t nodeid, uint32_t pid, uint32_t v
 	}
 }
 
-static void on_deliver(cpg_handle_t h, const struct cpg_name *group, uint32_t nodeid, uint32_t pid,
-		       void *msg, size_t len)
+static void on_deliver(void *ctx, uint32_t nodeid, uint32_t pid, const void *msg, size_t len)
 {
-	replica_t *r = from_handle(h);
+	replica_t *r = ctx;
 	guint32 magic, version, type;
 	GVariant *body;
 
@@ -1176,15 +1107,12 @@ static gboolean sync_timeout_cb(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
-		       const struct cpg_address *members, size_t nmembers,
-		       const struct cpg_address *left, size_t nleft,
-		       const struct cpg_address *joined, size_t njoined)
+static void on_confchg(void *ctx, const group_member_t *members, size_t nmembers,
+		       const group_member_t *left, size_t nleft, const group_member_t *joined,
+		       size_t njoined)
 {
-	replica_t *r = from_handle(h);
+	replica_t *r = ctx;
 
-	if (!r)
-		return;
 	if (is_leaving(r))
 		return;
 	g_mutex_lock(&r->lock);
@@ -1240,45 +1168,7 @@ static void on_confchg(cpg_handle_t h, const struct cpg_name *group,
 	}
 }
 
-static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n, const uint32_t *members)
-{
-	log_debug("corosync ring %u.%llu with %u node(s)", ring.nodeid,
-		  (unsigned long long)ring.seq, n);
-}
-
-/* ---- connection ---- */
-
-static gboolean retry_cb(gpointer data)
-{
-	replica_t *r = data;
-
-	r->retry_source = 0;
-	try_connect(r);
-	return G_SOURCE_REMOVE;
-}
-
-static void schedule_retry(replica_t *r)
-{
-	if (!r->retry_source)
-		r->retry_source = g_timeout_add(RETRY_MS, retry_cb, r);
-}
-
-/* Senders on FUSE threads use the handle under send_lock. */
-static void close_handle(replica_t *r)
-{
-	if (r->fd_source)
-		g_source_remove(r->fd_source);
-	r->fd_source = 0;
-	g_mutex_lock(&r->send_lock);
-	if (r->have_handle)
-		cpg_finalize(r->handle);
-	r->have_handle = false;
-	outq_clear(r);
-	if (r->drain_source)
-		g_source_remove(r->drain_source);
-	r->drain_source = 0;
-	g_mutex_unlock(&r->send_lock);
-}
+/* ---- the group ---- */
 
 static void queue_clear(replica_t *r)
 {
@@ -1290,10 +1180,9 @@ static void queue_clear(replica_t *r)
 	}
 }
 
-static void disconnect(replica_t *r)
+/* Out of the group: nothing is applied or confirmed until the next sync. */
+static void reset(replica_t *r)
 {
-	close_handle(r);
-
 	g_mutex_lock(&r->lock);
 	r->state = ST_DOWN;
 	r->have_epoch = false;
@@ -1308,8 +1197,14 @@ static void disconnect(replica_t *r)
 		g_source_remove(r->sync_source);
 	r->sync_source = 0;
 	queue_clear(r);
-	if (!r->stopped)
-		schedule_retry(r);
+}
+
+/* Leaves the group and joins it again (fail-stop). */
+static void disconnect(replica_t *r)
+{
+	reset(r);
+	if (r->group)
+		r->gops->rejoin(r->group);
 }
 
 static gboolean changed_idle(gpointer data)
@@ -1333,87 +1228,75 @@ static void notify_changed(replica_t *r)
 		r->changed_source = g_idle_add(changed_idle, r);
 }
 
-static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
-{
-	replica_t *r = data;
-	cs_error_t rc = cpg_dispatch(r->handle, CS_DISPATCH_ALL);
-
-	if (rc == CS_OK || rc == CS_ERR_TRY_AGAIN) {
-		if (r->have_handle)
-			send_ack(r);
-		notify_changed(r);
-		return G_SOURCE_CONTINUE;
-	}
-	if (!r->have_handle)
-		return G_SOURCE_REMOVE;
-	log_warn("lost the connection to corosync (error %d); reads go on, writes fail until "
-		 "it is back",
-		 rc);
-	r->last_error = rc;
-	r->fd_source = 0;
-	disconnect(r);
-	return G_SOURCE_REMOVE;
-}
-
-static void try_connect(replica_t *r)
-{
-	cpg_model_v1_data_t model = {
-	    .model = CPG_MODEL_V1,
-	    .cpg_deliver_fn = on_deliver,
-	    .cpg_confchg_fn = on_confchg,
-	    .cpg_totem_confchg_fn = on_totem,
-	    .flags = CPG_MODEL_V1_DELIVER_INITIAL_TOTEM_CONF,
-	};
-	struct cpg_name name;
-	unsigned int nodeid = 0;
-	int fd = -1;
-	cs_error_t rc;
-
-	strcpy(name.value, REPLICA_GROUP);
-	name.length = (uint32_t)strlen(REPLICA_GROUP);
-	rc = cpg_model_initialize(&r->handle, CPG_MODEL_V1, (cpg_model_data_t *)&model, NULL);
-	if (rc == CS_OK) {
-		r->have_handle = true;
-		cpg_context_set(r->handle, r);
-		rc = cpg_local_get(r->handle, &nodeid);
-	}
-	if (rc == CS_OK) {
-		r->nodeid = nodeid;
-		rc = cpg_join(r->handle, &name);
-	}
-	if (rc == CS_OK)
-		rc = cpg_fd_get(r->handle, &fd);
-	if (rc == CS_ERR_TRY_AGAIN) {
-		/* corosync is busy (a membership change): soon, from a timer. */
-		close_handle(r);
-		if (!r->retry_source)
-			r->retry_source = g_timeout_add(JOIN_RETRY_MS, retry_cb, r);
-		return;
-	}
-	if (rc != CS_OK) {
-		if (r->last_error != (int)rc)
-			log_warn("cannot join the cluster's file system group through corosync "
-				 "(error %d); serving reads, retrying every %d ms",
-				 rc, RETRY_MS);
-		r->last_error = rc;
-		close_handle(r);
-		schedule_retry(r);
-		return;
-	}
-	log_notice("joined the cluster's file system group as node %u", r->nodeid);
-	r->last_error = 0;
-	g_mutex_lock(&r->lock);
-	r->state = ST_SYNC; /* until the first membership comes */
-	g_mutex_unlock(&r->lock);
-	r->fd_source = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, dispatch_cb, r);
-}
-
-static void quorum_changed(void *ctx)
+static void on_dispatched(void *ctx)
 {
 	replica_t *r = ctx;
 
+	send_ack(r);
+	notify_changed(r);
+}
+
+static void on_lost(void *ctx)
+{
+	reset(ctx);
+}
+
+static void on_joined(void *ctx, uint32_t nodeid, uint32_t pid)
+{
+	replica_t *r = ctx;
+
+	log_notice("joined the cluster's file system group as node %u", nodeid);
+	g_mutex_lock(&r->lock);
+	r->nodeid = nodeid;
+	r->pid = pid;
+	r->state = ST_SYNC; /* until the first membership comes */
+	g_mutex_unlock(&r->lock);
+}
+
+static const group_callbacks_t group_callbacks = {
+    .joined = on_joined,
+    .deliver = on_deliver,
+    .confchg = on_confchg,
+    .dispatched = on_dispatched,
+    .lost = on_lost,
+};
+
+static void quorum_changed(void *ctx)
+{
+	replica_changed_quorum(ctx);
+}
+
+static uint32_t cs_threshold(void *ctx)
+{
+	return quorum_threshold(ctx);
+}
+
+static bool cs_quorate(void *ctx)
+{
+	return quorum_quorate(ctx);
+}
+
+static uint32_t cs_node_votes(void *ctx, uint32_t nodeid)
+{
+	return quorum_node_votes(ctx, nodeid);
+}
+
+static uint32_t cs_qdevice_votes(void *ctx)
+{
+	return quorum_qdevice_votes(ctx);
+}
+
+static const replica_quorum_ops_t corosync_quorum = {
+    .threshold = cs_threshold,
+    .quorate = cs_quorate,
+    .node_votes = cs_node_votes,
+    .qdevice_votes = cs_qdevice_votes,
+};
+
+void replica_changed_quorum(replica_t *r)
+{
 	/* The first call can come from quorum_new() itself. */
-	if (!r->quorum)
+	if (!r->qctx)
 		return;
 	g_mutex_lock(&r->lock);
 	bool was = r->writable;
@@ -1453,15 +1336,25 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->tree = g_byte_array_new();
 	g_queue_init(&r->queued);
 	r->replaced = g_hash_table_new(g_direct_hash, g_direct_equal);
-	g_queue_init(&r->outq);
 	r->pending = g_hash_table_new(g_int64_hash, g_int64_equal);
 	r->unconfirmed = g_hash_table_new(g_direct_hash, g_direct_equal);
 	r->qstamp = memdb_get_meta(r->mdb, META_QSTAMP);
 	r->stamp = r->qstamp;
-	r->last_error = -1;
 	r->state = ST_DOWN;
-	r->quorum = quorum_new(quorum_changed, r);
-	try_connect(r);
+	if (cfg->quorum) {
+		r->qops = cfg->quorum;
+		r->qctx = cfg->quorum_ctx;
+	} else {
+		r->qops = &corosync_quorum;
+		r->quorum = quorum_new(quorum_changed, r);
+		r->qctx = r->quorum;
+	}
+	r->gops = cfg->group ? cfg->group : &cpggroup_ops;
+	/* May join at once: everything it calls back into is ready. */
+	void *g = r->gops->open(REPLICA_GROUP, &group_callbacks, r);
+	g_mutex_lock(&r->send_lock);
+	r->group = g;
+	g_mutex_unlock(&r->send_lock);
 	r->verify_source = g_timeout_add_seconds(REPLICA_VERIFY_INTERVAL_S, verify_timer, r);
 	return r;
 }
@@ -1480,15 +1373,17 @@ void replica_shutdown(replica_t *r)
 	if (r->verify_source)
 		g_source_remove(r->verify_source);
 	r->verify_source = 0;
-	if (r->retry_source)
-		g_source_remove(r->retry_source);
-	r->retry_source = 0;
 	if (r->changed_source)
 		g_source_remove(r->changed_source);
 	r->changed_source = 0;
-	close_handle(r);
+	g_mutex_lock(&r->send_lock);
+	void *g = r->group;
+	r->group = NULL;
+	g_mutex_unlock(&r->send_lock);
+	r->gops->close(g);
 	quorum_free(r->quorum);
 	r->quorum = NULL;
+	r->qctx = NULL;
 	g_mutex_lock(&r->lock);
 	r->state = ST_DOWN;
 	r->writable = false;

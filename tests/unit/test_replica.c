@@ -1,0 +1,681 @@
+/* Unit tests for the replication engine, without corosync: replicas in
+ * one process, each with its own tree, joined through a process group of
+ * this file's own (a bus that delivers every message to the members of the
+ * sender's partition in one total order, and tells memberships as CPG
+ * does) and a quorum of one vote per node. The test thread is the main
+ * loop; writes are submitted from threads of their own, as FUSE does. */
+#include "cpggroup.h"
+#include "log.h"
+#include "replica.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <string.h>
+
+#define NODES 3
+#define WAIT_S 10 /* any condition a test waits for */
+
+/* ---- the bus ---- */
+
+typedef struct {
+	int idx; /* node idx + 1 is its node id */
+	uint32_t pid;
+	group_callbacks_t cb;
+	void *ctx;
+	bool open;	  /* a replica uses it */
+	bool in_group;	  /* joined */
+	bool want_join;	  /* rejoin asked: joins at the next pump */
+	bool held;	  /* a slow process: deliveries wait in held_msgs */
+	GQueue held_msgs; /* msg_t* */
+	group_member_t view[NODES];
+	size_t nview;
+} fgroup_t;
+
+typedef struct {
+	uint32_t nodeid, pid;
+	int part;
+	GBytes *data;
+} msg_t;
+
+static struct {
+	GMutex lock;
+	GQueue msgs; /* msg_t*, in total order */
+	fgroup_t g[NODES];
+	int part[NODES]; /* each node's network partition */
+	bool dirty;	 /* memberships to recompute */
+	int opening;	 /* the node whose replica opens next */
+} bus;
+
+static void msg_free(msg_t *m)
+{
+	g_bytes_unref(m->data);
+	g_free(m);
+}
+
+static void *fg_open(const char *name, const group_callbacks_t *cb, void *ctx)
+{
+	fgroup_t *g = &bus.g[bus.opening];
+
+	g->cb = *cb;
+	g->ctx = ctx;
+	g->open = true;
+	g->want_join = true;
+	g->pid += 1000; /* a process of its own every time */
+	return g;
+}
+
+static int fg_send(void *p, const void *msg, size_t len)
+{
+	fgroup_t *g = p;
+	int res = 0;
+
+	g_mutex_lock(&bus.lock);
+	if (!g->in_group) {
+		res = -ENOTCONN;
+	} else {
+		msg_t *m = g_new0(msg_t, 1);
+		m->nodeid = (uint32_t)g->idx + 1;
+		m->pid = g->pid;
+		m->part = bus.part[g->idx];
+		m->data = g_bytes_new(msg, len);
+		g_queue_push_tail(&bus.msgs, m);
+	}
+	g_mutex_unlock(&bus.lock);
+	return res;
+}
+
+static void fg_rejoin(void *p)
+{
+	fgroup_t *g = p;
+
+	g_mutex_lock(&bus.lock);
+	g->in_group = false;
+	g->want_join = true;
+	bus.dirty = true;
+	g_mutex_unlock(&bus.lock);
+}
+
+static void fg_close(void *p)
+{
+	fgroup_t *g = p;
+
+	if (!g)
+		return;
+	g_mutex_lock(&bus.lock);
+	g->open = g->in_group = g->want_join = false;
+	g->nview = 0;
+	bus.dirty = true;
+	g_mutex_unlock(&bus.lock);
+}
+
+static const group_ops_t fake_group = {
+    .open = fg_open,
+    .send = fg_send,
+    .rejoin = fg_rejoin,
+    .close = fg_close,
+};
+
+static bool in_view(const group_member_t *v, size_t n, group_member_t m)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].nodeid == m.nodeid && v[i].pid == m.pid)
+			return true;
+	return false;
+}
+
+/* Tells every member whose view changed its new membership, with what left
+ * and joined relative to what it saw before, as CPG does. */
+static void update_views(void)
+{
+	for (int i = 0; i < NODES; i++) {
+		fgroup_t *g = &bus.g[i];
+		if (!g->in_group)
+			continue;
+		group_member_t now[NODES], left[NODES], joined[NODES];
+		size_t n = 0, nl = 0, nj = 0;
+		for (int k = 0; k < NODES; k++)
+			if (bus.g[k].in_group && bus.part[k] == bus.part[i])
+				now[n++] = (group_member_t){(uint32_t)k + 1, bus.g[k].pid};
+		for (size_t k = 0; k < g->nview; k++)
+			if (!in_view(now, n, g->view[k]))
+				left[nl++] = g->view[k];
+		for (size_t k = 0; k < n; k++)
+			if (!in_view(g->view, g->nview, now[k]))
+				joined[nj++] = now[k];
+		if (!nl && !nj)
+			continue;
+		memcpy(g->view, now, sizeof(now[0]) * n);
+		g->nview = n;
+		g->cb.confchg(g->ctx, now, n, left, nl, joined, nj);
+		g->cb.dispatched(g->ctx);
+	}
+}
+
+static void deliver_to(fgroup_t *g, msg_t *m)
+{
+	gsize len;
+	const void *d = g_bytes_get_data(m->data, &len);
+
+	g->cb.deliver(g->ctx, m->nodeid, m->pid, d, len);
+	g->cb.dispatched(g->ctx);
+}
+
+/* One step of everything that is due: main loop sources, joins,
+ * memberships, one message. False when nothing was. */
+static bool pump_once(void)
+{
+	bool did = false;
+
+	while (g_main_context_iteration(NULL, FALSE))
+		did = true;
+	for (int i = 0; i < NODES; i++) {
+		fgroup_t *g = &bus.g[i];
+		if (g->open && !g->held && g_queue_get_length(&g->held_msgs)) {
+			msg_t *m = g_queue_pop_head(&g->held_msgs);
+			deliver_to(g, m);
+			msg_free(m);
+			return true;
+		}
+	}
+	g_mutex_lock(&bus.lock);
+	msg_t *m = g_queue_pop_head(&bus.msgs);
+	bool joins = false;
+	for (int i = 0; i < NODES; i++)
+		joins = joins || bus.g[i].want_join;
+	bool change = !m && (bus.dirty || joins);
+	g_mutex_unlock(&bus.lock);
+	if (m) {
+		/* Virtual synchrony: the members of its partition get it
+		 * before any membership change. */
+		for (int i = 0; i < NODES; i++) {
+			fgroup_t *g = &bus.g[i];
+			if (!g->in_group || bus.part[i] != m->part)
+				continue;
+			if (g->held) {
+				msg_t *c = g_new0(msg_t, 1);
+				*c = *m;
+				c->data = g_bytes_ref(m->data);
+				g_queue_push_tail(&g->held_msgs, c);
+			} else {
+				deliver_to(g, m);
+			}
+		}
+		msg_free(m);
+		return true;
+	}
+	if (change) {
+		for (int i = 0; i < NODES; i++) {
+			fgroup_t *g = &bus.g[i];
+			if (!g->want_join)
+				continue;
+			g->want_join = false;
+			g->in_group = true;
+			g->nview = 0;
+			g->cb.joined(g->ctx, (uint32_t)i + 1, g->pid);
+		}
+		bus.dirty = false;
+		update_views();
+		return true;
+	}
+	return did;
+}
+
+static void pump(void)
+{
+	while (pump_once())
+		;
+}
+
+/* ---- the quorum: one vote per node, NODES expected ---- */
+
+static uint32_t fq_threshold(void *ctx)
+{
+	return NODES / 2 + 1;
+}
+
+static bool fq_quorate(void *ctx)
+{
+	int idx = GPOINTER_TO_INT(ctx), n = 0;
+
+	for (int k = 0; k < NODES; k++)
+		n += bus.part[k] == bus.part[idx];
+	return n >= NODES / 2 + 1;
+}
+
+static uint32_t fq_votes(void *ctx, uint32_t nodeid)
+{
+	return 1;
+}
+
+static uint32_t fq_qdevice(void *ctx)
+{
+	return 0;
+}
+
+static const replica_quorum_ops_t fake_quorum = {
+    .threshold = fq_threshold,
+    .quorate = fq_quorate,
+    .node_votes = fq_votes,
+    .qdevice_votes = fq_qdevice,
+};
+
+/* ---- the cluster ---- */
+
+typedef struct {
+	char *dir;
+	memdb_t *mdb[NODES];
+	clusterlog_t *clog[NODES];
+	replica_t *r[NODES];
+} fx_t;
+
+static void start_node(fx_t *fx, int i)
+{
+	g_autofree char *db = g_strdup_printf("%s/n%d.db", fx->dir, i + 1);
+	g_autofree char *name = g_strdup_printf("n%d", i + 1);
+	GError *err = NULL;
+
+	if (!fx->mdb[i]) {
+		fx->mdb[i] = memdb_open(db, &err);
+		g_assert_no_error(err);
+		fx->clog[i] = clusterlog_new(100);
+	}
+	bus.opening = i;
+	fx->r[i] = replica_new(&(replica_config_t){.mdb = fx->mdb[i],
+						   .clog = fx->clog[i],
+						   .nodename = name,
+						   .group = &fake_group,
+						   .quorum = &fake_quorum,
+						   .quorum_ctx = GINT_TO_POINTER(i)});
+}
+
+static void stop_node(fx_t *fx, int i)
+{
+	replica_free(fx->r[i]);
+	fx->r[i] = NULL;
+	pump();
+}
+
+static void quorum_changed_everywhere(fx_t *fx)
+{
+	for (int i = 0; i < NODES; i++)
+		if (fx->r[i])
+			replica_changed_quorum(fx->r[i]);
+}
+
+static bool writable(fx_t *fx, int i)
+{
+	replica_status_t st;
+
+	replica_status(fx->r[i], &st);
+	return st.writable;
+}
+
+static void fx_setup(fx_t *fx, gconstpointer data)
+{
+	memset(&bus.g, 0, sizeof(bus.g));
+	memset(&bus.part, 0, sizeof(bus.part));
+	g_queue_init(&bus.msgs);
+	bus.dirty = false;
+	for (int i = 0; i < NODES; i++) {
+		bus.g[i].idx = i;
+		g_queue_init(&bus.g[i].held_msgs);
+	}
+	fx->dir = g_dir_make_tmp("test-replica-XXXXXX", NULL);
+	g_assert(fx->dir);
+	for (int i = 0; i < NODES; i++)
+		start_node(fx, i);
+	pump();
+	for (int i = 0; i < NODES; i++)
+		g_assert_true(writable(fx, i));
+}
+
+static void fx_teardown(fx_t *fx, gconstpointer data)
+{
+	for (int i = 0; i < NODES; i++) {
+		bus.g[i].held = false;
+		if (fx->r[i])
+			replica_shutdown(fx->r[i]);
+	}
+	pump();
+	for (int i = 0; i < NODES; i++) {
+		replica_free(fx->r[i]);
+		memdb_free(fx->mdb[i]);
+		clusterlog_free(fx->clog[i]);
+		g_autofree char *db = g_strdup_printf("%s/n%d.db", fx->dir, i + 1);
+		g_autofree char *wal = g_strdup_printf("%s-wal", db);
+		g_autofree char *shm = g_strdup_printf("%s-shm", db);
+		g_unlink(db);
+		g_unlink(wal);
+		g_unlink(shm);
+	}
+	msg_t *m;
+	while ((m = g_queue_pop_head(&bus.msgs)))
+		msg_free(m);
+	for (int i = 0; i < NODES; i++)
+		while ((m = g_queue_pop_head(&bus.g[i].held_msgs)))
+			msg_free(m);
+	g_rmdir(fx->dir);
+	g_free(fx->dir);
+}
+
+/* ---- writes, from threads of their own ---- */
+
+typedef enum {
+	JOB_CONFIRMED,
+	JOB_ORDERED,
+	JOB_BARRIER,
+} job_kind_t;
+
+typedef struct {
+	replica_t *r;
+	job_kind_t kind;
+	fsop_t op;
+	char *name, *data;
+	memdb_attr_t attr;
+	int res;
+	gint done;
+	GThread *thread;
+} job_t;
+
+static gpointer job_run(gpointer p)
+{
+	job_t *j = p;
+
+	switch (j->kind) {
+	case JOB_CONFIRMED:
+		j->res = replica_submit(j->r, &j->op, &j->attr);
+		break;
+	case JOB_ORDERED:
+		j->res = replica_submit_ordered(j->r, &j->op, &j->attr);
+		break;
+	case JOB_BARRIER:
+		j->res = replica_barrier(j->r, j->op.inode);
+		break;
+	}
+	g_atomic_int_set(&j->done, 1);
+	return NULL;
+}
+
+static job_t *job_start(replica_t *r, job_kind_t kind, fsop_t op)
+{
+	job_t *j = g_new0(job_t, 1);
+
+	j->r = r;
+	j->kind = kind;
+	j->op = op;
+	j->name = g_strdup(op.name);
+	j->data = g_memdup2(op.data, op.len);
+	j->op.name = j->name;
+	j->op.data = j->data;
+	j->op.time = 1000;
+	j->thread = g_thread_new("submit", job_run, j);
+	return j;
+}
+
+/* Pumps until the job has its answer (or WAIT_S passed: then fails). */
+static int job_finish(job_t *j)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
+
+	while (!g_atomic_int_get(&j->done)) {
+		g_assert_cmpint(g_get_monotonic_time(), <, end);
+		if (!pump_once())
+			g_usleep(1000);
+	}
+	g_thread_join(j->thread);
+	int res = j->res;
+	return res;
+}
+
+static void job_free(job_t *j)
+{
+	g_free(j->name);
+	g_free(j->data);
+	g_free(j);
+}
+
+/* Pumps for a while: what can happen in ms milliseconds does. */
+static void pump_for(int ms)
+{
+	gint64 end = g_get_monotonic_time() + ms * 1000;
+
+	while (g_get_monotonic_time() < end)
+		if (!pump_once())
+			g_usleep(1000);
+}
+
+static int submit_wait(replica_t *r, job_kind_t kind, fsop_t op, memdb_attr_t *attr)
+{
+	job_t *j = job_start(r, kind, op);
+	int res = job_finish(j);
+	if (attr)
+		*attr = j->attr;
+	job_free(j);
+	return res;
+}
+
+static char *content(memdb_t *m, const char *path)
+{
+	size_t len = 0;
+	char *s = memdb_read_path(m, path, &len);
+	return s;
+}
+
+static void assert_content_everywhere(fx_t *fx, const char *path, const char *want)
+{
+	for (int i = 0; i < NODES; i++) {
+		g_autofree char *c = content(fx->mdb[i], path);
+		g_assert_cmpstr(c, ==, want);
+	}
+}
+
+static void assert_trees_equal(fx_t *fx)
+{
+	uint8_t a[32], b[32];
+
+	memdb_checksum(fx->mdb[0], a);
+	for (int i = 1; i < NODES; i++) {
+		memdb_checksum(fx->mdb[i], b);
+		g_assert_cmpmem(a, sizeof(a), b, sizeof(b));
+	}
+}
+
+/* create + write, ordered, then the close's barrier; returns the inode */
+static uint64_t create_file(fx_t *fx, int node, const char *name, const char *data)
+{
+	memdb_attr_t a;
+
+	g_assert_cmpint(submit_wait(fx->r[node], JOB_ORDERED,
+				    (fsop_t){.kind = FSOP_CREATE, .parent = 1, .name = name}, &a),
+			==, 0);
+	g_assert_cmpint(
+	    submit_wait(
+		fx->r[node], JOB_ORDERED,
+		(fsop_t){.kind = FSOP_WRITE, .inode = a.inode, .data = data, .len = strlen(data)},
+		NULL),
+	    ==, (int)strlen(data));
+	return a.inode;
+}
+
+/* ---- tests ---- */
+
+/* Three replicas join, sync, and a confirmed mkdir is on all of them. */
+static void test_join_and_confirm(fx_t *fx, gconstpointer data)
+{
+	g_assert_cmpint(submit_wait(fx->r[0], JOB_CONFIRMED,
+				    (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "d"}, NULL),
+			==, 0);
+	pump();
+	for (int i = 0; i < NODES; i++) {
+		memdb_attr_t a;
+		g_assert_cmpint(memdb_lookup_path(fx->mdb[i], "d", &a), ==, 0);
+	}
+	assert_trees_equal(fx);
+}
+
+/* An ordered write is answered once applied by its node; the barrier
+ * waits for a member's acknowledgment, and only one member (the next in
+ * the walk) is asked for it. */
+static void test_ordered_then_barrier(fx_t *fx, gconstpointer data)
+{
+	bus.g[1].held = true;
+	bus.g[2].held = true;
+	uint64_t ino = create_file(fx, 0, "f", "hello");
+	g_autofree char *c = content(fx->mdb[0], "f");
+	g_assert_cmpstr(c, ==, "hello");
+
+	job_t *b = job_start(fx->r[0], JOB_BARRIER, (fsop_t){.inode = ino});
+	pump_for(30);
+	g_assert_false(g_atomic_int_get(&b->done));
+	bus.g[1].held = false;
+	g_assert_cmpint(job_finish(b), ==, 0);
+	job_free(b);
+	bus.g[2].held = false;
+	pump();
+	assert_content_everywhere(fx, "f", "hello");
+	assert_trees_equal(fx);
+}
+
+/* The member asked to acknowledge is stopped: after ACK_FALLBACK_MS the
+ * writer asks everybody, and the third member's acknowledgment confirms. */
+static void test_fallback_to_all(fx_t *fx, gconstpointer data)
+{
+	bus.g[1].held = true;
+	job_t *j = job_start(fx->r[0], JOB_CONFIRMED,
+			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "slow"});
+	g_assert_cmpint(job_finish(j), ==, 0);
+	job_free(j);
+	bus.g[1].held = false;
+	pump();
+	assert_trees_equal(fx);
+}
+
+/* A node alone has no quorum: a write is refused (EACCES) and nobody
+ * applies it, then or after the heal. */
+static void test_minority_refuses(fx_t *fx, gconstpointer data)
+{
+	bus.part[2] = 1;
+	bus.dirty = true;
+	quorum_changed_everywhere(fx);
+	pump();
+	g_assert_false(writable(fx, 2));
+	g_assert_true(writable(fx, 0));
+	g_assert_cmpint(submit_wait(fx->r[2], JOB_CONFIRMED,
+				    (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "minority"},
+				    NULL),
+			==, -EACCES);
+	create_file(fx, 0, "majority", "m");
+	bus.part[2] = 0;
+	bus.dirty = true;
+	quorum_changed_everywhere(fx);
+	pump();
+	g_assert_true(writable(fx, 2));
+	assert_content_everywhere(fx, "majority", "m");
+	for (int i = 0; i < NODES; i++) {
+		memdb_attr_t a;
+		g_assert_cmpint(memdb_lookup_path(fx->mdb[i], "minority", &a), ==, -ENOENT);
+	}
+	assert_trees_equal(fx);
+}
+
+/* A write answered once ordered whose confirmation cannot come: its node
+ * is cut off while the others are slow. The close fails with EIO (outcome
+ * unknown, not EACCES), and the others did apply it. */
+static void test_lost_confirmation_is_eio(fx_t *fx, gconstpointer data)
+{
+	bus.g[0].held = true;
+	bus.g[1].held = true;
+	uint64_t ino = create_file(fx, 2, "cut", "x");
+	job_t *b = job_start(fx->r[2], JOB_BARRIER, (fsop_t){.inode = ino});
+	pump_for(20);
+	g_assert_false(g_atomic_int_get(&b->done));
+	bus.part[2] = 1;
+	bus.dirty = true;
+	quorum_changed_everywhere(fx);
+	g_assert_cmpint(job_finish(b), ==, -EIO);
+	job_free(b);
+	/* Reported once: the next close has nothing to report. */
+	g_assert_cmpint(submit_wait(fx->r[2], JOB_BARRIER, (fsop_t){.inode = ino}, NULL), ==, 0);
+	bus.g[0].held = bus.g[1].held = false;
+	bus.part[2] = 0;
+	bus.dirty = true;
+	quorum_changed_everywhere(fx);
+	pump();
+	assert_content_everywhere(fx, "cut", "x");
+	assert_trees_equal(fx);
+}
+
+/* The result of an op is final and the same everywhere: a second create
+ * of the same name, from another node, fails with EEXIST and changes
+ * nothing. */
+static void test_conflicting_creates(fx_t *fx, gconstpointer data)
+{
+	create_file(fx, 0, "once", "first");
+	g_assert_cmpint(submit_wait(fx->r[1], JOB_ORDERED,
+				    (fsop_t){.kind = FSOP_CREATE, .parent = 1, .name = "once"},
+				    NULL),
+			==, -EEXIST);
+	pump();
+	assert_content_everywhere(fx, "once", "first");
+	assert_trees_equal(fx);
+}
+
+/* A daemon restarted (a new process) after missing writes takes the
+ * group's tree in the sync and can write again. */
+static void test_restart_catches_up(fx_t *fx, gconstpointer data)
+{
+	stop_node(fx, 2);
+	g_assert_true(writable(fx, 0));
+	create_file(fx, 0, "while-down", "w");
+	pump();
+	start_node(fx, 2);
+	pump();
+	g_assert_true(writable(fx, 2));
+	assert_content_everywhere(fx, "while-down", "w");
+	create_file(fx, 2, "from-n3", "back");
+	g_assert_cmpint(submit_wait(fx->r[2], JOB_BARRIER,
+				    (fsop_t){.inode = ({
+						     memdb_attr_t a;
+						     memdb_lookup_path(fx->mdb[2], "from-n3", &a);
+						     a.inode;
+					     })},
+				    NULL),
+			==, 0);
+	pump();
+	assert_content_everywhere(fx, "from-n3", "back");
+	assert_trees_equal(fx);
+}
+
+/* A member speaking another message version is kept out: the others stay
+ * writable and confirm without it. */
+static void test_foreign_version_excluded(fx_t *fx, gconstpointer data)
+{
+	/* (magic, version 99, type 5, an empty body) from node 3's process */
+	g_autoptr(GVariant) env = g_variant_ref_sink(
+	    g_variant_new("(uuuv)", 0x52435650u, 99u, 5u, g_variant_new_string("?")));
+	g_assert_cmpint(fg_send(&bus.g[2], g_variant_get_data(env), g_variant_get_size(env)), ==,
+			0);
+	pump();
+	g_assert_true(writable(fx, 0));
+	g_assert_cmpint(submit_wait(fx->r[0], JOB_CONFIRMED,
+				    (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "without-3"},
+				    NULL),
+			==, 0);
+}
+
+int main(int argc, char **argv)
+{
+	g_test_init(&argc, &argv, NULL);
+	log_init("test_replica", false, g_getenv("TEST_VERBOSE") != NULL);
+	g_mutex_init(&bus.lock);
+#define ADD(path, fn) g_test_add(path, fx_t, NULL, fx_setup, fn, fx_teardown)
+	ADD("/replica/join-and-confirm", test_join_and_confirm);
+	ADD("/replica/ordered-then-barrier", test_ordered_then_barrier);
+	ADD("/replica/fallback-to-all", test_fallback_to_all);
+	ADD("/replica/minority-refuses", test_minority_refuses);
+	ADD("/replica/lost-confirmation-is-eio", test_lost_confirmation_is_eio);
+	ADD("/replica/conflicting-creates", test_conflicting_creates);
+	ADD("/replica/restart-catches-up", test_restart_catches_up);
+	ADD("/replica/foreign-version-excluded", test_foreign_version_excluded);
+	return g_test_run();
+}
