@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pagefill.h"
 #include "replica.h"
+#include "writeseq.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -57,9 +58,7 @@ struct fusefs {
 	struct fuse_session *se;
 	bool mounted;
 	pagefill_t *pagefill; /* outside a cluster only */
-	/* Deferred truncations (trunc_t), by inode. */
-	GMutex trunc_lock;
-	GHashTable *trunc_inodes;
+	writeseq_t *ws;
 	GThread *thread;
 	struct fuse_loop_config *loop_cfg;
 	GMutex bufs_lock;
@@ -75,52 +74,6 @@ typedef struct {
 	char *data;
 	size_t len;
 } obuf_t;
-
-/* An O_TRUNC open in a cluster does not send its truncation at once: it
- * goes with the first write, as one change with it (FSOP_SET_DATA), or
- * before any other change of the file, or at the first close if nothing
- * was written. One confirmed round instead of two for every rewrite. Until
- * then this node sees the file empty, as the kernel, which dropped its
- * cache at the open, believes too; the other nodes see the old content.
- * Kept while a handle that deferred it is open or a thread uses it. */
-typedef struct {
-	GMutex lock;   /* held while sending: one sender at a time */
-	gint pending;  /* atomic: the truncation is not sent yet */
-	uint64_t gen;  /* the tree it was deferred in (see fhandle_t) */
-	guint handles; /* under fusefs.trunc_lock: open handles that deferred it */
-	guint users;   /* under fusefs.trunc_lock: threads using it now */
-} trunc_t;
-
-/* An open regular file. Kept in the handle number itself, not allocated:
- * a handle the kernel never releases (the mount aborted under a writer)
- * then costs nothing. */
-typedef struct {
-	bool valid;
-	/* The tree it was opened in: after the tree was replaced by another
-	 * member's, its inode number may name another file. */
-	uint64_t gen;
-	bool deferred; /* its open deferred a truncation (trunc_t) */
-	bool writer;   /* holds a pagefill writer reference */
-} fhandle_t;
-
-#define FH_DEFERRED 1u
-#define FH_WRITER 2u
-#define FH_GEN_SHIFT 2
-
-static uint64_t fhandle_pack(uint64_t gen, bool deferred, bool writer)
-{
-	return gen << FH_GEN_SHIFT | (deferred ? FH_DEFERRED : 0) | (writer ? FH_WRITER : 0);
-}
-
-static fhandle_t fhandle_of(const struct fuse_file_info *fi)
-{
-	if (!fi)
-		return (fhandle_t){.valid = false};
-	return (fhandle_t){.valid = true,
-			   .gen = fi->fh >> FH_GEN_SHIFT,
-			   .deferred = fi->fh & FH_DEFERRED,
-			   .writer = fi->fh & FH_WRITER};
-}
 
 static fusefs_t *FS(fuse_req_t req)
 {
@@ -237,198 +190,30 @@ static uint32_t now(void)
 	return (uint32_t)time(NULL);
 }
 
-/* A change of a file that was removed from the tree while this node holds
- * it open: it is this node's alone now, and changes only here. -ENOENT for
- * a file in the tree. */
-static int change_orphan(fusefs_t *fs, const fsop_t *op)
+/* In a cluster, changes go through every member (see writeseq). */
+static int replica_sink_submit(void *ctx, const fsop_t *op, memdb_attr_t *attr, bool in_file)
 {
-	memdb_attr_t a;
-
-	if (memdb_getattr(fs->mdb, op->inode, &a) < 0 || !a.orphan)
-		return -ENOENT;
-	switch (op->kind) {
-	case FSOP_WRITE:
-		return memdb_orphan_write(fs->mdb, op->inode, op->offset, op->data, op->len, false);
-	case FSOP_SET_DATA:
-		return memdb_orphan_write(fs->mdb, op->inode, 0, op->data, op->len, true);
-	case FSOP_TRUNCATE:
-		return MIN(0, memdb_orphan_write(fs->mdb, op->inode, op->size, NULL, 0, true));
-	default:
-		return 0; /* its times: nobody can see them after the close */
-	}
+	return in_file ? replica_submit_ordered(ctx, op, attr) : replica_submit(ctx, op, attr);
 }
 
-/* Every mutation goes through here: applied at once in local mode, through
- * every member in cluster mode. in_file: a change inside an open file,
- * answered once ordered; its file's close or fsync confirms it (see
- * replica_barrier). Anything else is answered once confirmed. */
-static int submit_as(fusefs_t *fs, fsop_t op, memdb_attr_t *attr, bool in_file)
+static int replica_sink_barrier(void *ctx, uint64_t inode)
 {
-	op.writer = fs->nodeid;
-	op.time = now();
-	if (op.inode && (op.kind == FSOP_WRITE || op.kind == FSOP_SET_DATA ||
-			 op.kind == FSOP_TRUNCATE || op.kind == FSOP_SET_MTIME)) {
-		int res = change_orphan(fs, &op);
-		if (res != -ENOENT)
-			return res;
-	}
-	if (!fs->replica)
-		return fsop_apply(fs->mdb, &op, attr);
-	int res = in_file ? replica_submit_ordered(fs->replica, &op, attr)
-			  : replica_submit(fs->replica, &op, attr);
-	/* Another node removed or renamed over the file while the change was
-	 * on its way: ordered after that, it reaches the copy this node still
-	 * holds open, as a write to an unlinked open file does. */
-	if (res == -ENOENT && op.inode &&
-	    (op.kind == FSOP_WRITE || op.kind == FSOP_SET_DATA || op.kind == FSOP_TRUNCATE ||
-	     op.kind == FSOP_SET_MTIME))
-		res = change_orphan(fs, &op);
-	return res;
+	return replica_barrier(ctx, inode);
 }
+
+static const writeseq_sink_t replica_sink = {
+    .submit = replica_sink_submit,
+    .barrier = replica_sink_barrier,
+};
 
 static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 {
-	return submit_as(fs, op, attr, false);
+	return writeseq_change(fs->ws, op, attr, false);
 }
 
 static int submit_in_file(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 {
-	return submit_as(fs, op, attr, true);
-}
-
-/* A durability point of an open file: its ordered changes confirmed. */
-static int file_barrier(fusefs_t *fs, fuse_ino_t ino)
-{
-	return fs->replica ? replica_barrier(fs->replica, ino) : 0;
-}
-
-static bool handle_stale(fusefs_t *fs, fhandle_t h)
-{
-	return h.valid && h.gen != (memdb_generation(fs->mdb) & (UINT64_MAX >> FH_GEN_SHIFT));
-}
-
-/* The inode's deferred truncation with a use counted, or NULL. defer:
- * for an O_TRUNC open, made if needed, pending, and its handle counted. */
-static trunc_t *trunc_get(fusefs_t *fs, fuse_ino_t ino, bool defer)
-{
-	gpointer key = (gpointer)(uintptr_t)ino;
-
-	g_mutex_lock(&fs->trunc_lock);
-	trunc_t *t = g_hash_table_lookup(fs->trunc_inodes, key);
-	if (!t && defer) {
-		t = g_new0(trunc_t, 1);
-		g_mutex_init(&t->lock);
-		g_hash_table_insert(fs->trunc_inodes, key, t);
-	}
-	if (t) {
-		t->users++;
-		if (defer) {
-			t->handles++;
-			t->gen = memdb_generation(fs->mdb);
-			g_atomic_int_set(&t->pending, 1);
-		} else if (t->gen != memdb_generation(fs->mdb)) {
-			/* The tree was replaced: the inode number may name
-			 * another file now, and the old one is gone. */
-			g_atomic_int_set(&t->pending, 0);
-		}
-	}
-	g_mutex_unlock(&fs->trunc_lock);
-	return t;
-}
-
-/* Ends a use; closing: also a deferring handle's. Freed when neither is
- * left. */
-static void trunc_put(fusefs_t *fs, fuse_ino_t ino, trunc_t *t, bool closing)
-{
-	if (!t)
-		return;
-	g_mutex_lock(&fs->trunc_lock);
-	t->users--;
-	if (closing)
-		t->handles--;
-	bool gone = !t->users && !t->handles;
-	if (gone)
-		g_hash_table_remove(fs->trunc_inodes, (gpointer)(uintptr_t)ino);
-	g_mutex_unlock(&fs->trunc_lock);
-	if (gone) {
-		g_mutex_clear(&t->lock);
-		g_free(t);
-	}
-}
-
-static bool trunc_pending_on(fusefs_t *fs, fuse_ino_t ino)
-{
-	if (!fs->replica)
-		return false;
-	g_mutex_lock(&fs->trunc_lock);
-	trunc_t *t = g_hash_table_lookup(fs->trunc_inodes, (gpointer)(uintptr_t)ino);
-	bool pending = t && g_atomic_int_get(&t->pending) && t->gen == memdb_generation(fs->mdb);
-	g_mutex_unlock(&fs->trunc_lock);
-	return pending;
-}
-
-/* With t->lock held: sends the truncation if it is still pending. */
-static int trunc_send_locked(fusefs_t *fs, fuse_ino_t ino, trunc_t *t)
-{
-	if (!g_atomic_int_get(&t->pending))
-		return 0;
-	int res = submit_in_file(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL);
-	/* Removed or renamed over meanwhile: nothing is left to truncate. */
-	if (res == -ENOENT)
-		res = 0;
-	if (res == 0)
-		g_atomic_int_set(&t->pending, 0);
-	return res;
-}
-
-/* Before any other change of the file, and at close: the truncation goes
- * first. */
-static int trunc_send(fusefs_t *fs, fuse_ino_t ino)
-{
-	trunc_t *t = fs->replica ? trunc_get(fs, ino, false) : NULL;
-
-	if (!t)
-		return 0;
-	g_mutex_lock(&t->lock);
-	int res = trunc_send_locked(fs, ino, t);
-	g_mutex_unlock(&t->lock);
-	trunc_put(fs, ino, t, false);
-	return res;
-}
-
-/* A write: with a truncation pending, at offset 0 it becomes the new
- * content in one change; elsewhere the truncation goes first. */
-static int write_data(fusefs_t *fs, fuse_ino_t ino, const char *buf, size_t size, off_t off)
-{
-	trunc_t *t = fs->replica ? trunc_get(fs, ino, false) : NULL;
-	int res = 0;
-
-	if (t) {
-		g_mutex_lock(&t->lock);
-		if (off == 0 && g_atomic_int_get(&t->pending)) {
-			res = submit_in_file(
-			    fs,
-			    (fsop_t){.kind = FSOP_SET_DATA, .inode = ino, .data = buf, .len = size},
-			    NULL);
-			if (res >= 0)
-				g_atomic_int_set(&t->pending, 0);
-			g_mutex_unlock(&t->lock);
-			trunc_put(fs, ino, t, false);
-			return res;
-		}
-		res = trunc_send_locked(fs, ino, t);
-		g_mutex_unlock(&t->lock);
-		trunc_put(fs, ino, t, false);
-		if (res < 0)
-			return res;
-	}
-	return submit_in_file(fs,
-			      (fsop_t){.kind = FSOP_WRITE,
-				       .inode = ino,
-				       .offset = (uint64_t)off,
-				       .data = buf,
-				       .len = size},
-			      NULL);
+	return writeseq_change(fs->ws, op, attr, true);
 }
 
 /* The reference's modes: nothing else can be set, see setattr. */
@@ -447,7 +232,8 @@ static void fill_stat(fusefs_t *fs, const memdb_attr_t *a, struct stat *st)
 	st->st_nlink = a->orphan ? 0 : a->type == MEMDB_DIR ? 2 : 1;
 	st->st_uid = 0;
 	st->st_gid = fs->gid;
-	st->st_size = a->type == MEMDB_REG && trunc_pending_on(fs, a->inode) ? 0 : a->size;
+	st->st_size =
+	    a->type == MEMDB_REG && writeseq_truncation_pending(fs->ws, a->inode) ? 0 : a->size;
 	st->st_blksize = 4096;
 	st->st_blocks = (st->st_size + 511) / 512;
 	st->st_atime = st->st_mtime = st->st_ctime = a->mtime;
@@ -704,7 +490,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		goto out;
 	/* Size and times set after an O_TRUNC open apply to the truncated
 	 * file (cp --preserve sets the times of what it copied). */
-	if (a.type == MEMDB_REG && (res = trunc_send(fs, ino)) < 0)
+	if (a.type == MEMDB_REG && (res = writeseq_send_truncation(fs->ws, ino)) < 0)
 		goto out;
 	if (to_set & FUSE_SET_ATTR_SIZE) {
 		retry_t r = {.kind = RETRY_SETATTR,
@@ -719,8 +505,8 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 			return;
 		/* ftruncate(2) is a change inside an open file; truncate(2)
 		 * has no close to confirm it. */
-		res = submit_as(
-		    fs,
+		res = writeseq_change(
+		    fs->ws,
 		    (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino, .size = (uint64_t)attr->st_size},
 		    NULL, fi != NULL);
 		writer_end(fs, ino);
@@ -872,7 +658,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 	e.attr_timeout = attr_timeout_for(&a);
 	e.entry_timeout = entry_timeout_for(fs, &a);
 	fill_stat(fs, &a, &e.attr);
-	fi->fh = fhandle_pack(memdb_generation(fs->mdb), false, fs->pagefill != NULL);
+	fi->fh = writeseq_open(fs->ws, a.inode, false, fs->pagefill != NULL);
 	fi->keep_cache = fs->sole_writer;
 	/* In a cluster the close confirms what was written. */
 	fi->noflush = !fs->replica;
@@ -1023,10 +809,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 			return;
 		}
 	}
-	uint64_t fh = fhandle_pack(memdb_generation(fs->mdb), defer, writer);
-	if (defer)
-		trunc_put(fs, ino, trunc_get(fs, ino, true), false);
-	fi->fh = fh;
+	fi->fh = writeseq_open(fs->ws, ino, defer, writer);
 	fi->keep_cache = fs->sole_writer;
 	if (fs->pagefill && !writer)
 		pagefill_reader_open(fs->pagefill, ino);
@@ -1037,8 +820,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener is gone: the kernel dropped nothing of this. */
 		memdb_unhold(fs->mdb, ino);
-		if (defer)
-			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
+		writeseq_open_failed(fs->ws, ino, fi->fh);
 		if (writer)
 			writer_end(fs, ino);
 	}
@@ -1055,12 +837,11 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 			reply_copy(req, vo->data + off, MIN(size, vo->len - (size_t)off));
 		return;
 	}
-	fhandle_t h = fhandle_of(fi);
-	if (handle_stale(FS(req), h)) {
+	if (fi && writeseq_handle_stale(FS(req)->ws, fi->fh)) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	if (trunc_pending_on(FS(req), ino)) {
+	if (writeseq_truncation_pending(FS(req)->ws, ino)) {
 		fuse_reply_buf(req, NULL, 0);
 		return;
 	}
@@ -1111,12 +892,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	fhandle_t h = fhandle_of(fi);
-	if (handle_stale(fs, h)) {
+	if (fi && writeseq_handle_stale(fs->ws, fi->fh)) {
 		fuse_reply_err(req, ESTALE);
 		return;
 	}
-	int res = write_data(fs, ino, buf, size, off);
+	int res = writeseq_write(fs->ws, ino, buf, size, off);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
@@ -1140,9 +920,7 @@ static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, 0);
 		return;
 	}
-	int res = trunc_send(fs, ino);
-	int conf = file_barrier(fs, ino);
-	fuse_reply_err(req, -(res < 0 ? res : conf));
+	fuse_reply_err(req, -writeseq_flush(fs->ws, ino));
 }
 
 static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
@@ -1153,9 +931,7 @@ static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_f
 		fuse_reply_err(req, 0);
 		return;
 	}
-	int res = trunc_send(fs, ino);
-	int conf = file_barrier(fs, ino);
-	fuse_reply_err(req, -(res < 0 ? res : conf));
+	fuse_reply_err(req, -writeseq_flush(fs->ws, ino));
 }
 
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -1164,18 +940,8 @@ static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		obuf_release(FS(req), (obuf_t *)(uintptr_t)fi->fh);
 	} else {
 		fusefs_t *fs = FS(req);
-		fhandle_t h = fhandle_of(fi);
-		/* Every close flushes first: a truncation still pending could
-		 * not be sent then, and is tried once more. */
-		if (h.deferred) {
-			if (trunc_send(fs, ino) < 0 || file_barrier(fs, ino) < 0)
-				log_warn(
-				    "inode %" G_GUINT64_FORMAT ": the truncation of an O_TRUNC "
-				    "open could not be sent or confirmed; it may not have happened",
-				    (guint64)ino);
-			trunc_put(fs, ino, trunc_get(fs, ino, false), true);
-		}
-		if (h.writer)
+		writeseq_release(fs->ws, ino, fi->fh);
+		if (writeseq_handle_writer(fi->fh))
 			writer_end(fs, ino);
 		memdb_unhold(fs->mdb, ino);
 	}
@@ -1345,10 +1111,12 @@ fusefs_t *fusefs_new(const fusefs_config_t *cfg, GError **err)
 	fs->cache_timeout =
 	    cfg->sole_writer ? FUSEFS_SOLE_CACHE_TIMEOUT : FUSEFS_SHARED_ENTRY_TIMEOUT;
 	fs->gid = www_data_gid();
-	g_mutex_init(&fs->trunc_lock);
 	g_mutex_init(&fs->bufs_lock);
 	fs->bufs = g_hash_table_new_full(g_direct_hash, g_direct_equal, obuf_free, NULL);
-	fs->trunc_inodes = g_hash_table_new(g_direct_hash, g_direct_equal);
+	fs->ws = writeseq_new(&(writeseq_config_t){.mdb = fs->mdb,
+						   .nodeid = fs->nodeid,
+						   .sink = fs->replica ? &replica_sink : NULL,
+						   .sink_ctx = fs->replica});
 	fs->mountpoint = g_strdup(cfg->mountpoint);
 	for (int i = 0; i < LINK_COUNT; i++)
 		fs->link_target[i] = g_strdup_printf("nodes/%s%s", cfg->nodename, link_suffix[i]);
@@ -1456,13 +1224,11 @@ void fusefs_free(fusefs_t *fs)
 		fuse_loop_cfg_destroy(fs->loop_cfg);
 	for (int i = 0; i < LINK_COUNT; i++)
 		g_free(fs->link_target[i]);
-	if (fs->trunc_inodes)
-		g_hash_table_destroy(fs->trunc_inodes);
+	writeseq_free(fs->ws);
 	/* Whatever the kernel left open when the mount went away. */
 	if (fs->bufs)
 		g_hash_table_destroy(fs->bufs);
 	g_mutex_clear(&fs->bufs_lock);
-	g_mutex_clear(&fs->trunc_lock);
 	g_free(fs->mountpoint);
 	g_free(fs);
 }
