@@ -74,6 +74,9 @@ fi
 
 RUNDIR=$(mktemp -d "${TMPDIR:-/tmp}/pvecm-run.XXXXXX") || exit 2
 trap 'rm -rf "$RUNDIR"' EXIT
+# What the test scripts make once and share for the whole run (the test
+# CA of tests/lib/ca-lib.sh).
+export TEST_RUN_DIR=$RUNDIR
 trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
 # Sanitizer reports (sanitized builds) are written here and shown per test.
 SANLOG=$RUNDIR/sanitizer

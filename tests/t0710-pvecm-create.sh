@@ -19,6 +19,11 @@ node_create n3
 for n in n1 n2 n3; do
 	node_start_pmxcfsd $n || error "cannot start pmxcfsd on $n"
 done
+# n1 makes its cluster CA; n2 and n3, whose tests are about other things,
+# are given the run's CA and keep it (tests/lib/ca-lib.sh)
+for n in n2 n3; do
+	node_seed_ca $n || error "cannot put the test CA in place on $n"
+done
 test_node n1
 
 # state_digest: everything create may touch on this node
@@ -76,9 +81,11 @@ test_expect_success 'create refuses bad options and changes nothing' '
 	refused "token-coefficient" ok --token-coefficient -1
 '
 
-test_expect_success 'create writes the key and corosync.conf, starts corosync, goes to cluster mode' '
+test_expect_success 'create writes the key and corosync.conf, makes the CA, starts corosync, goes to cluster mode' '
 	pvecm create testclu --link0 "$(node_ip n1),priority=20" >out 2>err &&
 	cat out err &&
+	grep -q "^generate new cluster CA certificate$" out &&
+	test -s /etc/pve/pve-root-ca.pem && test -s /etc/pve/priv/pve-root-ca.key &&
 	grep -q "Writing corosync key to /etc/corosync/authkey" out &&
 	grep -q "Writing corosync config to /etc/pve/corosync.conf" out &&
 	grep -q "Waiting for quorum... OK" out &&

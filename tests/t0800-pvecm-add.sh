@@ -21,6 +21,8 @@ test_require_sshd
 test_require_program pvecm
 command -v python3 >/dev/null ||
 	skip_all "needs python3 to answer prompts on a terminal (tests/install-deps.sh installs it)"
+command -v openssl >/dev/null ||
+	skip_all "needs openssl to check certificates (tests/install-deps.sh installs it)"
 
 NODES="n1 n2 n3 n4"
 for n in $NODES; do
@@ -61,11 +63,13 @@ refused_join () {
 	test "$(join_state "$node")" = "$before"
 }
 
-test_expect_success 'n1 creates the cluster, with its CA and node certificate' '
+test_expect_success 'n1 creates the cluster keeping the CA put in /etc/pve before, with its node certificate' '
+	node_seed_ca n1 &&
 	node_exec n1 pvecm create testclu >out 2>&1 &&
 	cat out &&
-	node_sh n1 "test -s /etc/pve/pve-root-ca.pem && test -s /etc/pve/priv/pve-root-ca.key &&
-		test -s /etc/pve/nodes/n1/pve-ssl.pem" &&
+	! grep -q "generate new cluster CA" out &&
+	node_has_test_ca n1 &&
+	node_sh n1 "test -s /etc/pve/nodes/n1/pve-ssl.pem" &&
 	test "$(node_pve_quorate n1)" = 1
 '
 

@@ -21,6 +21,8 @@ for n in $NODES; do
 	node_add_link1 $n || error "cannot add a second network to $n"
 done
 ssh_nodes_start $NODES
+# the run's CA, so that create does not make one (t0710 tests that)
+node_seed_ca n1 || error "cannot put the test CA in place on n1"
 
 # links_connected NODE LINK: how many peers NODE reaches over LINK
 links_connected () {

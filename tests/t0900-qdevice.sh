@@ -23,6 +23,8 @@ for n in n1 n2 n3; do
 	node_create $n
 done
 ssh_nodes_start n1 n2 n3
+# the run's CA, so that create does not make one (t0710 tests that)
+node_seed_ca n1 || error "cannot put the test CA in place on n1"
 qnetd_host_create q
 Q=$(node_ip q)
 FPQ=$(node_ssh_fingerprint q)

@@ -134,17 +134,10 @@ static pvecm_quorum_t *read_view(unsigned flags, const char *what, int *rc)
 
 /* The cluster's corosync.conf */
 
-typedef struct {
-	const char *name;
-	const char *config_version;
-	const char *transport;
-	const char *secauth;
-} cluster_info_t;
-
 /* The totem settings the "Cluster information" block shows. Like the
  * reference, a file that cannot be read or has no totem section leaves
  * the block out (with a warning) instead of failing the whole status. */
-static corosync_conf_t *load_cluster_conf(cluster_info_t *info)
+static corosync_conf_t *load_cluster_conf(pvecm_status_cluster_t *info)
 {
 	g_autofree char *path = pvecm_env_cluster_conf();
 	g_autoptr(GError) err = NULL;
@@ -170,7 +163,7 @@ static corosync_conf_t *load_cluster_conf(cluster_info_t *info)
 
 /* Text: the layout of the reference (pvecm) and of corosync-quorumtool */
 
-static void print_cluster_info(const cluster_info_t *c)
+static void text_cluster_info(GString *out, const pvecm_status_cluster_t *c)
 {
 	const struct {
 		const char *label, *value, *fallback;
@@ -181,27 +174,27 @@ static void print_cluster_info(const cluster_info_t *c)
 	    {"Secure auth:", c->secauth, DEFAULT_SECAUTH},
 	};
 
-	printf("Cluster information\n");
-	printf("-------------------\n");
+	g_string_append(out, "Cluster information\n");
+	g_string_append(out, "-------------------\n");
 	for (size_t i = 0; i < G_N_ELEMENTS(rows); i++)
-		printf("%-17s %s\n", rows[i].label,
-		       rows[i].value ? rows[i].value : rows[i].fallback);
-	printf("\n");
+		g_string_append_printf(out, "%-17s %s\n", rows[i].label,
+				       rows[i].value ? rows[i].value : rows[i].fallback);
+	g_string_append(out, "\n");
 }
 
 /* The tool right-aligns columns in 10 characters and follows each with a
  * space; longer values push the rest of the line right. */
-static void print_cell(const char *s)
+static void text_cell(GString *out, const char *s)
 {
-	printf("%10s ", s);
+	g_string_append_printf(out, "%10s ", s);
 }
 
-static void print_nodeid(uint32_t id, bool hex)
+static void text_nodeid(GString *out, uint32_t id, bool hex)
 {
 	if (hex)
-		printf("0x%08" PRIx32 " ", id);
+		g_string_append_printf(out, "0x%08" PRIx32 " ", id);
 	else
-		printf("%10" PRIu32 " ", id);
+		g_string_append_printf(out, "%10" PRIu32 " ", id);
 }
 
 static void qdevice_flags_text(uint32_t flags, char *buf, size_t len)
@@ -217,44 +210,45 @@ static void qdevice_flags_text(uint32_t flags, char *buf, size_t len)
 
 /* "Membership information", as `corosync-quorumtool -l` (decimal ids,
  * names) and `-siH` (hex ids, addresses) print it. */
-static void print_members(const pvecm_quorum_t *q, bool hex, bool ips)
+static void text_members(GString *out, const pvecm_quorum_t *q, bool hex, bool ips)
 {
-	printf("\nMembership information\n");
-	printf("----------------------\n");
-	print_cell("Nodeid");
+	g_string_append(out, "\nMembership information\n");
+	g_string_append(out, "----------------------\n");
+	text_cell(out, "Nodeid");
 	if (q->votequorum) {
-		print_cell("Votes");
+		text_cell(out, "Votes");
 		if (q->qdevice)
-			print_cell("Qdevice");
+			text_cell(out, "Qdevice");
 	}
-	printf("Name\n");
+	g_string_append(out, "Name\n");
 	for (guint i = 0; i < q->members->len; i++) {
 		const pvecm_quorum_member_t *m = q->members->pdata[i];
 		const char *label = ips ? m->ip : m->name;
 
-		print_nodeid(m->nodeid, hex);
+		text_nodeid(out, m->nodeid, hex);
 		if (q->votequorum) {
-			printf("%10" PRIu32 " ", m->votes);
+			g_string_append_printf(out, "%10" PRIu32 " ", m->votes);
 			if (q->qdevice) {
 				char flags[16];
 
 				qdevice_flags_text(m->flags, flags, sizeof(flags));
-				print_cell(flags);
+				text_cell(out, flags);
 			}
 		}
-		printf("%s%s\n", label ? label : "", m->local ? " (local)" : "");
+		g_string_append_printf(out, "%s%s\n", label ? label : "",
+				       m->local ? " (local)" : "");
 	}
 	if (!q->qdevice)
 		return;
-	print_nodeid(VOTEQUORUM_QDEVICE_NODEID, hex);
+	text_nodeid(out, VOTEQUORUM_QDEVICE_NODEID, hex);
 	/* A device that does not vote here shows 0 votes, its real count
 	 * after the name. */
-	printf("%10" PRIu32 " ", q->qdevice_cast_vote ? q->qdevice_votes : 0);
-	printf("           %s", q->qdevice_name);
+	g_string_append_printf(out, "%10" PRIu32 " ", q->qdevice_cast_vote ? q->qdevice_votes : 0);
+	g_string_append_printf(out, "           %s", q->qdevice_name);
 	if (q->qdevice_cast_vote)
-		printf("\n");
+		g_string_append(out, "\n");
 	else
-		printf(" (votes %d)\n", (int)q->qdevice_votes);
+		g_string_append_printf(out, " (votes %d)\n", (int)q->qdevice_votes);
 }
 
 static const struct {
@@ -271,37 +265,60 @@ static const struct {
 };
 
 /* `corosync-quorumtool -siH`, byte for byte (trailing spaces included). */
-static void print_status_text(const pvecm_quorum_t *q)
+static void text_quorum(GString *out, const pvecm_quorum_t *q, time_t now)
 {
-	time_t now = time(NULL);
+	char date[64];
+	/* ctime's layout, newline included, as the tool prints it; NULL
+	 * only for a year past 9999 */
+	const char *when = ctime_r(&now, date);
 
-	printf("Quorum information\n");
-	printf("------------------\n");
-	printf("Date:             %s", ctime(&now));
-	printf("Quorum provider:  %s\n", q->provider ? q->provider : "Not configured");
-	printf("Nodes:            %u\n", q->members->len);
-	printf("Node ID:          0x%08" PRIx32 "\n", q->nodeid);
+	g_string_append(out, "Quorum information\n");
+	g_string_append(out, "------------------\n");
+	g_string_append_printf(out, "Date:             %s", when ? when : "\n");
+	g_string_append_printf(out, "Quorum provider:  %s\n",
+			       q->provider ? q->provider : "Not configured");
+	g_string_append_printf(out, "Nodes:            %u\n", q->members->len);
+	g_string_append_printf(out, "Node ID:          0x%08" PRIx32 "\n", q->nodeid);
 	if (q->votequorum)
-		printf("Ring ID:          %" PRIx32 ".%" PRIx64 "\n", q->ring_nodeid, q->ring_seq);
+		g_string_append_printf(out, "Ring ID:          %" PRIx32 ".%" PRIx64 "\n",
+				       q->ring_nodeid, q->ring_seq);
 	else
-		printf("Ring ID:          %" PRIx64 "\n", q->ring_seq);
-	printf("Quorate:          %s\n", q->quorate ? "Yes" : "No");
+		g_string_append_printf(out, "Ring ID:          %" PRIx64 "\n", q->ring_seq);
+	g_string_append_printf(out, "Quorate:          %s\n", q->quorate ? "Yes" : "No");
 	/* Without votequorum the tool stops here, members included. */
 	if (!q->votequorum)
 		return;
-	printf("\nVotequorum information\n");
-	printf("----------------------\n");
-	printf("Expected votes:   %d\n", (int)q->expected_votes);
-	printf("Highest expected: %d\n", (int)q->highest_expected);
-	printf("Total votes:      %d\n", (int)q->total_votes);
-	printf("Quorum:           %d %s\n", (int)q->quorum,
-	       q->flags & VOTEQUORUM_INFO_QUORATE ? " " : "Activity blocked");
-	printf("Flags:            ");
+	g_string_append(out, "\nVotequorum information\n");
+	g_string_append(out, "----------------------\n");
+	g_string_append_printf(out, "Expected votes:   %d\n", (int)q->expected_votes);
+	g_string_append_printf(out, "Highest expected: %d\n", (int)q->highest_expected);
+	g_string_append_printf(out, "Total votes:      %d\n", (int)q->total_votes);
+	g_string_append_printf(out, "Quorum:           %d %s\n", (int)q->quorum,
+			       q->flags & VOTEQUORUM_INFO_QUORATE ? " " : "Activity blocked");
+	g_string_append(out, "Flags:            ");
 	for (size_t i = 0; i < G_N_ELEMENTS(vq_flags); i++)
 		if (q->flags & vq_flags[i].bit)
-			printf("%s ", vq_flags[i].name);
-	printf("\n");
-	print_members(q, true, true);
+			g_string_append_printf(out, "%s ", vq_flags[i].name);
+	g_string_append(out, "\n");
+	text_members(out, q, true, true);
+}
+
+char *pvecm_status_text(const pvecm_status_cluster_t *cluster, const pvecm_quorum_t *q, time_t now)
+{
+	GString *out = g_string_new(NULL);
+
+	if (cluster)
+		text_cluster_info(out, cluster);
+	text_quorum(out, q, now);
+	return g_string_free(out, FALSE);
+}
+
+char *pvecm_status_nodes_text(const pvecm_quorum_t *q)
+{
+	GString *out = g_string_new(NULL);
+
+	text_members(out, q, false, false);
+	return g_string_free(out, FALSE);
 }
 
 /* JSON */
@@ -327,18 +344,16 @@ static void json_bool(JsonBuilder *b, const char *member, bool value)
 	json_builder_add_boolean_value(b, value);
 }
 
-static void print_json(JsonBuilder *b)
+static char *json_text(JsonBuilder *b)
 {
 	g_autoptr(JsonGenerator) gen = json_generator_new();
 	g_autoptr(JsonNode) root = json_builder_get_root(b);
-	g_autofree char *text = NULL;
 
 	json_generator_set_root(gen, root);
-	text = json_generator_to_data(gen, NULL);
-	printf("%s\n", text);
+	return json_generator_to_data(gen, NULL);
 }
 
-static void json_cluster(JsonBuilder *b, const cluster_info_t *c)
+static void json_cluster(JsonBuilder *b, const pvecm_status_cluster_t *c)
 {
 	guint64 version;
 
@@ -449,18 +464,28 @@ static void json_qdevice(JsonBuilder *b, const pvecm_quorum_t *q)
 	json_builder_end_object(b);
 }
 
-static void print_status_json(const cluster_info_t *c, const pvecm_quorum_t *q)
+char *pvecm_status_json(const pvecm_status_cluster_t *cluster, const pvecm_quorum_t *q)
 {
 	g_autoptr(JsonBuilder) b = json_builder_new();
 
 	json_builder_begin_object(b);
-	json_cluster(b, c);
+	json_cluster(b, cluster);
 	json_quorum(b, q);
 	json_votequorum(b, q);
 	json_members(b, q, true);
 	json_qdevice(b, q);
 	json_builder_end_object(b);
-	print_json(b);
+	return json_text(b);
+}
+
+char *pvecm_status_nodes_json(const pvecm_quorum_t *q)
+{
+	g_autoptr(JsonBuilder) b = json_builder_new();
+
+	json_builder_begin_object(b);
+	json_members(b, q, false);
+	json_builder_end_object(b);
+	return json_text(b);
 }
 
 /* Commands */
@@ -469,7 +494,8 @@ int pvecm_status_run(const pvecm_cli_call_t *call)
 {
 	g_autoptr(corosync_conf_t) conf = NULL;
 	g_autoptr(pvecm_quorum_t) q = NULL;
-	cluster_info_t info = {0};
+	g_autofree char *out = NULL;
+	pvecm_status_cluster_t info = {0};
 	format_t format;
 	int rc;
 
@@ -484,12 +510,12 @@ int pvecm_status_run(const pvecm_cli_call_t *call)
 	q = read_view(0, "cannot read the cluster status from corosync", &rc);
 	if (!q)
 		return rc;
-	if (format == FORMAT_JSON)
-		print_status_json(conf ? &info : NULL, q);
-	else {
-		if (conf)
-			print_cluster_info(&info);
-		print_status_text(q);
+	if (format == FORMAT_JSON) {
+		out = pvecm_status_json(conf ? &info : NULL, q);
+		printf("%s\n", out);
+	} else {
+		out = pvecm_status_text(conf ? &info : NULL, q, time(NULL));
+		fputs(out, stdout);
 	}
 	/* As the reference, whose status ends in `corosync-quorumtool -s`:
 	 * a partition without quorum exits 2, after printing everything. */
@@ -499,6 +525,7 @@ int pvecm_status_run(const pvecm_cli_call_t *call)
 int pvecm_nodes_run(const pvecm_cli_call_t *call)
 {
 	g_autoptr(pvecm_quorum_t) q = NULL;
+	g_autofree char *out = NULL;
 	format_t format;
 	int rc;
 
@@ -511,14 +538,12 @@ int pvecm_nodes_run(const pvecm_cli_call_t *call)
 	if (!q)
 		return rc;
 	if (format == FORMAT_JSON) {
-		g_autoptr(JsonBuilder) b = json_builder_new();
-
-		json_builder_begin_object(b);
-		json_members(b, q, false);
-		json_builder_end_object(b);
-		print_json(b);
-	} else
-		print_members(q, false, false);
+		out = pvecm_status_nodes_json(q);
+		printf("%s\n", out);
+	} else {
+		out = pvecm_status_nodes_text(q);
+		fputs(out, stdout);
+	}
 	return PVECM_EXIT_OK;
 }
 

@@ -905,3 +905,4 @@ fi
 . "$TEST_LIB_DIR/cluster-lib.sh"
 . "$TEST_LIB_DIR/ssh-lib.sh"
 . "$TEST_LIB_DIR/qdevice-lib.sh"
+. "$TEST_LIB_DIR/ca-lib.sh"
