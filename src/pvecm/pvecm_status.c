@@ -203,7 +203,9 @@ static void qdevice_flags_text(uint32_t flags, char *buf, size_t len)
 		g_strlcpy(buf, "NR", len);
 		return;
 	}
-	g_snprintf(buf, len, "%s,%s,%s", flags & VOTEQUORUM_INFO_QDEVICE_ALIVE ? "A" : "NA",
+	/* corosync-quorumtool formats into 9 bytes of a 10-byte buffer, so
+	 * "NA,NV,NMW" comes out as "NA,NV,NM"; scripts compare with it. */
+	g_snprintf(buf, MIN(len, 9), "%s,%s,%s", flags & VOTEQUORUM_INFO_QDEVICE_ALIVE ? "A" : "NA",
 		   flags & VOTEQUORUM_INFO_QDEVICE_CAST_VOTE ? "V" : "NV",
 		   flags & VOTEQUORUM_INFO_QDEVICE_MASTER_WINS ? "MW" : "NMW");
 }

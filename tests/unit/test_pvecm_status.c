@@ -269,6 +269,9 @@ static void test_text_qdevice_flag_columns(void)
 	    {VOTEQUORUM_INFO_QDEVICE_REGISTERED | VOTEQUORUM_INFO_QDEVICE_ALIVE |
 		 VOTEQUORUM_INFO_QDEVICE_CAST_VOTE | VOTEQUORUM_INFO_QDEVICE_MASTER_WINS,
 	     "    A,V,MW "},
+	    /* registered but neither alive nor voting: the tool cuts the
+	     * text to 8 characters (snprintf into 9 of its 10 bytes) */
+	    {VOTEQUORUM_INFO_QDEVICE_REGISTERED, "  NA,NV,NM "},
 	    {0, "        NR "},
 	};
 
