@@ -107,7 +107,7 @@ soak: deps
 	BUILD=$(BUILD) tests/soak.sh $(SEEDS)
 
 # clang-format with the checked-in .clang-format
-FORMAT_SRCS = $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) include/*.h tests/fuzz/*.c tests/fuzz/*.h
+FORMAT_SRCS = $(LIB_SRCS) $(MAINS) $(UNIT_SRCS) tests/unit/*.h include/*.h tests/fuzz/*.c tests/fuzz/*.h
 
 format:
 	clang-format -i $(FORMAT_SRCS)

@@ -16,31 +16,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "unit_util.h"
 
 #define DIR_T 4
 #define REG_T 8
 #define MTIME0 1700000000
 
 /* ---- helpers ---- */
-
-static void rm_tree(const char *path)
-{
-	GDir *d = g_dir_open(path, 0, NULL);
-	const char *name;
-
-	if (d) {
-		while ((name = g_dir_read_name(d))) {
-			g_autofree char *p = g_build_filename(path, name, NULL);
-			if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
-			    !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-				rm_tree(p);
-			else
-				g_unlink(p);
-		}
-		g_dir_close(d);
-	}
-	g_rmdir(path);
-}
 
 typedef struct {
 	char *dir;
@@ -65,7 +47,7 @@ static void fx_setup(fx_t *fx, gconstpointer data)
 
 static void fx_teardown(fx_t *fx, gconstpointer data)
 {
-	rm_tree(fx->dir);
+	unit_rm_tree(fx->dir);
 	g_assert_false(g_file_test(fx->dir, G_FILE_TEST_EXISTS));
 	g_free(fx->dst);
 	g_free(fx->outdir);

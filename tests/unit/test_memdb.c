@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include "unit_util.h"
 
 #define W1 1u /* writer node ids */
 #define W2 2u
@@ -39,25 +40,6 @@ static void advance(int64_t usec)
 }
 
 /* ---- fixture ---- */
-
-static void rm_tree(const char *path)
-{
-	GDir *d = g_dir_open(path, 0, NULL);
-	const char *name;
-
-	if (d) {
-		while ((name = g_dir_read_name(d))) {
-			g_autofree char *p = g_build_filename(path, name, NULL);
-			if (g_file_test(p, G_FILE_TEST_IS_DIR) &&
-			    !g_file_test(p, G_FILE_TEST_IS_SYMLINK))
-				rm_tree(p);
-			else
-				g_unlink(p);
-		}
-		g_dir_close(d);
-	}
-	g_rmdir(path);
-}
 
 typedef struct {
 	char *dir;
@@ -112,7 +94,7 @@ static void fx_setup(fx_t *fx, gconstpointer data)
 static void fx_teardown(fx_t *fx, gconstpointer data)
 {
 	memdb_free(fx->m);
-	rm_tree(fx->dir);
+	unit_rm_tree(fx->dir);
 	g_assert_false(g_file_test(fx->dir, G_FILE_TEST_EXISTS));
 	g_free(fx->db);
 	g_free(fx->dir);
@@ -485,7 +467,7 @@ static void test_open_bad_store(gconstpointer data)
 	}
 	g_clear_error(&err);
 	memdb_free(m);
-	rm_tree(dir);
+	unit_rm_tree(dir);
 }
 
 /* A file larger than the limit in the store is refused. */

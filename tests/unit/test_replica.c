@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include "unit_util.h"
 
 #define NODES 3
 #define WAIT_S 10 /* any condition a test waits for */
@@ -341,12 +342,6 @@ static void fx_teardown(fx_t *fx, gconstpointer data)
 		replica_free(fx->r[i]);
 		memdb_free(fx->mdb[i]);
 		clusterlog_free(fx->clog[i]);
-		g_autofree char *db = g_strdup_printf("%s/n%d.db", fx->dir, i + 1);
-		g_autofree char *wal = g_strdup_printf("%s-wal", db);
-		g_autofree char *shm = g_strdup_printf("%s-shm", db);
-		g_unlink(db);
-		g_unlink(wal);
-		g_unlink(shm);
 	}
 	msg_t *m;
 	while ((m = g_queue_pop_head(&bus.msgs)))
@@ -354,7 +349,7 @@ static void fx_teardown(fx_t *fx, gconstpointer data)
 	for (int i = 0; i < NODES; i++)
 		while ((m = g_queue_pop_head(&bus.g[i].held_msgs)))
 			msg_free(m);
-	g_rmdir(fx->dir);
+	unit_rm_tree(fx->dir);
 	g_free(fx->dir);
 }
 

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <glib/gstdio.h>
 #include <string.h>
+#include "unit_util.h"
 
 #define MAX_OPS 16
 
@@ -93,13 +94,7 @@ static void fx_teardown(fx_t *fx, gconstpointer data)
 {
 	writeseq_free(fx->ws);
 	memdb_free(fx->m);
-	g_autofree char *db = g_build_filename(fx->dir, "config.db", NULL);
-	g_autofree char *wal = g_strdup_printf("%s-wal", db);
-	g_autofree char *shm = g_strdup_printf("%s-shm", db);
-	g_unlink(db);
-	g_unlink(wal);
-	g_unlink(shm);
-	g_rmdir(fx->dir);
+	unit_rm_tree(fx->dir);
 	g_free(fx->dir);
 	g_free(fx->remove_first);
 }
