@@ -1,10 +1,10 @@
 #include "cpggroup.h"
 
+#include "cssource.h"
 #include "log.h"
 
 #include <corosync/cpg.h>
 #include <errno.h>
-#include <glib-unix.h>
 #include <glib.h>
 #include <string.h>
 #include <unistd.h>
@@ -27,11 +27,9 @@ typedef struct {
 	bool have_handle;
 	GQueue outq; /* GBytes*, in order */
 	guint drain_source;
-	guint fd_source, retry_source;
-	int last_error;
+	cssource_t *src;
+	uint32_t nodeid;
 } cpggroup_t;
-
-static void try_connect(cpggroup_t *g);
 
 static cpggroup_t *from_handle(cpg_handle_t h)
 {
@@ -64,11 +62,11 @@ static void outq_clear(cpggroup_t *g)
 	g->drain_source = 0;
 }
 
-static void close_handle(cpggroup_t *g)
+/* cssource: drops the handle and what waited to be sent on it. */
+static void cg_finalize(void *ctx)
 {
-	if (g->fd_source)
-		g_source_remove(g->fd_source);
-	g->fd_source = 0;
+	cpggroup_t *g = ctx;
+
 	g_mutex_lock(&g->send_lock);
 	if (g->have_handle)
 		cpg_finalize(g->handle);
@@ -77,28 +75,12 @@ static void close_handle(cpggroup_t *g)
 	g_mutex_unlock(&g->send_lock);
 }
 
-static gboolean retry_cb(gpointer data)
-{
-	cpggroup_t *g = data;
-
-	g->retry_source = 0;
-	try_connect(g);
-	return G_SOURCE_REMOVE;
-}
-
-static void schedule_retry(cpggroup_t *g, guint ms)
-{
-	if (!g->retry_source)
-		g->retry_source = g_timeout_add(ms, retry_cb, g);
-}
-
 /* Out of the group on corosync's account: the user resets, and the group
  * is joined again later. */
 static void lose(cpggroup_t *g)
 {
-	close_handle(g);
+	cssource_restart(g->src);
 	g->cb.lost(g->ctx);
-	schedule_retry(g, RETRY_MS);
 }
 
 static gboolean drain_cb(gpointer data)
@@ -199,29 +181,19 @@ static void on_totem(cpg_handle_t h, struct cpg_ring_id ring, uint32_t n, const 
 		  (unsigned long long)ring.seq, n);
 }
 
-static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
+static cs_error_t cg_dispatch(void *ctx)
 {
-	cpggroup_t *g = data;
+	cpggroup_t *g = ctx;
 	cs_error_t rc = cpg_dispatch(g->handle, CS_DISPATCH_ALL);
 
-	if (rc == CS_OK || rc == CS_ERR_TRY_AGAIN) {
-		if (g->have_handle)
-			g->cb.dispatched(g->ctx);
-		return G_SOURCE_CONTINUE;
-	}
-	if (!g->have_handle)
-		return G_SOURCE_REMOVE;
-	log_warn("lost the connection to corosync (error %d); reads go on, writes fail until "
-		 "it is back",
-		 rc);
-	g->last_error = rc;
-	g->fd_source = 0;
-	lose(g);
-	return G_SOURCE_REMOVE;
+	if ((rc == CS_OK || rc == CS_ERR_TRY_AGAIN) && g->have_handle)
+		g->cb.dispatched(g->ctx);
+	return rc;
 }
 
-static void try_connect(cpggroup_t *g)
+static cs_error_t cg_connect(void *ctx, int *fd)
 {
+	cpggroup_t *g = ctx;
 	cpg_model_v1_data_t model = {
 	    .model = CPG_MODEL_V1,
 	    .cpg_deliver_fn = on_deliver,
@@ -231,43 +203,58 @@ static void try_connect(cpggroup_t *g)
 	};
 	struct cpg_name name = {.length = (uint32_t)strlen(g->name)};
 	unsigned int nodeid = 0;
-	int fd = -1;
 	cpg_handle_t h;
 
 	memcpy(name.value, g->name, name.length);
 	cs_error_t rc = cpg_model_initialize(&h, CPG_MODEL_V1, (cpg_model_data_t *)&model, NULL);
-	if (rc == CS_OK) {
-		g_mutex_lock(&g->send_lock);
-		g->handle = h;
-		g->have_handle = true;
-		g_mutex_unlock(&g->send_lock);
-		cpg_context_set(h, g);
-		rc = cpg_local_get(h, &nodeid);
-	}
+	if (rc != CS_OK)
+		return rc;
+	g_mutex_lock(&g->send_lock);
+	g->handle = h;
+	g->have_handle = true;
+	g_mutex_unlock(&g->send_lock);
+	cpg_context_set(h, g);
+	rc = cpg_local_get(h, &nodeid);
 	if (rc == CS_OK)
 		rc = cpg_join(h, &name);
 	if (rc == CS_OK)
-		rc = cpg_fd_get(h, &fd);
-	if (rc == CS_ERR_TRY_AGAIN) {
-		/* corosync is busy (a membership change): soon, from a timer. */
-		close_handle(g);
-		schedule_retry(g, JOIN_RETRY_MS);
-		return;
-	}
-	if (rc != CS_OK) {
-		if (g->last_error != (int)rc)
-			log_warn("cannot join the cluster's file system group through corosync "
-				 "(error %d); serving reads, retrying every %d ms",
-				 rc, RETRY_MS);
-		g->last_error = rc;
-		close_handle(g);
-		schedule_retry(g, RETRY_MS);
-		return;
-	}
-	g->last_error = 0;
-	g->fd_source = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, dispatch_cb, g);
-	g->cb.joined(g->ctx, nodeid, (uint32_t)getpid());
+		rc = cpg_fd_get(h, fd);
+	g->nodeid = nodeid;
+	return rc;
 }
+
+static void cg_connected(void *ctx)
+{
+	cpggroup_t *g = ctx;
+
+	g->cb.joined(g->ctx, g->nodeid, (uint32_t)getpid());
+}
+
+static void cg_lost(void *ctx, cs_error_t rc)
+{
+	cpggroup_t *g = ctx;
+
+	log_warn("lost the connection to corosync (error %d); reads go on, writes fail until "
+		 "it is back",
+		 rc);
+	g->cb.lost(g->ctx);
+}
+
+static void cg_unreachable(void *ctx, cs_error_t rc, guint retry_ms)
+{
+	log_warn("cannot join the cluster's file system group through corosync (error %d); "
+		 "serving reads, retrying every %u ms",
+		 rc, retry_ms);
+}
+
+static const cssource_ops_t cpg_source = {
+    .connect = cg_connect,
+    .dispatch = cg_dispatch,
+    .finalize = cg_finalize,
+    .connected = cg_connected,
+    .lost = cg_lost,
+    .unreachable = cg_unreachable,
+};
 
 static void *cg_open(const char *name, const group_callbacks_t *cb, void *ctx)
 {
@@ -276,10 +263,9 @@ static void *cg_open(const char *name, const group_callbacks_t *cb, void *ctx)
 	g->name = g_strdup(name);
 	g->cb = *cb;
 	g->ctx = ctx;
-	g->last_error = -1;
 	g_mutex_init(&g->send_lock);
 	g_queue_init(&g->outq);
-	try_connect(g);
+	g->src = cssource_new(&cpg_source, g, RETRY_MS, JOIN_RETRY_MS);
 	return g;
 }
 
@@ -287,8 +273,7 @@ static void cg_rejoin(void *p)
 {
 	cpggroup_t *g = p;
 
-	close_handle(g);
-	schedule_retry(g, RETRY_MS);
+	cssource_restart(g->src);
 }
 
 static void cg_close(void *p)
@@ -297,9 +282,7 @@ static void cg_close(void *p)
 
 	if (!g)
 		return;
-	close_handle(g);
-	if (g->retry_source)
-		g_source_remove(g->retry_source);
+	cssource_free(g->src);
 	g_mutex_clear(&g->send_lock);
 	g_free(g->name);
 	g_free(g);

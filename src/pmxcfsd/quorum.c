@@ -1,9 +1,9 @@
 #include "quorum.h"
 
+#include "cssource.h"
 #include "log.h"
 
 #include <corosync/votequorum.h>
-#include <glib-unix.h>
 #include <glib.h>
 
 /* How often a lost connection to corosync is retried. */
@@ -18,12 +18,9 @@ struct quorum {
 	uint32_t threshold;
 	uint32_t qdevice_votes; /* cast for this partition now */
 	GHashTable *votes;	/* nodeid -> votes */
-	guint fd_source;
-	guint retry_source;
-	int last_error; /* logged once per change */
+	cssource_t *src;
+	bool failing; /* since the last connection, connecting failed or it was lost */
 };
-
-static void try_connect(quorum_t *q);
 
 static quorum_t *from_handle(votequorum_handle_t h)
 {
@@ -91,11 +88,11 @@ static void on_nodelist(votequorum_handle_t h, uint64_t context, votequorum_ring
 	q->changed(q->ctx);
 }
 
-static void disconnect(quorum_t *q)
+/* cssource: drops the handle; nothing is known without it. */
+static void q_finalize(void *ctx)
 {
-	if (q->fd_source)
-		g_source_remove(q->fd_source);
-	q->fd_source = 0;
+	quorum_t *q = ctx;
+
 	if (q->connected)
 		votequorum_finalize(q->handle);
 	q->connected = false;
@@ -105,72 +102,71 @@ static void disconnect(quorum_t *q)
 	g_hash_table_remove_all(q->votes);
 }
 
-static gboolean retry_cb(gpointer data)
+static cs_error_t q_dispatch(void *ctx)
 {
-	quorum_t *q = data;
+	quorum_t *q = ctx;
 
-	q->retry_source = 0;
-	try_connect(q);
-	return G_SOURCE_REMOVE;
+	return votequorum_dispatch(q->handle, CS_DISPATCH_ALL);
 }
 
-static void schedule_retry(quorum_t *q)
+static cs_error_t q_connect(void *ctx, int *fd)
 {
-	if (!q->retry_source)
-		q->retry_source = g_timeout_add(QUORUM_RETRY_MS, retry_cb, q);
-}
-
-static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
-{
-	quorum_t *q = data;
-	cs_error_t rc = votequorum_dispatch(q->handle, CS_DISPATCH_ALL);
-
-	if (rc == CS_OK || rc == CS_ERR_TRY_AGAIN)
-		return G_SOURCE_CONTINUE;
-	log_warn("lost the connection to corosync's votequorum (error %d); retrying", rc);
-	q->last_error = rc;
-	q->fd_source = 0;
-	disconnect(q);
-	q->changed(q->ctx);
-	schedule_retry(q);
-	return G_SOURCE_REMOVE;
-}
-
-static void try_connect(quorum_t *q)
-{
+	quorum_t *q = ctx;
 	votequorum_callbacks_t cb = {
 	    .votequorum_quorum_notify_fn = on_quorum,
 	    .votequorum_expectedvotes_notify_fn = on_expected,
 	    .votequorum_nodelist_notify_fn = on_nodelist,
 	};
-	cs_error_t rc;
-	int fd;
 
-	rc = votequorum_initialize(&q->handle, &cb);
-	if (rc == CS_OK) {
-		votequorum_context_set(q->handle, q);
-		q->connected = true;
-		rc = votequorum_trackstart(q->handle, 0, CS_TRACK_CHANGES | CS_TRACK_CURRENT);
-	}
+	cs_error_t rc = votequorum_initialize(&q->handle, &cb);
+	if (rc != CS_OK)
+		return rc;
+	votequorum_context_set(q->handle, q);
+	q->connected = true;
+	rc = votequorum_trackstart(q->handle, 0, CS_TRACK_CHANGES | CS_TRACK_CURRENT);
 	if (rc == CS_OK)
-		rc = votequorum_fd_get(q->handle, &fd);
-	if (rc != CS_OK) {
-		if (q->last_error != (int)rc)
-			log_warn("cannot reach corosync's votequorum (error %d); the tree stays "
-				 "read-only until it can, retrying every %d ms",
-				 rc, QUORUM_RETRY_MS);
-		q->last_error = rc;
-		disconnect(q);
-		schedule_retry(q);
-		return;
-	}
-	if (q->last_error)
+		rc = votequorum_fd_get(q->handle, fd);
+	return rc;
+}
+
+static void q_connected(void *ctx)
+{
+	quorum_t *q = ctx;
+
+	if (q->failing)
 		log_notice("connected to corosync's votequorum");
-	q->last_error = 0;
+	q->failing = false;
 	refresh_info(q, NULL, 0);
-	q->fd_source = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, dispatch_cb, q);
 	q->changed(q->ctx);
 }
+
+static void q_lost(void *ctx, cs_error_t rc)
+{
+	quorum_t *q = ctx;
+
+	log_warn("lost the connection to corosync's votequorum (error %d); retrying", rc);
+	q->failing = true;
+	q->changed(q->ctx);
+}
+
+static void q_unreachable(void *ctx, cs_error_t rc, guint retry_ms)
+{
+	quorum_t *q = ctx;
+
+	log_warn("cannot reach corosync's votequorum (error %d); the tree stays read-only until "
+		 "it can, retrying every %u ms",
+		 rc, retry_ms);
+	q->failing = true;
+}
+
+static const cssource_ops_t votequorum_source = {
+    .connect = q_connect,
+    .dispatch = q_dispatch,
+    .finalize = q_finalize,
+    .connected = q_connected,
+    .lost = q_lost,
+    .unreachable = q_unreachable,
+};
 
 quorum_t *quorum_new(quorum_changed_fn changed, void *ctx)
 {
@@ -179,9 +175,7 @@ quorum_t *quorum_new(quorum_changed_fn changed, void *ctx)
 	q->changed = changed;
 	q->ctx = ctx;
 	q->votes = g_hash_table_new(g_direct_hash, g_direct_equal);
-	/* -1: the first failure is always logged */
-	q->last_error = -1;
-	try_connect(q);
+	q->src = cssource_new(&votequorum_source, q, QUORUM_RETRY_MS, QUORUM_RETRY_MS);
 	return q;
 }
 
@@ -189,9 +183,7 @@ void quorum_free(quorum_t *q)
 {
 	if (!q)
 		return;
-	if (q->retry_source)
-		g_source_remove(q->retry_source);
-	disconnect(q);
+	cssource_free(q->src);
 	g_hash_table_destroy(q->votes);
 	g_free(q);
 }
