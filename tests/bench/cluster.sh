@@ -35,8 +35,11 @@
 # default 1000), BENCH_REPL_WRITES (default 200), BENCH_CREATES (default
 # 2000), BENCH_RENAMES (default 1000), BENCH_SIZE (bytes per file, default
 # 200), BENCH_SYNC_FILES (tree size for the sync cost, default 10000; 0
-# skips it). Option: -d (--debug) keeps each size's temporary directory,
-# with the nodes' logs under nodes/*/.
+# skips it), PEER (another daemon's binary, run as `PEER -f` on the same
+# nodes after ours with empty trees, through the same workloads: the
+# reference pmxcfs built by ../shared/tools/reference-pmxcfs-build.sh; its
+# figures are printed beside ours). Option: -d (--debug) keeps each size's
+# temporary directory, with the nodes' logs under nodes/*/.
 
 BENCH_SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
 BENCH_ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -66,6 +69,11 @@ if [ -z "$BENCH_CLUSTER_N" ]; then
 	esac
 	[ "$(id -u)" = 0 ] || bench_die "needs root (namespaces, FUSE mounts)"
 	[ -x "$build_dir/pmxcfsd" ] || bench_die "$build_dir/pmxcfsd not built: run make first"
+	if [ -n "${PEER:-}" ]; then
+		[ -x "$PEER" ] || bench_die "PEER=$PEER is not an executable file"
+		PEER=$(cd "$(dirname "$PEER")" && pwd)/$(basename "$PEER")
+		export PEER
+	fi
 	for p in corosync corosync-keygen corosync-cmapctl corosync-quorumtool; do
 		command -v "$p" >/dev/null || bench_die "needs $p (tests/install-deps.sh installs it)"
 	done
@@ -147,6 +155,7 @@ SIZE=${BENCH_SIZE:-200}
 # the sync cost is measured with the first size only, unless asked for
 SYNC_FILES=${BENCH_SYNC_FILES:-0}
 SYNC_CHANGES=${BENCH_SYNC_CHANGES:-10}
+PEER=${PEER:-}
 LAST=n$N
 # quorum of N one-vote members (votequorum's default), the writer included
 QUORUM=$((N / 2 + 1))
@@ -257,52 +266,59 @@ idle_cs=$(awk -v a="$c0" -v b="$c1" -v t="$TICK_MS" -v s="$t0" -v e="$EPOCHREALT
 idle_pm=$(awk -v a="$p0" -v b="$p1" -v t="$TICK_MS" -v s="$t0" -v e="$EPOCHREALTIME" \
 	'BEGIN { printf "%.1f", (b - a) * t / (e - s) / 10 }')
 
-# ---- 2. replication latency, n1 to the last node
-progress "replication latency ($WRITES writes, n1 to $LAST)"
-repl=$("$BUILD/tests/replat" -n "$WRITES" -s "$SIZE" -w 30 \
-	"$(node_path n1 "$PVE/bench-replat")" "$(node_path "$LAST" "$PVE/bench-replat")") ||
-	error "replat failed"
+# measure_workloads: sections 2 to 5 on the daemons running now; sets
+# repl (replat's line), creates_cluster, cs_ms and pm_ms (CPU per create),
+# renames_cluster, creates_j8, creates_each
+measure_workloads () {
+	local c0 c1 p0 p1 out per n r writers=()
 
+	# ---- 2. replication latency, n1 to the last node
+	progress "replication latency ($WRITES writes, n1 to $LAST)"
+	repl=$("$BUILD/tests/replat" -n "$WRITES" -s "$SIZE" -w 30 \
+		"$(node_path n1 "$PVE/bench-replat")" "$(node_path "$LAST" "$PVE/bench-replat")") ||
+		error "replat failed"
 
-# ---- 3. creates on n1 in the cluster, with the CPU every daemon used
-progress "creates on n1 in the cluster ($CREATES files of $SIZE bytes)"
-c0=$(cpu_ticks corosync) && p0=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
-out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -p create "$PVE") ||
-	error "fsbench in the cluster failed"
-c1=$(cpu_ticks corosync) && p1=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
-creates_cluster=$(field "$out" create)
-cs_ms=$(awk -v a="$c0" -v b="$c1" -v t="$TICK_MS" -v n="$CREATES" \
-	'BEGIN { printf "%.3f", (b - a) * t / n }')
-pm_ms=$(awk -v a="$p0" -v b="$p1" -v t="$TICK_MS" -v n="$CREATES" \
-	'BEGIN { printf "%.3f", (b - a) * t / n }')
+	# ---- 3. creates on n1 in the cluster, with the CPU every daemon used
+	progress "creates on n1 in the cluster ($CREATES files of $SIZE bytes)"
+	c0=$(cpu_ticks corosync) && p0=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
+	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -p create "$PVE") ||
+		error "fsbench in the cluster failed"
+	c1=$(cpu_ticks corosync) && p1=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
+	creates_cluster=$(field "$out" create)
+	cs_ms=$(awk -v a="$c0" -v b="$c1" -v t="$TICK_MS" -v n="$CREATES" \
+		'BEGIN { printf "%.3f", (b - a) * t / n }')
+	pm_ms=$(awk -v a="$p0" -v b="$p1" -v t="$TICK_MS" -v n="$CREATES" \
+		'BEGIN { printf "%.3f", (b - a) * t / n }')
 
-# ---- 4. the PVE pattern: a tmp file renamed over the old one
-progress "tmp file + rename over on n1 ($RENAMES files)"
-out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$RENAMES" -s "$SIZE" -p create,rename "$PVE") ||
-	error "fsbench rename in the cluster failed"
-renames_cluster=$(field "$out" rename)
+	# ---- 4. the PVE pattern: a tmp file renamed over the old one
+	progress "tmp file + rename over on n1 ($RENAMES files)"
+	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$RENAMES" -s "$SIZE" -p create,rename \
+		"$PVE") || error "fsbench rename in the cluster failed"
+	renames_cluster=$(field "$out" rename)
 
-# ---- 5. writers sharing rounds: 8 on n1, then one on every node
-progress "8 concurrent writers on n1"
-out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -j 8 -p create "$PVE") ||
-	error "fsbench -j 8 in the cluster failed"
-creates_j8=$(field "$out" create)
-progress "one writer on each of the $N nodes"
-per=$(((CREATES + N - 1) / N))
-writers=()
-for n in $(node_list); do
-	node_exec "$n" "$BUILD/tests/fsbench" -n "$per" -s "$SIZE" -p create "$PVE" \
-		>"$TRASH/each.$n" 2>&1 &
-	writers+=($!)
-done
-# (a bare `wait` would wait for the daemons too)
-wait "${writers[@]}"
-creates_each=0
-for n in $(node_list); do
-	r=$(field "$(cat "$TRASH/each.$n")" create)
-	[ -n "$r" ] || error "the writer on $n failed: $(cat "$TRASH/each.$n")"
-	creates_each=$(awk -v a="$creates_each" -v b="$r" 'BEGIN { print a + b }')
-done
+	# ---- 5. writers sharing rounds: 8 on n1, then one on every node
+	progress "8 concurrent writers on n1"
+	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -j 8 -p create \
+		"$PVE") || error "fsbench -j 8 in the cluster failed"
+	creates_j8=$(field "$out" create)
+	progress "one writer on each of the $N nodes"
+	per=$(((CREATES + N - 1) / N))
+	for n in $(node_list); do
+		node_exec "$n" "$BUILD/tests/fsbench" -n "$per" -s "$SIZE" -p create "$PVE" \
+			>"$TRASH/each.$n" 2>&1 &
+		writers+=($!)
+	done
+	# (a bare `wait` would wait for the daemons too)
+	wait "${writers[@]}"
+	creates_each=0
+	for n in $(node_list); do
+		r=$(field "$(cat "$TRASH/each.$n")" create)
+		[ -n "$r" ] || error "the writer on $n failed: $(cat "$TRASH/each.$n")"
+		creates_each=$(awk -v a="$creates_each" -v b="$r" 'BEGIN { print a + b }')
+	done
+}
+
+measure_workloads
 
 # ---- 6. sync cost: the last node rejoins after missing a few changes
 sync_line=
@@ -334,9 +350,53 @@ if [ "$SYNC_FILES" -gt 0 ]; then
 	}')
 fi
 
+# ---- the same workloads on another daemon (PEER), on the same nodes
+peer_line=
+if [ -n "$PEER" ]; then
+	ours_repl=$repl ours_cc=$creates_cluster ours_rn=$renames_cluster
+	ours_j8=$creates_j8 ours_each=$creates_each ours_cs=$cs_ms ours_pm=$pm_ms
+	progress "stopping pmxcfsd everywhere; starting $PEER on empty trees"
+	for n in $(node_list); do
+		node_stop_pmxcfsd "$n" || error "stopping pmxcfsd on $n failed"
+		rm -f "$(node_dir "$n")"/root/var/lib/pve-cluster/config.db*
+	done
+	for n in $(node_list); do
+		PMXCFSD_BIN=$PEER node_start_pmxcfsd "$n" || error "$PEER did not start on $n"
+	done
+	wait_for "a write through n1 to be accepted and read on all $N nodes ($PEER)" \
+		"$ready_timeout" "probe_cluster peer-$$" ||
+		error "$PEER's /etc/pve did not become writable"
+	# its CPU is counted as pmxcfsd's: same pid files
+	measure_workloads
+	for n in $(node_list); do
+		node_stop_pmxcfsd "$n" || error "stopping $PEER on $n failed"
+		rm -f "$(node_dir "$n")"/root/var/lib/pve-cluster/config.db*
+	done
+	peer_line=$(awk -v n="$N" -v peer="$(basename "$PEER")" \
+		-v ol50="$(field "$ours_repl" lat_p50_ms)" -v pl50="$(field "$repl" lat_p50_ms)" \
+		-v ol99="$(field "$ours_repl" lat_p99_ms)" -v pl99="$(field "$repl" lat_p99_ms)" \
+		-v occ="$ours_cc" -v pcc="$creates_cluster" -v orn="$ours_rn" -v prn="$renames_cluster" \
+		-v oj8="$ours_j8" -v pj8="$creates_j8" -v oea="$ours_each" -v pea="$creates_each" \
+		-v ocs="$ours_cs" -v pcs="$cs_ms" 'function ratio(a, b) {
+			return b > 0 ? sprintf("%.2f", a / b) : "-"
+		}
+		BEGIN {
+			printf "N=%d %s: creates/s %.0f (ours %.0f, ratio %s); latency p50 %.2f ms" \
+				" (ours %.2f, ratio %s), p99 %.2f ms (ours %.2f)\n",
+				n, peer, pcc, occ, ratio(occ, pcc), pl50, ol50, ratio(ol50, pl50), pl99, ol99
+			printf "N=%d %s: tmp file + rename/s %.0f (ours %.0f, ratio %s); 8 writers %.0f" \
+				" (ours %.0f, ratio %s); a writer per node %.0f in all (ours %.0f," \
+				" ratio %s); corosync CPU per create %.3f ms (ours %.3f)\n",
+				n, peer, prn, orn, ratio(orn, prn), pj8, oj8, ratio(oj8, pj8), pea, oea,
+				ratio(oea, pea), pcs, ocs
+		}')
+	repl=$ours_repl creates_cluster=$ours_cc renames_cluster=$ours_rn
+	creates_j8=$ours_j8 creates_each=$ours_each cs_ms=$ours_cs pm_ms=$ours_pm
+fi
+
 # ---- 7. the same creates in local mode, on n1's own copy of the tree
 progress "restarting pmxcfsd on n1 in local mode"
-node_stop_pmxcfsd n1 || error "stopping pmxcfsd on n1 failed"
+[ -n "$PEER" ] || node_stop_pmxcfsd n1 || error "stopping pmxcfsd on n1 failed"
 node_start_pmxcfsd n1 -l || error "pmxcfsd -l did not start on n1"
 progress "creates on n1 in local mode"
 out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -p create -k "$PVE") ||
@@ -395,6 +455,7 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 			" ratio %s)\n", n, each, cc, ratio(each, cc)
 	}' || error "the figures could not be printed"
 [ -z "$sync_line" ] || say "$sync_line"
+[ -z "$peer_line" ] || say "$peer_line"
 
 # Warnings and errors of the daemons during the run, for a look at the logs
 # (kept with -d) when the figures are odd.

@@ -476,7 +476,8 @@ node_pmxcfsd_pid () {
 	say "$pid"
 }
 
-# node_start_pmxcfsd NAME [ARGS...]: runs `pmxcfsd -f ARGS` in the node in
+# node_start_pmxcfsd NAME [ARGS...]: runs `pmxcfsd -f ARGS` (or the daemon
+# PMXCFSD_BIN names, after the command PMXCFSD_PREFIX names) in the node in
 # the background, stdout and stderr appended to the node's pmxcfsd.log, and
 # waits until the mount is there. Its exit status is recorded when it exits.
 # PMXCFSD_PREFIX, when set, is a command (split at spaces) that execs the
@@ -498,10 +499,10 @@ node_start_pmxcfsd () {
 		return 1
 	fi
 	rm -f "$dir/pmxcfsd.pid" "$dir/pmxcfsd.status"
-	say "=== $(date '+%F %T.%N') node_start_pmxcfsd: ${PMXCFSD_PREFIX:+$PMXCFSD_PREFIX }pmxcfsd -f $*" >>"$dir/pmxcfsd.log"
+	say "=== $(date '+%F %T.%N') node_start_pmxcfsd: ${PMXCFSD_PREFIX:+$PMXCFSD_PREFIX }${PMXCFSD_BIN:-pmxcfsd} -f $*" >>"$dir/pmxcfsd.log"
 	(
 		trap - EXIT INT TERM HUP
-		nsenter -t "$anchor" -n -m -u -- "${prefix[@]}" pmxcfsd -f "$@" \
+		nsenter -t "$anchor" -n -m -u -- "${prefix[@]}" "${PMXCFSD_BIN:-pmxcfsd}" -f "$@" \
 			</dev/null >>"$dir/pmxcfsd.log" 2>&1 &
 		pid=$!
 		say "$pid" >"$dir/pmxcfsd.pid.tmp"
