@@ -369,7 +369,15 @@ if [ -n "$PEER" ]; then
 	# its CPU is counted as pmxcfsd's: same pid files
 	measure_workloads
 	for n in $(node_list); do
-		node_stop_pmxcfsd "$n" || error "stopping $PEER on $n failed"
+		# the other daemon may not stop on SIGTERM in time: then by force,
+		# with its mount
+		if ! node_stop_pmxcfsd "$n" 2>/dev/null; then
+			say "# N=$N: $PEER on $n did not stop on SIGTERM; killed" >&2
+			kill -KILL "$(node_pmxcfsd_pid "$n")" 2>/dev/null
+			node_wait_pmxcfsd_exit "$n" 10 >/dev/null ||
+				error "$PEER on $n did not exit after SIGKILL"
+			node_exec "$n" umount -l "$PVE" 2>/dev/null
+		fi
 		rm -f "$(node_dir "$n")"/root/var/lib/pve-cluster/config.db*
 	done
 	peer_line=$(awk -v n="$N" -v peer="$(basename "$PEER")" \
