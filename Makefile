@@ -135,7 +135,7 @@ clean:
 FUZZ_S     ?= 60
 FUZZ_CC    ?= clang
 FUZZ_BUILD  = build-fuzz
-FUZZERS     = proto corosync_conf tree fsop names
+FUZZERS     = proto corosync_conf datacenter_conf tree fsop names
 FUZZ_SAN    = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 FUZZ_BINS   = $(FUZZERS:%=$(FUZZ_BUILD)/fuzz_%)
 

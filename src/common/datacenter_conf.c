@@ -79,7 +79,11 @@ GInetAddressMask *datacenter_conf_parse_cidr(const char *text, GError **err)
 
 char *datacenter_conf_cidr_to_string(GInetAddressMask *mask)
 {
-	return g_inet_address_mask_to_string(mask);
+	/* Not g_inet_address_mask_to_string(): it leaves out a full-length
+	 * prefix, and "10.1.2.3" is not a network in CIDR notation. */
+	g_autofree char *addr = g_inet_address_to_string(g_inet_address_mask_get_address(mask));
+
+	return g_strdup_printf("%s/%u", addr, g_inet_address_mask_get_length(mask));
 }
 
 /* The migration property */

@@ -70,6 +70,18 @@ static void conf_seeds(void)
 	put("corosync_conf", "empty-section", "a {\n}\n", 6);
 }
 
+static void datacenter_seeds(void)
+{
+	static const char both[] = "# datacenter.cfg\nkeyboard: en-us\n\n"
+				   "migration: secure,network=10.1.2.0/24\n";
+	static const char typed[] = "migration: type=insecure,network=fd00:1:2::/64\n"
+				    "console: html5\n";
+
+	put("datacenter_conf", "secure-v4", both, sizeof(both) - 1);
+	put("datacenter_conf", "insecure-v6", typed, sizeof(typed) - 1);
+	put("datacenter_conf", "empty", "", 0);
+}
+
 static void tree_seeds(memdb_t *m)
 {
 	memdb_attr_t d, f;
@@ -190,6 +202,7 @@ int main(int argc, char **argv)
 	m = fuzz_memdb("seeds.db");
 	proto_seeds();
 	conf_seeds();
+	datacenter_seeds();
 	tree_seeds(m);
 	fsop_seeds(m);
 	name_seeds();

@@ -229,6 +229,24 @@ static void test_parse_cidr(void)
 	g_assert_nonnull(err);
 }
 
+/* A host network (the whole prefix) is written with its prefix too, and
+ * reads back as the same network (found by fuzz_datacenter_conf). */
+static void test_full_prefix_round_trip(void)
+{
+	static const char *const nets[] = {"1.1.2.0/32", "fd00:1:2::7/128", "10.0.0.0/8"};
+
+	for (size_t i = 0; i < G_N_ELEMENTS(nets); i++) {
+		g_autoptr(GError) err = NULL;
+		g_autoptr(GInetAddressMask) m = datacenter_conf_parse_cidr(nets[i], &err);
+		g_assert_no_error(err);
+		g_autofree char *s = datacenter_conf_cidr_to_string(m);
+		g_assert_cmpstr(s, ==, nets[i]);
+		g_autoptr(GInetAddressMask) again = datacenter_conf_parse_cidr(s, &err);
+		g_assert_no_error(err);
+		g_assert_true(g_inet_address_mask_equal(m, again));
+	}
+}
+
 static void test_load(void)
 {
 	g_autofree char *dir = g_dir_make_tmp("test-datacenter-conf-XXXXXX", NULL);
@@ -288,6 +306,7 @@ int main(int argc, char **argv)
 	ADD("bad-lines", test_bad_lines);
 	ADD("nul-byte", test_nul_byte);
 	ADD("parse-cidr", test_parse_cidr);
+	ADD("full-prefix-round-trip", test_full_prefix_round_trip);
 	ADD("load", test_load);
 	return g_test_run();
 }
