@@ -418,8 +418,7 @@ static int job_finish(job_t *j)
 			g_usleep(1000);
 	}
 	g_thread_join(j->thread);
-	int res = j->res;
-	return res;
+	return j->res;
 }
 
 static void job_free(job_t *j)
@@ -451,9 +450,7 @@ static int submit_wait(replica_t *r, job_kind_t kind, fsop_t op, memdb_attr_t *a
 
 static char *content(memdb_t *m, const char *path)
 {
-	size_t len = 0;
-	char *s = memdb_read_path(m, path, &len);
-	return s;
+	return memdb_read_path(m, path, NULL);
 }
 
 static void assert_content_everywhere(fx_t *fx, const char *path, const char *want)
