@@ -75,6 +75,8 @@ typedef struct {
 	const struct group_ops_s *group;
 	const replica_quorum_ops_t *quorum;
 	void *quorum_ctx;
+	/* After how long a confirmation asks every member (0: 100 ms). */
+	unsigned ack_fallback_ms;
 } replica_config_t;
 
 replica_t *replica_new(const replica_config_t *cfg);
@@ -117,6 +119,7 @@ typedef struct {
 	uint32_t nodeid;  /* 0 while unknown */
 	uint32_t members; /* replicas in the group */
 	uint64_t syncs;	  /* state exchanges completed */
+	uint32_t waiting; /* ops waiting for this node's batch on its way */
 } replica_status_t;
 
 /* Thread safe. */

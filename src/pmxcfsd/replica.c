@@ -17,8 +17,9 @@
 
 #define MSG_MAGIC 0x52435650u /* "PVCR" little-endian */
 /* The protocol version: members that speak another one are kept out of
- * syncs. 2: ops carry the lock version their sender saw expire (fsop_t). */
-#define MSG_VERSION 3
+ * syncs. 2: ops carry the lock version their sender saw expire (fsop_t).
+ * 4: ops travel in batches that carry their sender's acknowledgment. */
+#define MSG_VERSION 4
 #define ENVELOPE_TYPE "(uuuv)"
 
 /* Persisted: the stamp of the last membership in which this node was in a
@@ -29,7 +30,7 @@ enum {
 	MSG_SYNC_START = 1, /* epoch: the leader opens a state exchange */
 	MSG_STATE,	    /* epoch, stamp, quorate stamp, version, checksum, gen */
 	MSG_TREE,	    /* epoch, index, count, bytes of the winner's dump */
-	MSG_OP,		    /* reqid, gen, fsop */
+	MSG_OPS,	    /* the sender's acknowledgment, ack mode, ops (reqid, gen, fsop) */
 	MSG_ACK,	    /* epoch, ops applied */
 	MSG_VERIFY_REQ,	    /* epoch, round */
 	MSG_VERIFY,	    /* epoch, round, checksum */
@@ -48,13 +49,17 @@ enum {
 };
 
 /* A confirmation that takes this long asks every member to acknowledge:
- * one of those chosen may be slow or stopped. */
+ * one of those chosen may be slow or stopped (replica_config_t may say
+ * otherwise). */
 #define ACK_FALLBACK_MS 100
 
 #define EPOCH_T "(uut)"
 #define STATE_T "(" EPOCH_T "tttayt)"
 #define TREE_T "(" EPOCH_T "uuay)"
-#define OP_T "(ttyv)"
+/* A batch: the ops one member sent while its previous batch was on its
+ * way, with what it had applied when it sent them (epoch and count; an
+ * epoch of zeros: no acknowledgment). */
+#define OPS_T "(" EPOCH_T "tya(ttv))"
 #define ACK_T "(" EPOCH_T "t)"
 #define VREQ_T "(" EPOCH_T "t)"
 #define VERIFY_T "(" EPOCH_T "tay)"
@@ -93,6 +98,8 @@ typedef struct {
 	bool detached;
 	uint64_t inode;	 /* the file it changed or created, once applied */
 	bool ack_wanted; /* sent asking for acknowledgments (not ACK_NONE) */
+	guint8 ack;	 /* ACK_*: who acknowledges it at once */
+	GVariant *op;	 /* (ttv) while it waits in the outgoing batch */
 } pending_t;
 
 typedef struct {
@@ -147,6 +154,11 @@ struct replica {
 	GQueue queued;
 	uint64_t applied;
 	bool ack_owed;
+	/* This node's ops not handed to the group yet (pending_t*, in order),
+	 * and whether a batch of its ops is on its way: while one is, the
+	 * next ones gather here and go as one message once it is back. */
+	GPtrArray *outq;
+	bool inflight;
 	uint64_t verify_round;
 	uint8_t verify_csum[32];
 	bool have_verify;
@@ -160,6 +172,7 @@ struct replica {
 	uint64_t next_reqid;
 	bool cs_quorate;
 	bool writable;
+	unsigned ack_fallback_ms;
 
 	replica_changed_fn changed;
 	replica_applied_fn on_applied;
@@ -380,6 +393,9 @@ static bool confirmed(replica_t *r, uint64_t seq, uint32_t q)
 
 static void finish(replica_t *r, pending_t *p, int result)
 {
+	/* Never sent: it leaves the batch it waited in, and nobody has it. */
+	if (!p->sent && g_ptr_array_remove(r->outq, p))
+		g_clear_pointer(&p->op, g_variant_unref);
 	/* A detached write that changed the file and is not confirmed after
 	 * all: the close that follows must not report success. */
 	if (p->detached && p->result >= 0 && result < 0 && p->inode)
@@ -518,7 +534,9 @@ static bool acks_now(replica_t *r, guint8 mode, uint32_t nodeid, uint32_t pid)
 	return mine;
 }
 
-static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
+/* One op of a batch; ack: whether this member acknowledges the batch at
+ * once (acks_now). */
+static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item, bool ack)
 {
 	guint64 reqid, gen;
 	g_autoptr(GVariant) opv = NULL;
@@ -526,9 +544,8 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	memdb_attr_t attr = {0};
 	int res;
 	gpointer threshold;
-	guint8 ack;
 
-	g_variant_get(body, OP_T, &reqid, &gen, &ack, &opv);
+	g_variant_get(item, "(ttv)", &reqid, &gen, &opv);
 	if (!fsop_from_variant(opv, &op)) {
 		log_warn("node %u sent an operation that cannot be decoded; ignored", nodeid);
 		return;
@@ -557,7 +574,7 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	}
 	r->applied++;
 	if (!is_me(r, nodeid, pid)) {
-		if (acks_now(r, ack, nodeid, pid))
+		if (ack)
 			r->ack_owed = true;
 		if (res >= 0 && r->on_applied)
 			r->on_applied(r->changed_ctx, &op);
@@ -582,11 +599,104 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	g_mutex_unlock(&r->lock);
 }
 
+/* Applies the ops of a batch in order; the batch asks for this member's
+ * acknowledgment as its mode says. */
+static void apply_batch(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+{
+	g_autoptr(GVariant) ops = g_variant_get_child_value(b, 3);
+	GVariantIter it;
+	GVariant *item;
+	guint8 mode;
+
+	g_variant_get_child(b, 2, "y", &mode);
+	bool ack = !is_me(r, nodeid, pid) && acks_now(r, mode, nodeid, pid);
+	g_variant_iter_init(&it, ops);
+	while ((item = g_variant_iter_next_value(&it))) {
+		/* A failed store stops this member at once, within a batch too. */
+		if (!is_leaving(r))
+			apply_op(r, nodeid, pid, item, ack);
+		g_variant_unref(item);
+	}
+}
+
+/* Hands this node's waiting ops to the group as one batch: when there are
+ * any, and no batch of its own is on its way (unless force). with_ack
+ * (main loop only, where the count and the epoch live): the batch carries
+ * this member's acknowledgment of what it applied, which is then no longer
+ * owed. Ops that could not be handed over are refused (nobody has them). */
+static void send_batch(replica_t *r, bool with_ack, bool force)
+{
+	GVariantBuilder b;
+	g_autoptr(GArray) reqids = g_array_new(FALSE, FALSE, sizeof(guint64));
+	guint8 mode = ACK_NONE;
+	epoch_t e = {0};
+	guint64 applied = 0;
+	int rc = -ENOTCONN;
+
+	g_mutex_lock(&r->send_lock);
+	g_mutex_lock(&r->lock);
+	if (!r->outq->len || (r->inflight && !force)) {
+		g_mutex_unlock(&r->lock);
+		g_mutex_unlock(&r->send_lock);
+		return;
+	}
+	/* Its place among this node's messages, known before it is handed
+	 * over: corosync may deliver it before send returns. */
+	uint64_t seq = r->send_seq + 1;
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a(ttv)"));
+	for (guint i = 0; i < r->outq->len; i++) {
+		pending_t *p = r->outq->pdata[i];
+		g_variant_builder_add_value(&b, p->op);
+		g_clear_pointer(&p->op, g_variant_unref);
+		p->sent = true;
+		__atomic_store_n(&p->send_seq, seq, __ATOMIC_RELEASE);
+		mode = MAX(mode, p->ack);
+		g_array_append_val(reqids, p->reqid);
+	}
+	g_ptr_array_set_size(r->outq, 0);
+	if (with_ack && r->state == ST_SYNCED && !r->leaving) {
+		e = r->epoch;
+		applied = r->applied;
+		r->ack_owed = false;
+	}
+	r->inflight = true;
+	g_mutex_unlock(&r->lock);
+
+	g_autoptr(GVariant) env = g_variant_ref_sink(
+	    g_variant_new(ENVELOPE_TYPE, MSG_MAGIC, MSG_VERSION, MSG_OPS,
+			  g_variant_new("(" EPOCH_T "ty@a(ttv))", e.nodeid, e.pid, e.counter,
+					applied, mode, g_variant_builder_end(&b))));
+	if (r->group)
+		rc = r->gops->send(r->group, g_variant_get_data(env), g_variant_get_size(env));
+	if (rc != -ENOTCONN)
+		r->send_seq = seq;
+	g_mutex_unlock(&r->send_lock);
+	if (rc >= 0)
+		return;
+	if (rc != -ENOTCONN)
+		request_leave(r, false, "sending %u op(s) failed: %s", reqids->len,
+			      g_strerror(-rc));
+	g_mutex_lock(&r->lock);
+	r->inflight = false;
+	for (guint i = 0; i < reqids->len; i++) {
+		pending_t *p = g_hash_table_lookup(r->pending, &g_array_index(reqids, guint64, i));
+		if (p && !p->done && !p->delivered) {
+			p->sent = false;
+			finish(r, p, -EACCES);
+		}
+	}
+	g_mutex_unlock(&r->lock);
+}
+
 /* A member that is leaving confirms nothing more: what it applied last may
- * be what failed. */
+ * be what failed. Ops of this node waiting for their batch go now and
+ * carry the acknowledgment: one message instead of two. */
 static void send_ack(replica_t *r)
 {
 	if (!r->ack_owed || r->state != ST_SYNCED || is_leaving(r))
+		return;
+	send_batch(r, true, true);
+	if (!r->ack_owed)
 		return;
 	if (send_msg(r, MSG_ACK,
 		     g_variant_new(ACK_T, r->epoch.nodeid, r->epoch.pid, r->epoch.counter,
@@ -721,7 +831,7 @@ static void finish_sync(replica_t *r)
 
 	queued_t *q;
 	while ((q = g_queue_pop_head(&r->queued))) {
-		apply_op(r, q->nodeid, q->pid, q->body);
+		apply_batch(r, q->nodeid, q->pid, q->body);
 		g_variant_unref(q->body);
 		g_free(q);
 	}
@@ -734,9 +844,11 @@ static void finish_sync(replica_t *r)
 			     .name = r->nodename,
 			     .writer = r->nodeid,
 			     .time = (uint32_t)time(NULL)};
-		send_msg(r, MSG_OP,
-			 g_variant_new(OP_T, (guint64)0, r->gen, (guint8)ACK_QUORUM,
-				       fsop_to_variant(&op)));
+		GVariant *item = g_variant_new("(ttv)", (guint64)0, r->gen, fsop_to_variant(&op));
+		send_msg(r, MSG_OPS,
+			 g_variant_new("(" EPOCH_T "ty@a(ttv))", 0, 0, (guint64)0, (guint64)0,
+				       (guint8)ACK_QUORUM,
+				       g_variant_new_array(G_VARIANT_TYPE("(ttv)"), &item, 1)));
 	}
 }
 
@@ -959,43 +1071,69 @@ static void on_sync_start(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant 
 		start_round(r, &e);
 }
 
-static void on_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+static void take_ack(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *ev, uint64_t n);
+
+static void on_ops(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
 {
+	bool mine = is_me(r, nodeid, pid);
+
 	if (r->state == ST_SYNCED) {
-		apply_op(r, nodeid, pid, b);
+		g_autoptr(GVariant) ev = g_variant_get_child_value(b, 0);
+		guint64 n;
+		g_variant_get_child(b, 1, "t", &n);
+		take_ack(r, nodeid, pid, ev, n);
+		apply_batch(r, nodeid, pid, b);
+	} else {
+		/* During a sync every member queues the same ops, and applies
+		 * them once the trees agree. */
+		queued_t *q = g_new(queued_t, 1);
+		q->nodeid = nodeid;
+		q->pid = pid;
+		q->body = g_variant_ref(b);
+		g_queue_push_tail(&r->queued, q);
+		if (mine) {
+			g_autoptr(GVariant) ops = g_variant_get_child_value(b, 3);
+			GVariantIter it;
+			guint64 reqid;
+			g_mutex_lock(&r->lock);
+			g_variant_iter_init(&it, ops);
+			while (g_variant_iter_next(&it, "(tt@v)", &reqid, NULL, NULL)) {
+				pending_t *p = g_hash_table_lookup(r->pending, &reqid);
+				if (p)
+					p->delivered = true;
+			}
+			g_mutex_unlock(&r->lock);
+		}
+	}
+	if (!mine)
 		return;
-	}
-	/* During a sync every member queues the same ops, and applies them
-	 * once the trees agree. */
-	queued_t *q = g_new(queued_t, 1);
-	q->nodeid = nodeid;
-	q->pid = pid;
-	q->body = g_variant_ref(b);
-	g_queue_push_tail(&r->queued, q);
-	if (is_me(r, nodeid, pid)) {
-		guint64 reqid;
-		g_variant_get_child(b, 0, "t", &reqid);
-		g_mutex_lock(&r->lock);
-		pending_t *p = g_hash_table_lookup(r->pending, &reqid);
-		if (p)
-			p->delivered = true;
-		g_mutex_unlock(&r->lock);
-	}
+	/* Back: what gathered meanwhile goes now, as one batch. */
+	g_mutex_lock(&r->lock);
+	r->inflight = false;
+	g_mutex_unlock(&r->lock);
+	send_batch(r, true, false);
 }
 
-static void on_ack(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+/* A member applied n ops of the epoch ev (an ack, or a batch's). */
+static void take_ack(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *ev, uint64_t n)
 {
-	g_autoptr(GVariant) ev = g_variant_get_child_value(b, 0);
 	member_t *m = find_member(r, nodeid, pid);
-	guint64 n;
 
-	g_variant_get_child(b, 1, "t", &n);
 	if (r->state != ST_SYNCED || !m || !epoch_is_current(r, ev))
 		return;
 	g_mutex_lock(&r->lock);
 	m->acked = MAX(m->acked, n);
 	confirm_pending(r);
 	g_mutex_unlock(&r->lock);
+}
+
+static void on_ack(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
+{
+	g_autoptr(GVariant) ev = g_variant_get_child_value(b, 0);
+	guint64 n;
+
+	g_variant_get_child(b, 1, "t", &n);
+	take_ack(r, nodeid, pid, ev, n);
 }
 
 static void on_log_msg(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
@@ -1029,7 +1167,7 @@ static const struct {
     {MSG_SYNC_START, "sync-start", EPOCH_T, on_sync_start},
     {MSG_STATE, "state", STATE_T, on_state},
     {MSG_TREE, "tree", TREE_T, on_tree},
-    {MSG_OP, "op", OP_T, on_op},
+    {MSG_OPS, "ops", OPS_T, on_ops},
     {MSG_ACK, "ack", ACK_T, on_ack},
     {MSG_VERIFY_REQ, "verify-request", VREQ_T, on_verify_req},
     {MSG_VERIFY, "verify", VERIFY_T, on_verify},
@@ -1138,6 +1276,9 @@ static void on_confchg(void *ctx, const group_member_t *members, size_t nmembers
 	 * new sync starts from the trees as they are. */
 	queue_clear(r);
 	fail_lost(r, true);
+	/* A batch on its way may never come back: what waits for it goes
+	 * once the new membership is set up. */
+	r->inflight = false;
 	for (size_t i = 0; i < nleft; i++)
 		g_hash_table_remove(r->replaced,
 				    (gpointer)(uintptr_t)member_key(left[i].nodeid, left[i].pid));
@@ -1166,6 +1307,7 @@ static void on_confchg(void *ctx, const group_member_t *members, size_t nmembers
 		for (size_t i = 0; i < nleft; i++)
 			log_cluster(r, 6, "node %u left the file system group", left[i].nodeid);
 	}
+	send_batch(r, false, false);
 }
 
 /* ---- the group ---- */
@@ -1190,6 +1332,7 @@ static void reset(replica_t *r)
 	g_ptr_array_set_size(r->members, 0);
 	update_writable(r);
 	fail_pending(r, "this node left the cluster's file system group");
+	r->inflight = false;
 	r->leaving = false;
 	r->leave_forget = false;
 	g_mutex_unlock(&r->lock);
@@ -1327,6 +1470,7 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->changed = cfg->changed;
 	r->on_applied = cfg->applied;
 	r->changed_ctx = cfg->ctx;
+	r->ack_fallback_ms = cfg->ack_fallback_ms ? cfg->ack_fallback_ms : ACK_FALLBACK_MS;
 	r->seen_version = memdb_version(r->mdb);
 	r->pid = (uint32_t)getpid();
 	g_mutex_init(&r->lock);
@@ -1337,6 +1481,7 @@ replica_t *replica_new(const replica_config_t *cfg)
 	g_queue_init(&r->queued);
 	r->replaced = g_hash_table_new(g_direct_hash, g_direct_equal);
 	r->pending = g_hash_table_new(g_int64_hash, g_int64_equal);
+	r->outq = g_ptr_array_new();
 	r->unconfirmed = g_hash_table_new(g_direct_hash, g_direct_equal);
 	r->qstamp = memdb_get_meta(r->mdb, META_QSTAMP);
 	r->stamp = r->qstamp;
@@ -1409,6 +1554,7 @@ void replica_free(replica_t *r)
 
 	queue_clear(r);
 	g_hash_table_destroy(r->pending);
+	g_ptr_array_free(r->outq, TRUE);
 	g_hash_table_destroy(r->unconfirmed);
 	g_hash_table_destroy(r->replaced);
 	g_byte_array_free(r->tree, TRUE);
@@ -1452,7 +1598,7 @@ static void ask_acks(replica_t *r, guint8 mode)
  * first may be slow). False when end has passed. */
 static bool wait_confirmation(replica_t *r, gint64 start, gint64 end, bool *asked_all)
 {
-	gint64 ask_at = start + ACK_FALLBACK_MS * (G_USEC_PER_SEC / 1000);
+	gint64 ask_at = start + (gint64)r->ack_fallback_ms * (G_USEC_PER_SEC / 1000);
 
 	if (!*asked_all && g_get_monotonic_time() >= ask_at) {
 		*asked_all = true;
@@ -1481,30 +1627,27 @@ static int submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr, bool order
 	}
 	sweep_detached(r);
 	p->reqid = ++r->next_reqid;
+	p->ack = ack;
 	p->ack_wanted = ack != ACK_NONE;
 	g_hash_table_insert(r->pending, &p->reqid, p);
 	o.writer = r->nodeid;
-	uint64_t gen = r->gen;
-	/* Marked before the send: corosync may hand it back before
-	 * send_msg returns. */
-	p->sent = true;
+	p->op = g_variant_ref_sink(g_variant_new("(ttv)", p->reqid, r->gen, fsop_to_variant(&o)));
+	g_ptr_array_add(r->outq, p);
 	g_mutex_unlock(&r->lock);
-	bool sent = send_msg_seq(
-	    r, MSG_OP, g_variant_new(OP_T, p->reqid, gen, ack, fsop_to_variant(&o)), &p->send_seq);
+	send_batch(r, false, false);
 
 	gint64 start = g_get_monotonic_time();
 	gint64 end = start + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
 	bool asked_all = ordered; /* an ordered op waits for no acknowledgment */
 	g_mutex_lock(&r->lock);
-	if (!sent && !p->done)
-		finish(r, p, -EACCES);
 	while (!p->done && !(ordered && p->applied))
 		if (!wait_confirmation(r, start, end, &asked_all) && !p->done &&
 		    !(ordered && p->applied)) {
 			log_err("a %s was not confirmed by a quorum of members within %d s; "
-				"failing it with EIO (outcome unknown)",
-				fsop_name(o.kind), REPLICA_WRITE_TIMEOUT_S);
-			finish(r, p, -EIO);
+				"failing it with %s",
+				fsop_name(o.kind), REPLICA_WRITE_TIMEOUT_S,
+				p->sent ? "EIO (outcome unknown)" : "EACCES (never sent)");
+			finish(r, p, unconfirmed_result(p));
 		}
 	res = p->result;
 	if (res >= 0 && attr)
@@ -1609,6 +1752,7 @@ void replica_status(replica_t *r, replica_status_t *st)
 	    .nodeid = r->nodeid,
 	    .members = r->members->len,
 	    .syncs = r->syncs,
+	    .waiting = r->outq->len,
 	};
 	g_mutex_unlock(&r->lock);
 }

@@ -44,6 +44,7 @@ static struct {
 	fgroup_t g[NODES];
 	int part[NODES]; /* each node's network partition */
 	bool dirty;	 /* memberships to recompute */
+	int sent[NODES]; /* messages each node handed to the bus */
 	int opening;	 /* the node whose replica opens next */
 } bus;
 
@@ -80,6 +81,7 @@ static int fg_send(void *p, const void *msg, size_t len)
 		m->part = bus.part[g->idx];
 		m->data = g_bytes_new(msg, len);
 		g_queue_push_tail(&bus.msgs, m);
+		bus.sent[g->idx]++;
 	}
 	g_mutex_unlock(&bus.lock);
 	return res;
@@ -269,6 +271,9 @@ typedef struct {
 	replica_t *r[NODES];
 } fx_t;
 
+/* 0, or the ack fallback the nodes of a test start with. */
+static unsigned fallback_ms;
+
 static void start_node(fx_t *fx, int i)
 {
 	g_autofree char *db = g_strdup_printf("%s/n%d.db", fx->dir, i + 1);
@@ -286,7 +291,8 @@ static void start_node(fx_t *fx, int i)
 						   .nodename = name,
 						   .group = &fake_group,
 						   .quorum = &fake_quorum,
-						   .quorum_ctx = GINT_TO_POINTER(i)});
+						   .quorum_ctx = GINT_TO_POINTER(i),
+						   .ack_fallback_ms = fallback_ms});
 }
 
 static void stop_node(fx_t *fx, int i)
@@ -311,10 +317,13 @@ static bool writable(fx_t *fx, int i)
 	return st.writable;
 }
 
+/* data: NULL, or the unsigned ack fallback in ms. */
 static void fx_setup(fx_t *fx, gconstpointer data)
 {
+	fallback_ms = data ? *(const unsigned *)data : 0;
 	memset(&bus.g, 0, sizeof(bus.g));
 	memset(&bus.part, 0, sizeof(bus.part));
+	memset(&bus.sent, 0, sizeof(bus.sent));
 	g_queue_init(&bus.msgs);
 	bus.dirty = false;
 	for (int i = 0; i < NODES; i++) {
@@ -655,6 +664,103 @@ static void test_foreign_version_excluded(fx_t *fx, gconstpointer data)
 			==, 0);
 }
 
+/* Pumps until node i handed n messages to the bus in all. */
+static void wait_sent(int i, int n)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
+
+	for (;;) {
+		g_mutex_lock(&bus.lock);
+		int sent = bus.sent[i];
+		g_mutex_unlock(&bus.lock);
+		if (sent == n)
+			return;
+		g_assert_cmpint(g_get_monotonic_time(), <, end);
+		if (!pump_once())
+			g_usleep(1000);
+	}
+}
+
+/* Pumps until node i has n ops waiting for its batch on its way. */
+static void wait_waiting(fx_t *fx, int i, uint32_t n)
+{
+	gint64 end = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
+	replica_status_t st;
+
+	for (;;) {
+		replica_status(fx->r[i], &st);
+		if (st.waiting == n)
+			return;
+		g_assert_cmpint(g_get_monotonic_time(), <, end);
+		if (!pump_once())
+			g_usleep(1000);
+	}
+}
+
+/* Ops submitted while a batch of their node is on its way travel together
+ * in one message once it is back. */
+static void test_batching(fx_t *fx, gconstpointer data)
+{
+	bus.g[0].held = true; /* n1's own batch does not come back yet */
+	pump();
+	int before = bus.sent[0];
+	job_t *a = job_start(fx->r[0], JOB_CONFIRMED,
+			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "a"});
+	wait_sent(0, before + 1);
+	job_t *b = job_start(fx->r[0], JOB_CONFIRMED,
+			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "b"});
+	job_t *c = job_start(fx->r[0], JOB_CONFIRMED,
+			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "c"});
+	wait_waiting(fx, 0, 2);
+	g_assert_cmpint(bus.sent[0] - before, ==, 1);
+	bus.g[0].held = false;
+	g_assert_cmpint(job_finish(a), ==, 0);
+	g_assert_cmpint(job_finish(b), ==, 0);
+	g_assert_cmpint(job_finish(c), ==, 0);
+	job_free(a);
+	job_free(b);
+	job_free(c);
+	pump();
+	/* a, then b and c in one batch; n1 acknowledges nobody. */
+	g_assert_cmpint(bus.sent[0] - before, ==, 2);
+	for (int i = 0; i < NODES; i++) {
+		memdb_attr_t attr;
+		g_assert_cmpint(memdb_lookup_path(fx->mdb[i], "b", &attr), ==, 0);
+		g_assert_cmpint(memdb_lookup_path(fx->mdb[i], "c", &attr), ==, 0);
+	}
+	assert_trees_equal(fx);
+}
+
+/* A member that owes an acknowledgment while ops of its own wait for
+ * their batch sends them at once, carrying it: one message, not two. */
+static void test_ack_rides_on_batch(fx_t *fx, gconstpointer data)
+{
+	pump();
+	bus.g[1].held = true; /* n2 applies nothing yet */
+	/* n1's op first in the total order; n2 acknowledges n1's ops. */
+	int before0 = bus.sent[0], before = bus.sent[1];
+	job_t *a = job_start(fx->r[0], JOB_CONFIRMED,
+			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "from-n1"});
+	wait_sent(0, before0 + 1);
+	job_t *d = job_start(fx->r[1], JOB_CONFIRMED,
+			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "d"});
+	wait_sent(1, before + 1);
+	job_t *e = job_start(fx->r[1], JOB_CONFIRMED,
+			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "e"});
+	wait_waiting(fx, 1, 1);
+	bus.g[1].held = false;
+	g_assert_cmpint(job_finish(a), ==, 0);
+	g_assert_cmpint(job_finish(d), ==, 0);
+	g_assert_cmpint(job_finish(e), ==, 0);
+	job_free(a);
+	job_free(d);
+	job_free(e);
+	pump();
+	/* d, then e with the acknowledgment of n1's op: none alone. */
+	g_assert_cmpint(bus.sent[1] - before, ==, 2);
+	assert_trees_equal(fx);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -669,5 +775,11 @@ int main(int argc, char **argv)
 	ADD("/replica/conflicting-creates", test_conflicting_creates);
 	ADD("/replica/restart-catches-up", test_restart_catches_up);
 	ADD("/replica/foreign-version-excluded", test_foreign_version_excluded);
+	/* No fallback: only the members chosen acknowledge, and only the
+	 * messages the test counts are sent, however slow it runs. */
+	static const unsigned no_fallback = 600 * 1000;
+	g_test_add("/replica/batching", fx_t, &no_fallback, fx_setup, test_batching, fx_teardown);
+	g_test_add("/replica/ack-rides-on-batch", fx_t, &no_fallback, fx_setup,
+		   test_ack_rides_on_batch, fx_teardown);
 	return g_test_run();
 }
