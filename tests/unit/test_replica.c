@@ -7,6 +7,7 @@
 #include "cpggroup.h"
 #include "log.h"
 #include "replica.h"
+#include "treebind.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -265,6 +266,7 @@ static const replica_quorum_ops_t fake_quorum = {
 typedef struct {
 	char *dir;
 	memdb_t *mdb[NODES];
+	treebind_t *tb[NODES];
 	clusterlog_t *clog[NODES];
 	replica_t *r[NODES];
 } fx_t;
@@ -279,9 +281,11 @@ static void start_node(fx_t *fx, int i)
 		fx->mdb[i] = memdb_open(db, &err);
 		g_assert_no_error(err);
 		fx->clog[i] = clusterlog_new(100);
+		fx->tb[i] = treebind_new(&(treebind_config_t){.mdb = fx->mdb[i], .nodename = name});
 	}
 	bus.opening = i;
-	fx->r[i] = replica_new(&(replica_config_t){.mdb = fx->mdb[i],
+	fx->r[i] = replica_new(&(replica_config_t){.tree = &treebind_ops,
+						   .tree_ctx = fx->tb[i],
 						   .clog = fx->clog[i],
 						   .nodename = name,
 						   .group = &fake_group,
@@ -340,6 +344,7 @@ static void fx_teardown(fx_t *fx, gconstpointer data)
 	pump();
 	for (int i = 0; i < NODES; i++) {
 		replica_free(fx->r[i]);
+		treebind_free(fx->tb[i]);
 		memdb_free(fx->mdb[i]);
 		clusterlog_free(fx->clog[i]);
 	}
@@ -378,10 +383,10 @@ static gpointer job_run(gpointer p)
 
 	switch (j->kind) {
 	case JOB_CONFIRMED:
-		j->res = replica_submit(j->r, &j->op, &j->attr);
+		j->res = treebind_submit(j->r, &j->op, &j->attr);
 		break;
 	case JOB_ORDERED:
-		j->res = replica_submit_ordered(j->r, &j->op, &j->attr);
+		j->res = treebind_submit_ordered(j->r, &j->op, &j->attr);
 		break;
 	case JOB_BARRIER:
 		j->res = replica_barrier(j->r, j->op.inode);
