@@ -1,8 +1,11 @@
-/* The tree replicated through corosync: one CPG group, every mutation one
- * message applied by every member in delivery order, a state exchange after
- * every membership change, and writes confirmed by members holding quorum.
- * Lives on the glib main loop of the thread that creates it; connects in the
- * background and reconnects after corosync restarts.
+/* The replication engine: a state replicated through corosync, one CPG
+ * group, every mutation one message applied by every member in delivery
+ * order, a state exchange after every membership change, and writes
+ * confirmed by members holding quorum. What it replicates it reaches only
+ * through a replica_tree_ops_t (replica_tree.h); treebind.h binds the
+ * configuration tree to it. Lives on the glib main loop of the thread that
+ * creates it; connects in the background and reconnects after corosync
+ * restarts.
  *
  * Write rule: a mutation is answered only once members whose votes reach
  * corosync's quorum confirmed that they applied it (the sender's own vote
@@ -21,8 +24,7 @@
 #define PVECM_REPLICA_H
 
 #include "clusterlog.h"
-#include "fsop.h"
-#include "memdb.h"
+#include "replica_tree.h"
 
 #include <glib.h>
 #include <stdbool.h>
@@ -48,12 +50,6 @@ typedef struct replica replica_t;
  * dispatch, so it may take its time. */
 typedef void (*replica_changed_fn)(void *ctx);
 
-/* Called on the main loop, within corosync's dispatch, right after an op
- * from another member changed the tree, or with op NULL after the whole
- * tree was replaced by another member's; before this node confirms it.
- * Must not block on anything a file system request may hold. */
-typedef void (*replica_applied_fn)(void *ctx, const fsop_t *op);
-
 /* Where the engine learns about quorum; corosync's votequorum unless
  * given (tests give their own). */
 typedef struct {
@@ -64,11 +60,11 @@ typedef struct {
 } replica_quorum_ops_t;
 
 typedef struct {
-	memdb_t *mdb;
+	const replica_tree_ops_t *tree;
+	void *tree_ctx;
 	clusterlog_t *clog;
 	const char *nodename;
 	replica_changed_fn changed; /* may be NULL */
-	replica_applied_fn applied; /* may be NULL */
 	void *ctx;
 	/* NULL: corosync's CPG (cpggroup_ops) and votequorum. With quorum
 	 * given, its owner calls replica_changed_quorum() on every change. */
@@ -86,18 +82,29 @@ void replica_shutdown(replica_t *r);
 /* Shuts down if needed, waits for every submitter to have its answer, frees. */
 void replica_free(replica_t *r);
 
-/* From any thread but the main loop's: sends op to every member and waits
- * for its confirmation. Returns what applying op gave (see fsop_apply),
- * -EACCES (refused) or -EIO (outcome unknown), as the write rule above. */
-int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
-/* The same, but answered once op is applied here (its result is final:
- * every member computes the same), before a quorum confirmed it: for the
- * changes inside an open file. If the confirmation then fails, the next
- * replica_barrier() of the file it changed says so. */
-int replica_submit_ordered(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
-/* A durability point of a file (close, fsync): waits until every ordered
- * change of inode is confirmed. 0, or -EIO when one of them could not be
- * (its outcome is unknown); each failure is reported once. */
+/* How replica_submit answers. */
+enum {
+	/* Once op is applied here (its result is final: every member
+	 * computes the same), before a quorum confirmed it: for the changes
+	 * inside an open file. If the confirmation then fails, the next
+	 * replica_barrier() of the entry it changed says so. */
+	REPLICA_ORDERED = 1 << 0,
+	/* Asks no member to acknowledge op: a later change of the same entry,
+	 * or its barrier, asks for the acknowledgment that covers it too. */
+	REPLICA_ACK_LATER = 1 << 1,
+};
+
+/* From any thread but the main loop's: sends op (the tree's own type, see
+ * replica_tree_ops_t.encode) to every member and waits for its
+ * confirmation, or with REPLICA_ORDERED in flags until it is applied here.
+ * Returns what applying op gave (see replica_tree_ops_t.apply), -EACCES
+ * (refused) or -EIO (outcome unknown), as the write rule above. result,
+ * when not NULL, gets the tree's result_size bytes of what applying it
+ * gave, when that succeeded. */
+int replica_submit(replica_t *r, const void *op, unsigned flags, void *result);
+/* A durability point of an entry (close, fsync of a file): waits until
+ * every ordered change of inode is confirmed. 0, or -EIO when one of them
+ * could not be (its outcome is unknown); each failure is reported once. */
 int replica_barrier(replica_t *r, uint64_t inode);
 
 /* Whether replica_submit would try a change now rather than fail it at

@@ -20,7 +20,7 @@ typedef struct writeseq writeseq_t;
 /* Where changes go in a cluster (NULL in local mode: applied at once). */
 typedef struct {
 	/* Sends op to every member: answered once ordered (in_file) or once
-	 * confirmed by a quorum; the result as replica_submit. */
+	 * confirmed by a quorum; the result as treebind_submit. */
 	int (*submit)(void *ctx, const fsop_t *op, memdb_attr_t *attr, bool in_file);
 	/* Waits until the ordered changes of inode are confirmed: 0 or -EIO. */
 	int (*barrier)(void *ctx, uint64_t inode);

@@ -5,6 +5,7 @@
 #include "log.h"
 #include "pagefill.h"
 #include "replica.h"
+#include "treebind.h"
 #include "writeseq.h"
 
 #include <errno.h>
@@ -193,7 +194,7 @@ static uint32_t now(void)
 /* In a cluster, changes go through every member (see writeseq). */
 static int replica_sink_submit(void *ctx, const fsop_t *op, memdb_attr_t *attr, bool in_file)
 {
-	return in_file ? replica_submit_ordered(ctx, op, attr) : replica_submit(ctx, op, attr);
+	return in_file ? treebind_submit_ordered(ctx, op, attr) : treebind_submit(ctx, op, attr);
 }
 
 static int replica_sink_barrier(void *ctx, uint64_t inode)

@@ -11,6 +11,7 @@
 #include "nodeinfo.h"
 #include "proto.h"
 #include "replica.h"
+#include "treebind.h"
 #include "vfiles.h"
 
 #include <errno.h>
@@ -70,6 +71,7 @@ typedef struct {
 	memdb_t *mdb;
 	clusterlog_t *clog;
 	vfiles_t *vfiles;
+	treebind_t *tree;   /* cluster mode only: the tree as the replica sees it */
 	replica_t *replica; /* cluster mode only */
 	fusefs_t *fs;
 	control_t *ctl;
@@ -413,7 +415,7 @@ static bool load_tree(daemon_t *d, GError **err)
 			   "a cluster, serving in local mode",
 			   d->opt.mountpoint, CLUSTER_CONF_NAME, d->opt.corosync_conf, authkey);
 	/* In a cluster the node's directories are created through the group,
-	 * once it is synced and quorate (see replica.c). */
+	 * once it is synced and quorate (see treebind.c). */
 	if (d->cluster)
 		return true;
 	int res = memdb_ensure_layout(d->mdb, d->nodename, LOCAL_NODEID, (uint32_t)time(NULL));
@@ -479,11 +481,13 @@ static bool start_services(daemon_t *d, GError **err)
 		/* Before corosync starts (the unit orders it so), corosync gets
 		 * the newest configuration this node has. */
 		sync_corosync_conf_now(d, true);
-		d->replica = replica_new(&(replica_config_t){.mdb = d->mdb,
+		d->tree = treebind_new(&(treebind_config_t){
+		    .mdb = d->mdb, .nodename = d->nodename, .applied = forget_cached, .ctx = d});
+		d->replica = replica_new(&(replica_config_t){.tree = &treebind_ops,
+							     .tree_ctx = d->tree,
 							     .clog = d->clog,
 							     .nodename = d->nodename,
 							     .changed = sync_corosync_conf,
-							     .applied = forget_cached,
 							     .ctx = d});
 		vfiles_set_replica(d->vfiles, d->replica);
 		fc.replica = d->replica;
@@ -506,6 +510,7 @@ static void stop_services(daemon_t *d)
 	replica_shutdown(d->replica);
 	g_clear_pointer(&d->fs, fusefs_free);
 	replica_free(d->replica);
+	treebind_free(d->tree);
 	confsync_free(d->confsync);
 	vfiles_free(d->vfiles);
 	clusterlog_free(d->clog);

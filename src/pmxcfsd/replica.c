@@ -11,9 +11,6 @@
 
 /* Tree transfers are cut into messages of this size. */
 #define CHUNK_SIZE (256 * 1024)
-/* A received tree may not grow past this: the file system's limit on its
- * content plus room for the inodes' own fields. */
-#define TREE_MAX_BYTES ((gsize)MEMDB_MAX_FS_SIZE + (gsize)MEMDB_MAX_INODES * (64 + MEMDB_MAX_NAME))
 
 #define MSG_MAGIC 0x52435650u /* "PVCR" little-endian */
 /* The protocol version: members that speak another one are kept out of
@@ -22,20 +19,16 @@
 #define MSG_VERSION 4
 #define ENVELOPE_TYPE "(uuuv)"
 
-/* Persisted: the stamp of the last membership in which this node was in a
- * quorate, synced group. */
-#define META_QSTAMP "quorate_stamp"
-
 enum {
 	MSG_SYNC_START = 1, /* epoch: the leader opens a state exchange */
 	MSG_STATE,	    /* epoch, stamp, quorate stamp, version, checksum, gen */
 	MSG_TREE,	    /* epoch, index, count, bytes of the winner's dump */
-	MSG_OPS,	    /* the sender's acknowledgment, ack mode, ops (reqid, gen, fsop) */
-	MSG_ACK,	    /* epoch, ops applied */
-	MSG_VERIFY_REQ,	    /* epoch, round */
-	MSG_VERIFY,	    /* epoch, round, checksum */
-	MSG_LOG,	    /* a cluster log entry */
-	MSG_ACK_REQ,	    /* ack mode: acknowledge what you applied */
+	MSG_OPS, /* the sender's acknowledgment, ack mode, ops (reqid, gen, the tree's change) */
+	MSG_ACK, /* epoch, ops applied */
+	MSG_VERIFY_REQ, /* epoch, round */
+	MSG_VERIFY,	/* epoch, round, checksum */
+	MSG_LOG,	/* a cluster log entry */
+	MSG_ACK_REQ,	/* ack mode: acknowledge what you applied */
 };
 
 /* Who acknowledges an op (or answers an ack request) at once. Every
@@ -90,7 +83,6 @@ typedef struct {
 	bool applied;	   /* and was applied here */
 	bool done;
 	int result;
-	memdb_attr_t attr;
 	uint64_t seq; /* its position among the ops of the epoch */
 	/* Its caller was answered once it was applied here (an ordered
 	 * write): the record is the replica's, and a failure to confirm it
@@ -100,6 +92,8 @@ typedef struct {
 	bool ack_wanted; /* sent asking for acknowledgments (not ACK_NONE) */
 	guint8 ack;	 /* ACK_*: who acknowledges it at once */
 	GVariant *op;	 /* (ttv) while it waits in the outgoing batch */
+	/* What applying it gave, tree->result_size bytes. */
+	unsigned char out[];
 } pending_t;
 
 typedef struct {
@@ -114,7 +108,10 @@ typedef enum {
 } state_t;
 
 struct replica {
-	memdb_t *mdb;
+	const replica_tree_ops_t *tree_ops;
+	void *tree_ctx;
+	/* apply's result for the op being applied (main loop only). */
+	void *scratch;
 	clusterlog_t *clog;
 	char *nodename;
 
@@ -175,7 +172,6 @@ struct replica {
 	unsigned ack_fallback_ms;
 
 	replica_changed_fn changed;
-	replica_applied_fn on_applied;
 	void *changed_ctx;
 	guint changed_source;
 	uint64_t seen_version; /* the tree version changed() last heard of */
@@ -288,7 +284,7 @@ static gboolean leave_idle(gpointer data)
 		/* Its tree may lack what the others hold: it must never win a
 		 * sync on the strength of its stamp. */
 		r->qstamp = 0;
-		memdb_set_meta(r->mdb, META_QSTAMP, 0);
+		r->tree_ops->set_quorate_stamp(r->tree_ctx, 0);
 	}
 	disconnect(r);
 	return G_SOURCE_REMOVE;
@@ -540,16 +536,17 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 {
 	guint64 reqid, gen;
 	g_autoptr(GVariant) opv = NULL;
-	fsop_t op;
-	memdb_attr_t attr = {0};
+	uint64_t key = 0;
 	int res;
 	gpointer threshold;
 
 	g_variant_get(item, "(ttv)", &reqid, &gen, &opv);
-	if (!fsop_from_variant(opv, &op)) {
+	const char *what = r->tree_ops->describe(r->tree_ctx, opv, &key);
+	if (!what) {
 		log_warn("node %u sent an operation that cannot be decoded; ignored", nodeid);
 		return;
 	}
+	memset(r->scratch, 0, r->tree_ops->result_size);
 	/* An op sent before its sender's tree was replaced may name inodes of
 	 * the old tree: every member refuses it alike. */
 	if (g_hash_table_lookup_extended(r->replaced, (gpointer)(uintptr_t)member_key(nodeid, pid),
@@ -557,12 +554,12 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 	    gen < (uint64_t)(uintptr_t)threshold)
 		res = -ESTALE;
 	else
-		res = fsop_apply(r->mdb, &op, &attr);
+		res = r->tree_ops->apply(r->tree_ctx, opv, is_me(r, nodeid, pid), r->scratch, &key);
 	if (res == -EIO) {
 		/* Not stored here: this member must not confirm it, nor anything
 		 * after it. */
-		request_leave(r, true, "applying %s from node %u failed in the store",
-			      fsop_name(op.kind), nodeid);
+		request_leave(r, true, "applying %s from node %u failed in the store", what,
+			      nodeid);
 		if (is_me(r, nodeid, pid)) {
 			g_mutex_lock(&r->lock);
 			pending_t *p = g_hash_table_lookup(r->pending, &reqid);
@@ -576,9 +573,7 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 	if (!is_me(r, nodeid, pid)) {
 		if (ack)
 			r->ack_owed = true;
-		if (res >= 0 && r->on_applied)
-			r->on_applied(r->changed_ctx, &op);
-		log_debug("applied %s from node %u: %d", fsop_name(op.kind), nodeid, res);
+		log_debug("applied %s from node %u: %d", what, nodeid, res);
 		return;
 	}
 	g_mutex_lock(&r->lock);
@@ -587,8 +582,8 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 		p->delivered = true;
 		p->applied = true;
 		p->result = res == -ESTALE ? -EACCES : res;
-		p->attr = attr;
-		p->inode = op.inode ? op.inode : attr.inode;
+		memcpy(p->out, r->scratch, r->tree_ops->result_size);
+		p->inode = key;
 		p->seq = r->applied;
 		g_cond_broadcast(&r->cond);
 		member_t *me = find_member(r, r->nodeid, r->pid);
@@ -710,12 +705,12 @@ static void send_state(replica_t *r)
 {
 	uint8_t csum[32];
 
-	memdb_checksum(r->mdb, csum);
+	r->tree_ops->checksum(r->tree_ctx, csum);
 	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, csum, 32, 1);
 	send_msg_seq(r, MSG_STATE,
 		     g_variant_new("(" EPOCH_T "ttt@ayt)", r->epoch.nodeid, r->epoch.pid,
-				   r->epoch.counter, r->stamp, r->qstamp, memdb_version(r->mdb), cs,
-				   r->gen),
+				   r->epoch.counter, r->stamp, r->qstamp,
+				   r->tree_ops->version(r->tree_ctx), cs, r->gen),
 		     &r->state_seq);
 }
 
@@ -745,15 +740,15 @@ static bool better(const member_t *a, const member_t *b)
 
 static void send_tree(replica_t *r)
 {
-	g_autoptr(GVariant) dump = memdb_dump(r->mdb);
-	const uint8_t *data = g_variant_get_data(dump);
-	gsize size = g_variant_get_size(dump);
+	g_autoptr(GBytes) dump = r->tree_ops->dump(r->tree_ctx);
+	gsize size = 0;
+	const uint8_t *data = g_bytes_get_data(dump, &size);
 	uint32_t count = (uint32_t)((size + CHUNK_SIZE - 1) / CHUNK_SIZE);
 
 	if (count == 0)
 		count = 1;
 	log_info("sending the tree (version %llu, %zu bytes) to the members that need it",
-		 (unsigned long long)memdb_version(r->mdb), (size_t)size);
+		 (unsigned long long)r->tree_ops->version(r->tree_ctx), (size_t)size);
 	for (uint32_t i = 0; i < count; i++) {
 		gsize off = (gsize)i * CHUNK_SIZE, n = MIN(CHUNK_SIZE, size - MIN(off, size));
 		GVariant *bytes = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data + off, n, 1);
@@ -823,11 +818,11 @@ static void finish_sync(replica_t *r)
 
 	if (writable && r->qstamp != r->stamp) {
 		r->qstamp = r->stamp;
-		memdb_set_meta(r->mdb, META_QSTAMP, r->qstamp);
+		r->tree_ops->set_quorate_stamp(r->tree_ctx, r->qstamp);
 	}
 	log_info("sync done: %u member(s), tree version %llu%s, %s", r->members->len,
-		 (unsigned long long)memdb_version(r->mdb), replaced ? " (taken over)" : "",
-		 writable ? "writable" : "read-only (no quorum)");
+		 (unsigned long long)r->tree_ops->version(r->tree_ctx),
+		 replaced ? " (taken over)" : "", writable ? "writable" : "read-only (no quorum)");
 
 	queued_t *q;
 	while ((q = g_queue_pop_head(&r->queued))) {
@@ -837,14 +832,9 @@ static void finish_sync(replica_t *r)
 	}
 	send_ack(r);
 	request_verify(r);
-	memdb_attr_t a;
-	g_autofree char *mine = g_strdup_printf("nodes/%s/priv", r->nodename);
-	if (writable && memdb_lookup_path(r->mdb, mine, &a) < 0) {
-		fsop_t op = {.kind = FSOP_ENSURE_LAYOUT,
-			     .name = r->nodename,
-			     .writer = r->nodeid,
-			     .time = (uint32_t)time(NULL)};
-		GVariant *item = g_variant_new("(ttv)", (guint64)0, r->gen, fsop_to_variant(&op));
+	GVariant *op = r->tree_ops->synced(r->tree_ctx, writable, r->nodeid);
+	if (op) {
+		GVariant *item = g_variant_new("(ttv)", (guint64)0, r->gen, op);
 		send_msg(r, MSG_OPS,
 			 g_variant_new("(" EPOCH_T "ty@a(ttv))", 0, 0, (guint64)0, (guint64)0,
 				       (guint8)ACK_QUORUM,
@@ -934,8 +924,9 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 	r->tree_next++;
 	if (me && me->stale) {
 		const uint8_t *p = g_variant_get_fixed_array(bytes, &n, 1);
-		if (n > CHUNK_SIZE || r->tree->len + n > TREE_MAX_BYTES ||
-		    (gsize)count * CHUNK_SIZE > TREE_MAX_BYTES + CHUNK_SIZE) {
+		gsize max = r->tree_ops->max_dump_bytes;
+		if (n > CHUNK_SIZE || r->tree->len + n > max ||
+		    (gsize)count * CHUNK_SIZE > max + CHUNK_SIZE) {
 			log_err("the tree sent by node %u exceeds the file system's limits (%u "
 				"chunks, %zu bytes so far); dropped",
 				nodeid, count, (size_t)(r->tree->len + n));
@@ -950,19 +941,17 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 	if (me && me->stale) {
 		g_autoptr(GBytes) b = g_byte_array_free_to_bytes(r->tree);
 		r->tree = g_byte_array_new();
-		g_autoptr(GVariant) dump = g_variant_ref_sink(
-		    g_variant_new_from_bytes(G_VARIANT_TYPE("(ta(tttuuysay))"), b, FALSE));
 		GError *err = NULL;
-		if (!memdb_replace(r->mdb, dump, &err)) {
+		/* Invalid or not stored alike: this member's tree differs from the
+		 * winner's, so it must not win a sync on its stamp either. */
+		if (r->tree_ops->replace(r->tree_ctx, b, &err) != REPLICA_TREE_OK) {
 			request_leave(r, true, "taking over the tree of node %u failed: %s", nodeid,
-				      err->message);
-			g_error_free(err);
+				      err ? err->message : "?");
+			g_clear_error(&err);
 			return;
 		}
 		log_notice("took over the tree of node %u (version %llu)", nodeid,
-			   (unsigned long long)memdb_version(r->mdb));
-		if (r->on_applied)
-			r->on_applied(r->changed_ctx, NULL);
+			   (unsigned long long)r->tree_ops->version(r->tree_ctx));
 	}
 	finish_sync(r);
 }
@@ -980,7 +969,7 @@ static void on_verify_req(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant 
 		return;
 	g_variant_get_child(body, 1, "t", &round);
 	/* Every member computes at the same point of the message stream. */
-	memdb_checksum(r->mdb, r->verify_csum);
+	r->tree_ops->checksum(r->tree_ctx, r->verify_csum);
 	r->verify_round = round;
 	r->have_verify = true;
 	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, r->verify_csum, 32, 1);
@@ -1362,7 +1351,7 @@ static gboolean changed_idle(gpointer data)
 /* One call for any number of changes a dispatch applied. */
 static void notify_changed(replica_t *r)
 {
-	uint64_t v = memdb_version(r->mdb);
+	uint64_t v = r->tree_ops->version(r->tree_ctx);
 
 	if (!r->changed || v == r->seen_version)
 		return;
@@ -1452,7 +1441,7 @@ void replica_changed_quorum(replica_t *r)
 	g_mutex_unlock(&r->lock);
 	if (now && !was && r->qstamp != r->stamp) {
 		r->qstamp = r->stamp;
-		memdb_set_meta(r->mdb, META_QSTAMP, r->qstamp);
+		r->tree_ops->set_quorate_stamp(r->tree_ctx, r->qstamp);
 	}
 	if (now != was)
 		log_notice("/etc/pve is now %s", now ? "writable" : "read-only (no quorum)");
@@ -1464,14 +1453,15 @@ replica_t *replica_new(const replica_config_t *cfg)
 {
 	replica_t *r = g_new0(replica_t, 1);
 
-	r->mdb = cfg->mdb;
+	r->tree_ops = cfg->tree;
+	r->tree_ctx = cfg->tree_ctx;
+	r->scratch = g_malloc0(MAX(r->tree_ops->result_size, 1));
 	r->clog = cfg->clog;
 	r->nodename = g_strdup(cfg->nodename);
 	r->changed = cfg->changed;
-	r->on_applied = cfg->applied;
 	r->changed_ctx = cfg->ctx;
 	r->ack_fallback_ms = cfg->ack_fallback_ms ? cfg->ack_fallback_ms : ACK_FALLBACK_MS;
-	r->seen_version = memdb_version(r->mdb);
+	r->seen_version = r->tree_ops->version(r->tree_ctx);
 	r->pid = (uint32_t)getpid();
 	g_mutex_init(&r->lock);
 	g_cond_init(&r->cond);
@@ -1483,7 +1473,7 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->pending = g_hash_table_new(g_int64_hash, g_int64_equal);
 	r->outq = g_ptr_array_new();
 	r->unconfirmed = g_hash_table_new(g_direct_hash, g_direct_equal);
-	r->qstamp = memdb_get_meta(r->mdb, META_QSTAMP);
+	r->qstamp = r->tree_ops->quorate_stamp(r->tree_ctx);
 	r->stamp = r->qstamp;
 	r->state = ST_DOWN;
 	if (cfg->quorum) {
@@ -1563,6 +1553,7 @@ void replica_free(replica_t *r)
 	g_cond_clear(&r->cond);
 	g_mutex_clear(&r->lock);
 	g_free(r->leave_why);
+	g_free(r->scratch);
 	g_free(r->nodename);
 	g_free(r);
 }
@@ -1610,14 +1601,12 @@ static bool wait_confirmation(replica_t *r, gint64 start, gint64 end, bool *aske
 	return g_get_monotonic_time() < end;
 }
 
-static int submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr, bool ordered)
+static int submit(replica_t *r, const void *op, void *result, unsigned flags)
 {
-	pending_t *p = g_new0(pending_t, 1);
-	fsop_t o = *op;
+	pending_t *p = g_malloc0(sizeof(*p) + r->tree_ops->result_size);
+	bool ordered = flags & REPLICA_ORDERED;
 	int res;
-	/* An ordered create is followed by its file's writes or close, which
-	 * ask for the acknowledgment that covers it too. */
-	guint8 ack = ordered && o.kind == FSOP_CREATE ? ACK_NONE : ACK_QUORUM;
+	guint8 ack = flags & REPLICA_ACK_LATER ? ACK_NONE : ACK_QUORUM;
 
 	g_mutex_lock(&r->lock);
 	if (!may_write_locked(r)) {
@@ -1630,8 +1619,10 @@ static int submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr, bool order
 	p->ack = ack;
 	p->ack_wanted = ack != ACK_NONE;
 	g_hash_table_insert(r->pending, &p->reqid, p);
-	o.writer = r->nodeid;
-	p->op = g_variant_ref_sink(g_variant_new("(ttv)", p->reqid, r->gen, fsop_to_variant(&o)));
+	/* The tree's encoding is pure: no lock of the tree's is taken. */
+	g_autoptr(GVariant) opv =
+	    g_variant_ref_sink(r->tree_ops->encode(r->tree_ctx, op, r->nodeid));
+	p->op = g_variant_ref_sink(g_variant_new("(ttv)", p->reqid, r->gen, opv));
 	g_ptr_array_add(r->outq, p);
 	g_mutex_unlock(&r->lock);
 	send_batch(r, false, false);
@@ -1645,13 +1636,14 @@ static int submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr, bool order
 		    !(ordered && p->applied)) {
 			log_err("a %s was not confirmed by a quorum of members within %d s; "
 				"failing it with %s",
-				fsop_name(o.kind), REPLICA_WRITE_TIMEOUT_S,
+				r->tree_ops->describe(r->tree_ctx, opv, NULL),
+				REPLICA_WRITE_TIMEOUT_S,
 				p->sent ? "EIO (outcome unknown)" : "EACCES (never sent)");
 			finish(r, p, unconfirmed_result(p));
 		}
 	res = p->result;
-	if (res >= 0 && attr)
-		*attr = p->attr;
+	if (res >= 0 && result)
+		memcpy(result, p->out, r->tree_ops->result_size);
 	if (p->done) {
 		g_hash_table_remove(r->pending, &p->reqid);
 		g_free(p);
@@ -1663,14 +1655,9 @@ static int submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr, bool order
 	return res;
 }
 
-int replica_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
+int replica_submit(replica_t *r, const void *op, unsigned flags, void *result)
 {
-	return submit(r, op, attr, false);
-}
-
-int replica_submit_ordered(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
-{
-	return submit(r, op, attr, true);
+	return submit(r, op, result, flags);
 }
 
 /* Under r->lock: whether an ordered write to inode still waits for its

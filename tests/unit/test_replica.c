@@ -3,13 +3,21 @@
  * this file's own (a bus that delivers every message to the members of the
  * sender's partition in one total order, and tells memberships as CPG
  * does) and a quorum of one vote per node. The test thread is the main
- * loop; writes are submitted from threads of their own, as FUSE does. */
+ * loop; writes are submitted from threads of their own, as FUSE does.
+ *
+ * The tree is either the configuration tree (memdb through treebind), for
+ * what the write path relies on, or a fake one of this file's own (keys
+ * and values, whose state, store and transfers a test sets up and breaks
+ * at will), for the engine's own rules: which state wins a sync, who takes
+ * it over, and that a member that cannot store leaves. */
 #include "cpggroup.h"
 #include "log.h"
 #include "replica.h"
+#include "treebind.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "unit_util.h"
 
@@ -38,13 +46,20 @@ typedef struct {
 	GBytes *data;
 } msg_t;
 
+/* The engine's message types (replica.c), as the tap counts them. */
+enum {
+	TAP_TREE = 3,
+	TAP_ACK = 5,
+	TAP_TYPES = 16,
+};
+
 static struct {
 	GMutex lock;
-	GQueue msgs; /* msg_t*, in total order */
+	GQueue msgs;		      /* msg_t*, in total order */
+	guint sent[NODES][TAP_TYPES]; /* messages each node sent, by type */
 	fgroup_t g[NODES];
 	int part[NODES]; /* each node's network partition */
 	bool dirty;	 /* memberships to recompute */
-	int sent[NODES]; /* messages each node handed to the bus */
 	int opening;	 /* the node whose replica opens next */
 } bus;
 
@@ -81,7 +96,12 @@ static int fg_send(void *p, const void *msg, size_t len)
 		m->part = bus.part[g->idx];
 		m->data = g_bytes_new(msg, len);
 		g_queue_push_tail(&bus.msgs, m);
-		bus.sent[g->idx]++;
+		g_autoptr(GVariant) env = g_variant_ref_sink(
+		    g_variant_new_from_bytes(G_VARIANT_TYPE("(uuuv)"), m->data, FALSE));
+		guint32 type;
+		g_variant_get_child(env, 2, "u", &type);
+		if (type < TAP_TYPES)
+			bus.sent[g->idx][type]++;
 	}
 	g_mutex_unlock(&bus.lock);
 	return res;
@@ -207,6 +227,10 @@ static bool pump_once(void)
 		return true;
 	}
 	if (change) {
+		/* A member that left to rejoin is seen leaving first, as CPG
+		 * shows it, even when it joins again at once. */
+		if (bus.dirty)
+			update_views();
 		for (int i = 0; i < NODES; i++) {
 			fgroup_t *g = &bus.g[i];
 			if (!g->want_join)
@@ -262,11 +286,198 @@ static const replica_quorum_ops_t fake_quorum = {
     .qdevice_votes = fq_qdevice,
 };
 
+/* ---- a fake tree: keys and values ---- */
+
+/* A change: sets key to value. id names it for barriers. */
+typedef struct {
+	uint64_t id;
+	const char *key, *value;
+} fop_t;
+
+#define FOP_T "(tssu)" /* id, key, value, writer */
+#define FDUMP_T "(ta{ss})"
+
+typedef struct {
+	GHashTable *kv; /* key -> value */
+	uint64_t version, qstamp;
+	int fail_store;	  /* so many of the next applies fail in the store */
+	int fail_replace; /* so many of the next replaces fail */
+	guint replace_calls, replaces, forgets;
+	/* A writable member sets this key after a sync, if missing (as the
+	 * configuration tree creates a node's directories). */
+	const char *after_sync;
+} ftree_t;
+
+static ftree_t *ftree_new(void)
+{
+	ftree_t *t = g_new0(ftree_t, 1);
+
+	t->kv = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	return t;
+}
+
+static void ftree_free(ftree_t *t)
+{
+	if (!t)
+		return;
+	g_hash_table_destroy(t->kv);
+	g_free(t);
+}
+
+static void ftree_set(ftree_t *t, const char *key, const char *value)
+{
+	g_hash_table_insert(t->kv, g_strdup(key), g_strdup(value));
+}
+
+static const char *ftree_get(ftree_t *t, const char *key)
+{
+	return g_hash_table_lookup(t->kv, key);
+}
+
+static uint64_t ft_version(void *ctx)
+{
+	return ((ftree_t *)ctx)->version;
+}
+
+static int key_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Over the content only: trees of one version may still differ. */
+static void ft_checksum(void *ctx, uint8_t out[32])
+{
+	ftree_t *t = ctx;
+	g_autoptr(GChecksum) c = g_checksum_new(G_CHECKSUM_SHA256);
+	g_autofree gpointer *keys = g_hash_table_get_keys_as_array(t->kv, NULL);
+	gsize n = 32;
+
+	qsort(keys, g_hash_table_size(t->kv), sizeof(*keys), key_cmp);
+	for (guint i = 0; i < g_hash_table_size(t->kv); i++) {
+		const char *v = g_hash_table_lookup(t->kv, keys[i]);
+		g_checksum_update(c, (const guchar *)keys[i], (gssize)strlen(keys[i]) + 1);
+		g_checksum_update(c, (const guchar *)v, (gssize)strlen(v) + 1);
+	}
+	g_checksum_get_digest(c, out, &n);
+}
+
+static GVariant *ft_encode(void *ctx, const void *op, uint32_t writer)
+{
+	const fop_t *f = op;
+
+	return g_variant_new(FOP_T, f->id, f->key, f->value, writer);
+}
+
+static const char *ft_describe(void *ctx, GVariant *op, uint64_t *key)
+{
+	if (!g_variant_is_of_type(op, G_VARIANT_TYPE(FOP_T)))
+		return NULL;
+	if (key)
+		g_variant_get_child(op, 0, "t", key);
+	return "set";
+}
+
+/* result: the tree's version after the change. */
+static int ft_apply(void *ctx, GVariant *op, bool own, void *result, uint64_t *key)
+{
+	ftree_t *t = ctx;
+	const char *k, *v;
+
+	if (t->fail_store > 0) {
+		t->fail_store--;
+		return -EIO;
+	}
+	g_variant_get(op, "(t&s&su)", NULL, &k, &v, NULL);
+	ftree_set(t, k, v);
+	t->version++;
+	memcpy(result, &t->version, sizeof(t->version));
+	return 0;
+}
+
+static GBytes *ft_dump(void *ctx)
+{
+	ftree_t *t = ctx;
+	GVariantBuilder b;
+	GHashTableIter it;
+	gpointer k, v;
+
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a{ss}"));
+	g_hash_table_iter_init(&it, t->kv);
+	while (g_hash_table_iter_next(&it, &k, &v))
+		g_variant_builder_add(&b, "{ss}", k, v);
+	g_autoptr(GVariant) d =
+	    g_variant_ref_sink(g_variant_new("(t@a{ss})", t->version, g_variant_builder_end(&b)));
+	return g_variant_get_data_as_bytes(d);
+}
+
+static replica_tree_status_t ft_replace(void *ctx, GBytes *bytes, GError **err)
+{
+	ftree_t *t = ctx;
+	g_autoptr(GVariant) d =
+	    g_variant_ref_sink(g_variant_new_from_bytes(G_VARIANT_TYPE(FDUMP_T), bytes, FALSE));
+	GVariantIter *it;
+	const char *k, *v;
+
+	t->replace_calls++;
+	if (t->fail_replace > 0) {
+		t->fail_replace--;
+		g_set_error(err, G_FILE_ERROR, G_FILE_ERROR_IO, "the test's store refused it");
+		return REPLICA_TREE_STORE_FAILED;
+	}
+	g_hash_table_remove_all(t->kv);
+	g_variant_get(d, "(ta{ss})", &t->version, &it);
+	while (g_variant_iter_next(it, "{&s&s}", &k, &v))
+		ftree_set(t, k, v);
+	g_variant_iter_free(it);
+	t->replaces++;
+	return REPLICA_TREE_OK;
+}
+
+static uint64_t ft_quorate_stamp(void *ctx)
+{
+	return ((ftree_t *)ctx)->qstamp;
+}
+
+static void ft_set_quorate_stamp(void *ctx, uint64_t stamp)
+{
+	ftree_t *t = ctx;
+
+	t->forgets += stamp == 0;
+	t->qstamp = stamp;
+}
+
+static GVariant *ft_synced(void *ctx, bool writable, uint32_t writer)
+{
+	ftree_t *t = ctx;
+
+	if (!writable || !t->after_sync || ftree_get(t, t->after_sync))
+		return NULL;
+	return ft_encode(t, &(fop_t){.key = t->after_sync, .value = "after-sync"}, writer);
+}
+
+static const replica_tree_ops_t fake_tree = {
+    .result_size = sizeof(uint64_t),
+    .max_dump_bytes = 1 << 20,
+    .version = ft_version,
+    .checksum = ft_checksum,
+    .encode = ft_encode,
+    .describe = ft_describe,
+    .apply = ft_apply,
+    .dump = ft_dump,
+    .replace = ft_replace,
+    .quorate_stamp = ft_quorate_stamp,
+    .set_quorate_stamp = ft_set_quorate_stamp,
+    .synced = ft_synced,
+};
+
 /* ---- the cluster ---- */
 
 typedef struct {
 	char *dir;
+	bool fake; /* each node's tree is an ftree_t, not a memdb */
 	memdb_t *mdb[NODES];
+	treebind_t *tb[NODES];
+	ftree_t *ft[NODES];
 	clusterlog_t *clog[NODES];
 	replica_t *r[NODES];
 } fx_t;
@@ -276,23 +487,27 @@ static unsigned fallback_ms;
 
 static void start_node(fx_t *fx, int i)
 {
-	g_autofree char *db = g_strdup_printf("%s/n%d.db", fx->dir, i + 1);
 	g_autofree char *name = g_strdup_printf("n%d", i + 1);
 	GError *err = NULL;
 
-	if (!fx->mdb[i]) {
+	if (!fx->clog[i])
+		fx->clog[i] = clusterlog_new(100);
+	if (!fx->fake && !fx->mdb[i]) {
+		g_autofree char *db = g_strdup_printf("%s/n%d.db", fx->dir, i + 1);
 		fx->mdb[i] = memdb_open(db, &err);
 		g_assert_no_error(err);
-		fx->clog[i] = clusterlog_new(100);
+		fx->tb[i] = treebind_new(&(treebind_config_t){.mdb = fx->mdb[i], .nodename = name});
 	}
 	bus.opening = i;
-	fx->r[i] = replica_new(&(replica_config_t){.mdb = fx->mdb[i],
-						   .clog = fx->clog[i],
-						   .nodename = name,
-						   .group = &fake_group,
-						   .quorum = &fake_quorum,
-						   .quorum_ctx = GINT_TO_POINTER(i),
-						   .ack_fallback_ms = fallback_ms});
+	fx->r[i] = replica_new(
+	    &(replica_config_t){.tree = fx->fake ? &fake_tree : &treebind_ops,
+				.tree_ctx = fx->fake ? (void *)fx->ft[i] : (void *)fx->tb[i],
+				.clog = fx->clog[i],
+				.nodename = name,
+				.group = &fake_group,
+				.quorum = &fake_quorum,
+				.quorum_ctx = GINT_TO_POINTER(i),
+				.ack_fallback_ms = fallback_ms});
 }
 
 static void stop_node(fx_t *fx, int i)
@@ -317,10 +532,8 @@ static bool writable(fx_t *fx, int i)
 	return st.writable;
 }
 
-/* data: NULL, or the unsigned ack fallback in ms. */
-static void fx_setup(fx_t *fx, gconstpointer data)
+static void bus_reset(void)
 {
-	fallback_ms = data ? *(const unsigned *)data : 0;
 	memset(&bus.g, 0, sizeof(bus.g));
 	memset(&bus.part, 0, sizeof(bus.part));
 	memset(&bus.sent, 0, sizeof(bus.sent));
@@ -330,13 +543,36 @@ static void fx_setup(fx_t *fx, gconstpointer data)
 		bus.g[i].idx = i;
 		g_queue_init(&bus.g[i].held_msgs);
 	}
-	fx->dir = g_dir_make_tmp("test-replica-XXXXXX", NULL);
-	g_assert(fx->dir);
+}
+
+/* Every node joins at once, and the group syncs. */
+static void start_all(fx_t *fx)
+{
 	for (int i = 0; i < NODES; i++)
 		start_node(fx, i);
 	pump();
 	for (int i = 0; i < NODES; i++)
 		g_assert_true(writable(fx, i));
+}
+
+/* data: NULL, or the unsigned ack fallback in ms. */
+static void fx_setup(fx_t *fx, gconstpointer data)
+{
+	fallback_ms = data ? *(const unsigned *)data : 0;
+	bus_reset();
+	fx->dir = g_dir_make_tmp("test-replica-XXXXXX", NULL);
+	g_assert(fx->dir);
+	start_all(fx);
+}
+
+/* Fake trees, empty; the test sets them up and starts the nodes. */
+static void fx_setup_fake(fx_t *fx, gconstpointer data)
+{
+	fallback_ms = 0;
+	bus_reset();
+	fx->fake = true;
+	for (int i = 0; i < NODES; i++)
+		fx->ft[i] = ftree_new();
 }
 
 static void fx_teardown(fx_t *fx, gconstpointer data)
@@ -349,7 +585,9 @@ static void fx_teardown(fx_t *fx, gconstpointer data)
 	pump();
 	for (int i = 0; i < NODES; i++) {
 		replica_free(fx->r[i]);
+		treebind_free(fx->tb[i]);
 		memdb_free(fx->mdb[i]);
+		ftree_free(fx->ft[i]);
 		clusterlog_free(fx->clog[i]);
 	}
 	msg_t *m;
@@ -358,7 +596,8 @@ static void fx_teardown(fx_t *fx, gconstpointer data)
 	for (int i = 0; i < NODES; i++)
 		while ((m = g_queue_pop_head(&bus.g[i].held_msgs)))
 			msg_free(m);
-	unit_rm_tree(fx->dir);
+	if (fx->dir)
+		unit_rm_tree(fx->dir);
 	g_free(fx->dir);
 }
 
@@ -368,6 +607,7 @@ typedef enum {
 	JOB_CONFIRMED,
 	JOB_ORDERED,
 	JOB_BARRIER,
+	JOB_SET, /* a fake tree's change: op.name is the key, op.data the value */
 } job_kind_t;
 
 typedef struct {
@@ -376,6 +616,7 @@ typedef struct {
 	fsop_t op;
 	char *name, *data;
 	memdb_attr_t attr;
+	uint64_t version; /* JOB_SET's result: the fake tree's version */
 	int res;
 	gint done;
 	GThread *thread;
@@ -387,13 +628,17 @@ static gpointer job_run(gpointer p)
 
 	switch (j->kind) {
 	case JOB_CONFIRMED:
-		j->res = replica_submit(j->r, &j->op, &j->attr);
+		j->res = treebind_submit(j->r, &j->op, &j->attr);
 		break;
 	case JOB_ORDERED:
-		j->res = replica_submit_ordered(j->r, &j->op, &j->attr);
+		j->res = treebind_submit_ordered(j->r, &j->op, &j->attr);
 		break;
 	case JOB_BARRIER:
 		j->res = replica_barrier(j->r, j->op.inode);
+		break;
+	case JOB_SET:
+		j->res = replica_submit(j->r, &(fop_t){.key = j->name, .value = j->data}, 0,
+					&j->version);
 		break;
 	}
 	g_atomic_int_set(&j->done, 1);
@@ -647,10 +892,180 @@ static void test_restart_catches_up(fx_t *fx, gconstpointer data)
 	assert_trees_equal(fx);
 }
 
+/* ---- the engine alone, on fake trees ---- */
+
+/* A fake tree's change from node, confirmed by a quorum; *version: the
+ * tree's version after it, as that node's apply gave it. */
+static int set_wait(fx_t *fx, int node, const char *key, const char *value, uint64_t *version)
+{
+	job_t *j = job_start(fx->r[node], JOB_SET,
+			     (fsop_t){.name = key, .data = value, .len = strlen(value) + 1});
+	int res = job_finish(j);
+
+	if (version)
+		*version = j->version;
+	job_free(j);
+	return res;
+}
+
+/* A node's state before it starts: its quorate stamp, its version and one
+ * key. */
+static void preset(fx_t *fx, int i, uint64_t qstamp, uint64_t version, const char *key,
+		   const char *value)
+{
+	fx->ft[i]->qstamp = qstamp;
+	fx->ft[i]->version = version;
+	ftree_set(fx->ft[i], key, value);
+}
+
+static void assert_fake_trees_equal(fx_t *fx)
+{
+	uint8_t a[32], b[32];
+
+	ft_checksum(fx->ft[0], a);
+	for (int i = 1; i < NODES; i++) {
+		ft_checksum(fx->ft[i], b);
+		g_assert_cmpmem(a, sizeof(a), b, sizeof(b));
+		g_assert_cmpuint(fx->ft[i]->version, ==, fx->ft[0]->version);
+	}
+}
+
+/* The state written under the latest quorate membership wins over any
+ * version: node 1's (stamp 5, version 1) beats node 2's version 9 of
+ * stamp 3; both others take it over. */
+static void test_fake_later_quorate_stamp_wins(fx_t *fx, gconstpointer data)
+{
+	preset(fx, 0, 5, 1, "a", "from-1");
+	preset(fx, 1, 3, 9, "b", "from-2");
+	preset(fx, 2, 3, 4, "c", "from-3");
+	start_all(fx);
+	assert_fake_trees_equal(fx);
+	for (int i = 0; i < NODES; i++) {
+		g_assert_cmpstr(ftree_get(fx->ft[i], "a"), ==, "from-1");
+		g_assert_null(ftree_get(fx->ft[i], "b"));
+		g_assert_cmpuint(fx->ft[i]->replaces, ==, i == 0 ? 0 : 1);
+	}
+	g_assert_cmpuint(bus.sent[0][TAP_TREE], >, 0);
+	g_assert_cmpuint(bus.sent[1][TAP_TREE] + bus.sent[2][TAP_TREE], ==, 0);
+}
+
+/* At the same quorate stamp the higher version wins; of two equal states
+ * the lower node sends it, and only the member that differs takes it. */
+static void test_fake_higher_version_wins(fx_t *fx, gconstpointer data)
+{
+	preset(fx, 0, 3, 2, "old", "1");
+	preset(fx, 1, 3, 7, "new", "2");
+	preset(fx, 2, 3, 7, "new", "2");
+	start_all(fx);
+	assert_fake_trees_equal(fx);
+	g_assert_cmpstr(ftree_get(fx->ft[0], "new"), ==, "2");
+	g_assert_null(ftree_get(fx->ft[0], "old"));
+	g_assert_cmpuint(fx->ft[0]->replaces, ==, 1);
+	g_assert_cmpuint(fx->ft[1]->replaces + fx->ft[2]->replaces, ==, 0);
+	g_assert_cmpuint(bus.sent[1][TAP_TREE], >, 0);
+	g_assert_cmpuint(bus.sent[0][TAP_TREE] + bus.sent[2][TAP_TREE], ==, 0);
+}
+
+/* A member whose tree has the winner's version but another content
+ * (checksum) is stale too, and takes the winner's tree. */
+static void test_fake_same_version_other_content_replaced(fx_t *fx, gconstpointer data)
+{
+	preset(fx, 0, 3, 5, "k", "right");
+	preset(fx, 1, 3, 5, "k", "right");
+	preset(fx, 2, 3, 5, "k", "wrong");
+	start_all(fx);
+	assert_fake_trees_equal(fx);
+	g_assert_cmpstr(ftree_get(fx->ft[2], "k"), ==, "right");
+	g_assert_cmpuint(fx->ft[2]->replaces, ==, 1);
+	g_assert_cmpuint(fx->ft[0]->replaces + fx->ft[1]->replaces, ==, 0);
+}
+
+/* Members that hold the same state sync without any tree transfer, and
+ * each keeps the new membership's stamp as its quorate stamp. */
+static void test_fake_equal_states_transfer_nothing(fx_t *fx, gconstpointer data)
+{
+	for (int i = 0; i < NODES; i++)
+		preset(fx, i, 2, 4, "same", "s");
+	start_all(fx);
+	for (int i = 0; i < NODES; i++) {
+		g_assert_cmpuint(bus.sent[i][TAP_TREE], ==, 0);
+		g_assert_cmpuint(fx->ft[i]->replace_calls, ==, 0);
+		g_assert_cmpuint(fx->ft[i]->qstamp, ==, 3);
+	}
+}
+
+/* A change applied everywhere gives its submitter the result of its own
+ * node's apply (the opaque result buffer). */
+static void test_fake_result_reaches_submitter(fx_t *fx, gconstpointer data)
+{
+	uint64_t v = 0;
+
+	start_all(fx);
+	g_assert_cmpint(set_wait(fx, 1, "x", "1", &v), ==, 0);
+	g_assert_cmpuint(v, ==, 1);
+	g_assert_cmpint(set_wait(fx, 2, "y", "2", &v), ==, 0);
+	g_assert_cmpuint(v, ==, 2);
+	pump();
+	assert_fake_trees_equal(fx);
+}
+
+/* A member whose store fails on a change sends no acknowledgment for it
+ * (node 2 is the one node 1's change asks), forgets its quorate stamp,
+ * leaves and rejoins, and takes the group's tree; the change is
+ * confirmed by the others. */
+static void test_fake_failed_store_leaves(fx_t *fx, gconstpointer data)
+{
+	start_all(fx);
+	guint syncs_before = fx->ft[1]->replaces;
+	fx->ft[1]->fail_store = 1;
+	memset(&bus.sent, 0, sizeof(bus.sent));
+	g_assert_cmpint(set_wait(fx, 0, "k", "v", NULL), ==, 0);
+	pump();
+	g_assert_cmpuint(bus.sent[1][TAP_ACK], ==, 0);
+	g_assert_cmpuint(fx->ft[1]->forgets, ==, 1);
+	g_assert_cmpuint(fx->ft[1]->replaces, ==, syncs_before + 1);
+	g_assert_true(writable(fx, 1));
+	g_assert_cmpstr(ftree_get(fx->ft[1], "k"), ==, "v");
+	assert_fake_trees_equal(fx);
+}
+
+/* A member that cannot take over the winner's tree leaves, forgets its
+ * stamp, and takes it in the sync after it rejoins. */
+static void test_fake_failed_replace_leaves(fx_t *fx, gconstpointer data)
+{
+	for (int i = 0; i < 2; i++)
+		preset(fx, i, 4, 6, "k", "group");
+	preset(fx, 2, 4, 1, "k", "behind");
+	fx->ft[2]->fail_replace = 1;
+	start_all(fx);
+	g_assert_cmpuint(fx->ft[2]->replace_calls, ==, 2);
+	g_assert_cmpuint(fx->ft[2]->replaces, ==, 1);
+	g_assert_cmpuint(fx->ft[2]->forgets, ==, 1);
+	g_assert_cmpstr(ftree_get(fx->ft[2], "k"), ==, "group");
+	assert_fake_trees_equal(fx);
+}
+
+/* What a member's tree asks to send after a sync (the configuration tree:
+ * a new node's directories) reaches every member. */
+static void test_fake_synced_change_everywhere(fx_t *fx, gconstpointer data)
+{
+	const char *keys[NODES] = {"dir-n1", "dir-n2", "dir-n3"};
+
+	for (int i = 0; i < NODES; i++)
+		fx->ft[i]->after_sync = keys[i];
+	start_all(fx);
+	pump();
+	for (int i = 0; i < NODES; i++)
+		for (int k = 0; k < NODES; k++)
+			g_assert_cmpstr(ftree_get(fx->ft[i], keys[k]), ==, "after-sync");
+	assert_fake_trees_equal(fx);
+}
+
 /* A member speaking another message version is kept out: the others stay
  * writable and confirm without it. */
-static void test_foreign_version_excluded(fx_t *fx, gconstpointer data)
+static void test_fake_foreign_version_excluded(fx_t *fx, gconstpointer data)
 {
+	start_all(fx);
 	/* (magic, version 99, type 5, an empty body) from node 3's process */
 	g_autoptr(GVariant) env = g_variant_ref_sink(
 	    g_variant_new("(uuuv)", 0x52435650u, 99u, 5u, g_variant_new_string("?")));
@@ -658,10 +1073,19 @@ static void test_foreign_version_excluded(fx_t *fx, gconstpointer data)
 			0);
 	pump();
 	g_assert_true(writable(fx, 0));
-	g_assert_cmpint(submit_wait(fx->r[0], JOB_CONFIRMED,
-				    (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "without-3"},
-				    NULL),
-			==, 0);
+	g_assert_cmpint(set_wait(fx, 0, "without-3", "1", NULL), ==, 0);
+}
+
+/* The messages node i handed to the bus, of every type. */
+static int sent_total(int i)
+{
+	guint n = 0;
+
+	g_mutex_lock(&bus.lock);
+	for (int t = 0; t < TAP_TYPES; t++)
+		n += bus.sent[i][t];
+	g_mutex_unlock(&bus.lock);
+	return (int)n;
 }
 
 /* Pumps until node i handed n messages to the bus in all. */
@@ -670,10 +1094,7 @@ static void wait_sent(int i, int n)
 	gint64 end = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
 
 	for (;;) {
-		g_mutex_lock(&bus.lock);
-		int sent = bus.sent[i];
-		g_mutex_unlock(&bus.lock);
-		if (sent == n)
+		if (sent_total(i) == n)
 			return;
 		g_assert_cmpint(g_get_monotonic_time(), <, end);
 		if (!pump_once())
@@ -703,7 +1124,7 @@ static void test_batching(fx_t *fx, gconstpointer data)
 {
 	bus.g[0].held = true; /* n1's own batch does not come back yet */
 	pump();
-	int before = bus.sent[0];
+	int before = sent_total(0);
 	job_t *a = job_start(fx->r[0], JOB_CONFIRMED,
 			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "a"});
 	wait_sent(0, before + 1);
@@ -712,7 +1133,7 @@ static void test_batching(fx_t *fx, gconstpointer data)
 	job_t *c = job_start(fx->r[0], JOB_CONFIRMED,
 			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "c"});
 	wait_waiting(fx, 0, 2);
-	g_assert_cmpint(bus.sent[0] - before, ==, 1);
+	g_assert_cmpint(sent_total(0) - before, ==, 1);
 	bus.g[0].held = false;
 	g_assert_cmpint(job_finish(a), ==, 0);
 	g_assert_cmpint(job_finish(b), ==, 0);
@@ -722,7 +1143,7 @@ static void test_batching(fx_t *fx, gconstpointer data)
 	job_free(c);
 	pump();
 	/* a, then b and c in one batch; n1 acknowledges nobody. */
-	g_assert_cmpint(bus.sent[0] - before, ==, 2);
+	g_assert_cmpint(sent_total(0) - before, ==, 2);
 	for (int i = 0; i < NODES; i++) {
 		memdb_attr_t attr;
 		g_assert_cmpint(memdb_lookup_path(fx->mdb[i], "b", &attr), ==, 0);
@@ -738,7 +1159,7 @@ static void test_ack_rides_on_batch(fx_t *fx, gconstpointer data)
 	pump();
 	bus.g[1].held = true; /* n2 applies nothing yet */
 	/* n1's op first in the total order; n2 acknowledges n1's ops. */
-	int before0 = bus.sent[0], before = bus.sent[1];
+	int before0 = sent_total(0), before = sent_total(1);
 	job_t *a = job_start(fx->r[0], JOB_CONFIRMED,
 			     (fsop_t){.kind = FSOP_MKDIR, .parent = 1, .name = "from-n1"});
 	wait_sent(0, before0 + 1);
@@ -757,7 +1178,7 @@ static void test_ack_rides_on_batch(fx_t *fx, gconstpointer data)
 	job_free(e);
 	pump();
 	/* d, then e with the acknowledgment of n1's op: none alone. */
-	g_assert_cmpint(bus.sent[1] - before, ==, 2);
+	g_assert_cmpint(sent_total(1) - before, ==, 2);
 	assert_trees_equal(fx);
 }
 
@@ -774,12 +1195,23 @@ int main(int argc, char **argv)
 	ADD("/replica/lost-confirmation-is-eio", test_lost_confirmation_is_eio);
 	ADD("/replica/conflicting-creates", test_conflicting_creates);
 	ADD("/replica/restart-catches-up", test_restart_catches_up);
-	ADD("/replica/foreign-version-excluded", test_foreign_version_excluded);
 	/* No fallback: only the members chosen acknowledge, and only the
 	 * messages the test counts are sent, however slow it runs. */
 	static const unsigned no_fallback = 600 * 1000;
 	g_test_add("/replica/batching", fx_t, &no_fallback, fx_setup, test_batching, fx_teardown);
 	g_test_add("/replica/ack-rides-on-batch", fx_t, &no_fallback, fx_setup,
 		   test_ack_rides_on_batch, fx_teardown);
+#define ADD_FAKE(path, fn) g_test_add(path, fx_t, NULL, fx_setup_fake, fn, fx_teardown)
+	ADD_FAKE("/replica/fake/later-quorate-stamp-wins", test_fake_later_quorate_stamp_wins);
+	ADD_FAKE("/replica/fake/higher-version-wins", test_fake_higher_version_wins);
+	ADD_FAKE("/replica/fake/same-version-other-content-replaced",
+		 test_fake_same_version_other_content_replaced);
+	ADD_FAKE("/replica/fake/equal-states-transfer-nothing",
+		 test_fake_equal_states_transfer_nothing);
+	ADD_FAKE("/replica/fake/result-reaches-submitter", test_fake_result_reaches_submitter);
+	ADD_FAKE("/replica/fake/failed-store-leaves", test_fake_failed_store_leaves);
+	ADD_FAKE("/replica/fake/failed-replace-leaves", test_fake_failed_replace_leaves);
+	ADD_FAKE("/replica/fake/synced-change-everywhere", test_fake_synced_change_everywhere);
+	ADD_FAKE("/replica/fake/foreign-version-excluded", test_fake_foreign_version_excluded);
 	return g_test_run();
 }
