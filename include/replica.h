@@ -73,6 +73,8 @@ typedef struct {
 	void *quorum_ctx;
 	/* After how long a confirmation asks every member (0: 100 ms). */
 	unsigned ack_fallback_ms;
+	/* How long a sync may take (0: REPLICA_SYNC_TIMEOUT_S). */
+	unsigned sync_timeout_ms;
 } replica_config_t;
 
 replica_t *replica_new(const replica_config_t *cfg);

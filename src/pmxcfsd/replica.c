@@ -170,6 +170,7 @@ struct replica {
 	bool cs_quorate;
 	bool writable;
 	unsigned ack_fallback_ms;
+	unsigned sync_timeout_ms;
 
 	replica_changed_fn changed;
 	void *changed_ctx;
@@ -1229,8 +1230,7 @@ static gboolean sync_timeout_cb(gpointer data)
 
 	r->sync_source = 0;
 	if (r->state == ST_SYNC)
-		request_leave(r, false, "the sync did not finish within %d s",
-			      REPLICA_SYNC_TIMEOUT_S);
+		request_leave(r, false, "the sync did not finish within %u ms", r->sync_timeout_ms);
 	return G_SOURCE_REMOVE;
 }
 
@@ -1284,7 +1284,7 @@ static void on_confchg(void *ctx, const group_member_t *members, size_t nmembers
 	r->sync_source = 0;
 	if (!in)
 		return;
-	r->sync_source = g_timeout_add_seconds(REPLICA_SYNC_TIMEOUT_S, sync_timeout_cb, r);
+	r->sync_source = g_timeout_add(r->sync_timeout_ms, sync_timeout_cb, r);
 	member_t *l = leader(r);
 	if (l && is_me(r, l->nodeid, l->pid)) {
 		epoch_t e = {.nodeid = r->nodeid, .pid = r->pid, .counter = ++r->counter};
@@ -1461,6 +1461,8 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->changed = cfg->changed;
 	r->changed_ctx = cfg->ctx;
 	r->ack_fallback_ms = cfg->ack_fallback_ms ? cfg->ack_fallback_ms : ACK_FALLBACK_MS;
+	r->sync_timeout_ms =
+	    cfg->sync_timeout_ms ? cfg->sync_timeout_ms : REPLICA_SYNC_TIMEOUT_S * 1000;
 	r->seen_version = r->tree_ops->version(r->tree_ctx);
 	r->pid = (uint32_t)getpid();
 	g_mutex_init(&r->lock);

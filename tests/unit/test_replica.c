@@ -57,6 +57,7 @@ static struct {
 	GMutex lock;
 	GQueue msgs;		      /* msg_t*, in total order */
 	guint sent[NODES][TAP_TYPES]; /* messages each node sent, by type */
+	guint rejoins[NODES];	      /* leaves to join again (fail-stop) */
 	fgroup_t g[NODES];
 	int part[NODES]; /* each node's network partition */
 	bool dirty;	 /* memberships to recompute */
@@ -115,6 +116,7 @@ static void fg_rejoin(void *p)
 	g->in_group = false;
 	g->want_join = true;
 	bus.dirty = true;
+	bus.rejoins[g->idx]++;
 	g_mutex_unlock(&bus.lock);
 }
 
@@ -482,8 +484,9 @@ typedef struct {
 	replica_t *r[NODES];
 } fx_t;
 
-/* 0, or the ack fallback the nodes of a test start with. */
-static unsigned fallback_ms;
+/* 0, or the ack fallback and the sync timeout the nodes of a test start
+ * with. */
+static unsigned fallback_ms, sync_timeout_ms;
 
 static void start_node(fx_t *fx, int i)
 {
@@ -507,7 +510,8 @@ static void start_node(fx_t *fx, int i)
 				.group = &fake_group,
 				.quorum = &fake_quorum,
 				.quorum_ctx = GINT_TO_POINTER(i),
-				.ack_fallback_ms = fallback_ms});
+				.ack_fallback_ms = fallback_ms,
+				.sync_timeout_ms = sync_timeout_ms});
 }
 
 static void stop_node(fx_t *fx, int i)
@@ -537,6 +541,7 @@ static void bus_reset(void)
 	memset(&bus.g, 0, sizeof(bus.g));
 	memset(&bus.part, 0, sizeof(bus.part));
 	memset(&bus.sent, 0, sizeof(bus.sent));
+	memset(&bus.rejoins, 0, sizeof(bus.rejoins));
 	g_queue_init(&bus.msgs);
 	bus.dirty = false;
 	for (int i = 0; i < NODES; i++) {
@@ -559,6 +564,7 @@ static void start_all(fx_t *fx)
 static void fx_setup(fx_t *fx, gconstpointer data)
 {
 	fallback_ms = data ? *(const unsigned *)data : 0;
+	sync_timeout_ms = 0;
 	bus_reset();
 	fx->dir = g_dir_make_tmp("test-replica-XXXXXX", NULL);
 	g_assert(fx->dir);
@@ -569,6 +575,7 @@ static void fx_setup(fx_t *fx, gconstpointer data)
 static void fx_setup_fake(fx_t *fx, gconstpointer data)
 {
 	fallback_ms = 0;
+	sync_timeout_ms = data ? *(const unsigned *)data : 0;
 	bus_reset();
 	fx->fake = true;
 	for (int i = 0; i < NODES; i++)
@@ -1182,6 +1189,29 @@ static void test_ack_rides_on_batch(fx_t *fx, gconstpointer data)
 	assert_trees_equal(fx);
 }
 
+/* A member whose state never comes (a stopped process) holds up the sync:
+ * once it has taken longer than the sync timeout, every member waiting in it
+ * leaves and rejoins rather than staying read-only for good; once the
+ * stopped one runs again, the group syncs and writes. */
+static void test_fake_sync_times_out(fx_t *fx, gconstpointer data)
+{
+	start_all(fx);
+	bus.g[2].held = true;
+	stop_node(fx, 0);
+	start_node(fx, 0);
+	pump_for(700);
+	g_assert_cmpuint(bus.rejoins[1], >=, 1);
+	g_assert_false(writable(fx, 1));
+	bus.g[2].held = false;
+	gint64 end = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
+	while (!writable(fx, 0) || !writable(fx, 1) || !writable(fx, 2)) {
+		g_assert_cmpint(g_get_monotonic_time(), <, end);
+		if (!pump_once())
+			g_usleep(1000);
+	}
+	assert_fake_trees_equal(fx);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1213,5 +1243,9 @@ int main(int argc, char **argv)
 	ADD_FAKE("/replica/fake/failed-replace-leaves", test_fake_failed_replace_leaves);
 	ADD_FAKE("/replica/fake/synced-change-everywhere", test_fake_synced_change_everywhere);
 	ADD_FAKE("/replica/fake/foreign-version-excluded", test_fake_foreign_version_excluded);
+	/* data: the sync timeout in ms */
+	static const unsigned short_sync = 200;
+	g_test_add("/replica/fake/sync-times-out", fx_t, &short_sync, fx_setup_fake,
+		   test_fake_sync_times_out, fx_teardown);
 	return g_test_run();
 }
