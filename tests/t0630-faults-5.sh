@@ -24,11 +24,14 @@ kind of violation planted in a copy of the final state is caught.
 
 FAULT_SEED=N repeats a run (the seed is printed as a TAP comment);
 FAULT_ROUNDS (default 8: every kind of fault once) sets the number of
-rounds; FAULT_KEYS (default 8) the number of shared keys;
-FAULT_WRITER_PAUSE_MS (default 50) the writers'"'"' pause between writes.'
+rounds; FAULT_SCHEDULE='"'"'KIND A B C DELAY; ...'"'"' runs these rounds
+instead of drawn ones (a run prints its own as "# schedule:"; the kinds
+are in tests/lib/fault-rounds.sh); FAULT_KEYS (default 8) the number of
+shared keys; FAULT_WRITER_PAUSE_MS (default 50) the writers'"'"' pause between writes.'
 
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TEST_LIB_DIR/fault-lib.sh"
+. "$TEST_LIB_DIR/fault-rounds.sh"
 test_require_root
 test_require_corosync
 test_require_program tests/fswriter
@@ -83,127 +86,15 @@ for r in $(seq 1 "$FAULT_ROUNDS"); do
 	esac
 	schedule+=("$kind n$a n$b n$c $d")
 done
-
-# describe_fault KIND A B C DELAY: the round in words
-describe_fault () {
-	case $1 in
-	cut1) say "$2 cut off until read-only, held ${5}s, healed" ;;
-	cut2) say "$2 and $3 cut off at once until read-only, held ${5}s, healed" ;;
-	blip2) say "$2 and $3 cut off at once for ${5}s, healed" ;;
-	kill9-pmxcfsd) say "pmxcfsd on $2 killed with SIGKILL, restarted after ${5}s" ;;
-	kill9-both) say "corosync and pmxcfsd on $2 killed with SIGKILL together, restarted after ${5}s" ;;
-	restart-pmxcfsd) say "pmxcfsd on $2 stopped with SIGTERM, restarted after ${5}s" ;;
-	cut2-kill9) say "$2 and $3 cut off; pmxcfsd on $2 and on $4 (of the majority) killed with SIGKILL, restarted after ${5}s; healed" ;;
-	kill9-two) say "pmxcfsd on $2 and $3 killed with SIGKILL together, restarted after ${5}s" ;;
-	esac
-}
+if [ -n "${FAULT_SCHEDULE:-}" ]; then
+	fault_schedule_read "$FAULT_SCHEDULE" || error "FAULT_SCHEDULE: not a schedule"
+	FAULT_ROUNDS=${#schedule[@]}
+fi
 
 for r in $(seq 1 "$FAULT_ROUNDS"); do
 	say "# round $r: $(describe_fault ${schedule[r - 1]})"
 done
-
-# the nodes not named
-others () {
-	local n
-	for n in $NODES; do
-		case " $* " in *" $n "*) ;; *) say "$n" ;; esac
-	done
-}
-
-# cluster_recovered: every daemon runs and every node's writer has
-# acknowledged new writes (each node is in a group with a quorum of
-# synced replicas again: with five nodes, there is one such group)
-cluster_recovered () {
-	daemons_running $NODES &&
-	fault_wait_writes $NODES
-}
-
-# cut_off NODE...: cut the nodes off at once until they refuse writes and
-# the others wrote without them
-cut_off () {
-	local n
-	for n in "$@"; do
-		node_partition "$n" || return 1
-	done
-	cluster_wait_pve_readonly "$@" &&
-	cluster_wait_pve_writable $(others "$@") &&
-	fault_wait_writes $(others "$@")
-}
-
-heal () {
-	local n
-	for n in "$@"; do
-		node_heal "$n" || return 1
-	done
-}
-
-# fault_round R KIND A B C DELAY: one round of the schedule, then the
-# recovery; a round that failed leaves the next ones out
-fault_round () {
-	local r=$1 kind=$2 a=$3 b=$4 c=$5 d=$6 desc
-	desc="$kind $a $b $c $d"
-	if [ -e "$TRASH/round-failed" ]; then
-		say "an earlier round failed"
-		return 1
-	fi
-	say "round $r: $(describe_fault "$kind" "$a" "$b" "$c" "$d")"
-	round_begin
-	fault_begin
-	case $kind in
-	cut1)
-		cut_off "$a" && sleep "$d" && heal "$a"
-		;;
-	cut2)
-		cut_off "$a" "$b" && sleep "$d" && heal "$a" "$b"
-		;;
-	blip2)
-		node_partition "$a" && node_partition "$b" && sleep "$d" && heal "$a" "$b"
-		;;
-	kill9-pmxcfsd)
-		node_kill9_pmxcfsd "$a" && sleep "$d" && node_start_pmxcfsd "$a"
-		;;
-	kill9-both)
-		fault_kill9_both "$a" && sleep "$d" &&
-		node_start_corosync "$a" && node_start_pmxcfsd "$a"
-		;;
-	restart-pmxcfsd)
-		node_stop_pmxcfsd "$a" && sleep "$d" && node_start_pmxcfsd "$a"
-		;;
-	cut2-kill9)
-		# the majority keeps corosync's quorum but only two replicas:
-		# read-only until the third one is back
-		cut_off "$a" "$b" &&
-		node_kill9_pmxcfsd "$a" && node_kill9_pmxcfsd "$c" &&
-		cluster_wait_pve_readonly $(others "$a" "$b" "$c") &&
-		sleep "$d" &&
-		node_start_pmxcfsd "$a" && node_start_pmxcfsd "$c" &&
-		cluster_wait_pve_writable $(others "$a" "$b") &&
-		heal "$a" "$b"
-		;;
-	kill9-two)
-		fault_kill9_pmxcfsd "$a" "$b" && sleep "$d" &&
-		node_start_pmxcfsd "$a" && node_start_pmxcfsd "$b"
-		;;
-	*)
-		say "unknown fault $kind"
-		false
-		;;
-	esac
-	local rc=$?
-	fault_end "$r" "$desc"
-	say "round $r: the fault took $((($(now_us) - round_t0) / 1000)) ms"
-	if [ $rc != 0 ]; then
-		say "round $r: the fault itself failed"
-		: >"$TRASH/round-failed"
-		return 1
-	fi
-	cluster_recovered || {
-		: >"$TRASH/round-failed"
-		return 1
-	}
-	round_end "$r" "$desc"
-	say "round $r: recovered after $((($(now_us) - round_t0) / 1000)) ms"
-}
+say "# schedule: $(IFS=';'; say "${schedule[*]}" | sed 's/;/; /g')"
 
 # ---------------------------------------------------------------- the run
 

@@ -10,10 +10,13 @@
 #
 # The writers' ledgers (ledger-NODE), the fault log (faults: "F ROUND
 # START_US END_US what") and the rounds (rounds: "R ROUND START_US END_US
-# what") are kept in $TRASH, outside /etc/pve, for the judge
-# (fault-judge.py) to hold the final trees against.
+# what") are kept in $FAULT_LOG (default $TRASH), outside /etc/pve, for the
+# judge (fault-judge.py) to hold the final trees against. A script that
+# judges several runs of writers on one cluster gives each its own
+# FAULT_LOG.
 
 FAULT_JUDGE=$TEST_LIB_DIR/fault-judge.py
+FAULT_LOG=${FAULT_LOG:-$TRASH}
 # seconds before an error in which a fault must have happened for the
 # error to be explained
 FAULT_GRACE=${FAULT_GRACE:-10}
@@ -40,29 +43,29 @@ daemons_running () {
 
 # fault_writers_start DIR KEYS SEED NODE...: DIR (below /etc/pve) gets
 # c/, t/, k/ and KEYS shared keys, then every node runs fswriter on it in
-# the background, its ledger in $TRASH/ledger-NODE. Bounded by itself
+# the background, its ledger in $FAULT_LOG/ledger-NODE. Bounded by itself
 # (FAULT_WRITER_SECONDS, default an hour) and stopped by
 # fault_writers_stop.
 fault_writers_start () {
 	local dir=$1 keys=$2 seed=$3 n
 	shift 3
-	rm -f "$TRASH/stop-writers"
+	rm -f "$FAULT_LOG/stop-writers"
 	node_exec "$1" mkdir "$dir" "$dir/c" "$dir/t" "$dir/k" &&
-	node_exec "$1" fswriter --init --dir "$dir" --ledger "$TRASH/ledger-init" --keys "$keys" ||
+	node_exec "$1" fswriter --init --dir "$dir" --ledger "$FAULT_LOG/ledger-init" --keys "$keys" ||
 		return 1
 	for n in "$@"; do
-		: >"$TRASH/ledger-$n" || return 1
-		node_exec "$n" fswriter --node "$n" --dir "$dir" --ledger "$TRASH/ledger-$n" \
-			--seed "$seed" --keys "$keys" --stop "$TRASH/stop-writers" \
+		: >"$FAULT_LOG/ledger-$n" || return 1
+		node_exec "$n" fswriter --node "$n" --dir "$dir" --ledger "$FAULT_LOG/ledger-$n" \
+			--seed "$seed" --keys "$keys" --stop "$FAULT_LOG/stop-writers" \
 			--duration "${FAULT_WRITER_SECONDS:-3600}" --pause-ms "${FAULT_WRITER_PAUSE_MS:-50}" \
-			>"$TRASH/writer-$n.log" 2>&1 &
-		say $! >"$TRASH/writer-$n.pid"
+			>"$FAULT_LOG/writer-$n.log" 2>&1 &
+		say $! >"$FAULT_LOG/writer-$n.pid"
 	done
 }
 
 # fault_acked NODE: how many writes the node's writer had acknowledged
 fault_acked () {
-	grep -c '^E .* ok - ' "$TRASH/ledger-$1"
+	grep -c '^E .* ok - ' "$FAULT_LOG/ledger-$1"
 }
 
 # fault_wait_writes NODE...: until each node's writer acknowledged two
@@ -79,7 +82,7 @@ fault_wait_writes () {
 		"true $want" || {
 		for n in "$@"; do
 			say "writer on $n, the last lines of its ledger:"
-			tail -n 2 "$TRASH/ledger-$n"
+			tail -n 2 "$FAULT_LOG/ledger-$n"
 		done
 		return 1
 	}
@@ -89,16 +92,16 @@ fault_wait_writes () {
 # exit; a writer stuck in a call longer than a write may wait fails this
 fault_writers_stop () {
 	local n pid
-	: >"$TRASH/stop-writers"
+	: >"$FAULT_LOG/stop-writers"
 	for n in "$@"; do
-		pid=$(cat "$TRASH/writer-$n.pid") || return 1
+		pid=$(cat "$FAULT_LOG/writer-$n.pid") || return 1
 		wait_for "the writer on $n to stop" $((REPLICA_WRITE_TIMEOUT_S + 10)) \
 			"! pid_alive $pid" || {
-			say "the writer on $n hangs in: $(tail -n 1 "$TRASH/ledger-$n")"
+			say "the writer on $n hangs in: $(tail -n 1 "$FAULT_LOG/ledger-$n")"
 			return 1
 		}
 		wait "$pid" || {
-			say "the writer on $n failed: $(cat "$TRASH/writer-$n.log")"
+			say "the writer on $n failed: $(cat "$FAULT_LOG/writer-$n.log")"
 			return 1
 		}
 	done
@@ -118,7 +121,7 @@ fault_begin () {
 }
 
 fault_end () {
-	say "F $1 $fault_t0 $(now_us) $2" >>"$TRASH/faults"
+	say "F $1 $fault_t0 $(now_us) $2" >>"$FAULT_LOG/faults"
 }
 
 # round_begin / round_end ROUND 'what': a round, from its first fault to
@@ -128,7 +131,7 @@ round_begin () {
 }
 
 round_end () {
-	say "R $1 $round_t0 $(now_us) $2" >>"$TRASH/rounds"
+	say "R $1 $round_t0 $(now_us) $2" >>"$FAULT_LOG/rounds"
 }
 
 # fault_kill9_pmxcfsd NODE...: SIGKILL to pmxcfsd on all the nodes at
@@ -191,12 +194,12 @@ fault_heal_all () {
 # --------------------------------------------------------------- the judge
 
 # fault_dump_states DIR NODE...: each node's tree below DIR into
-# $TRASH/state-NODE (see fault-judge.py dump)
+# $FAULT_LOG/state-NODE (see fault-judge.py dump)
 fault_dump_states () {
 	local dir=$1 n
 	shift
 	for n in "$@"; do
-		node_exec "$n" python3 "$FAULT_JUDGE" dump "$dir" >"$TRASH/state-$n" || {
+		node_exec "$n" python3 "$FAULT_JUDGE" dump "$dir" >"$FAULT_LOG/state-$n" || {
 			say "cannot read $dir on $n"
 			return 1
 		}
