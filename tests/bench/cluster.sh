@@ -21,7 +21,9 @@
 # harness's trap removes its nodes before the next size starts.
 #
 #   4. the PVE pattern on n1: a tmp file written and renamed over the old;
-#   5. 8 concurrent writers on n1, then one writer on every node at once;
+#   5. 8 concurrent writers on n1 (in one directory, where the kernel
+#      serializes their creates, then each in a directory of its own), then
+#      one writer on every node at once;
 #   6. (first size only) sync cost: the last node's pmxcfsd stopped, 10
 #      changes made, restarted on a tree of 10,000 files of 1 KiB: bytes
 #      corosync sent over its links and the time until it is writable;
@@ -230,6 +232,27 @@ knet_tx_bytes () {
 	say "$total"
 }
 
+# cpg_sent: the CPG requests every node's pmxcfsd made so far, from
+# corosync's own statistics (service 2 is CPG): one per message it sent,
+# and a handful for joins and membership queries
+cpg_sent () {
+	local n pid total=0 c
+	for n in $(node_list); do
+		pid=$(node_pmxcfsd_pid "$n") || return 1
+		c=$(node_exec "$n" corosync-cmapctl -m stats 2>/dev/null |
+			awk -v p="stats.ipcs.service2.$pid." \
+				'index($1, p) == 1 && $1 ~ /\.requests$/ { s += $NF }
+				END { print s + 0 }') || return 1
+		total=$((total + c))
+	done
+	say "$total"
+}
+
+# per_file A B FILES: (B - A) / FILES, for the messages per file
+per_file () {
+	awk -v a="$1" -v b="$2" -v n="$3" 'BEGIN { printf "%.2f", (n > 0 ? (b - a) / n : 0) }'
+}
+
 TICK_MS=$(awk -v h="$(getconf CLK_TCK)" 'BEGIN { print 1000 / h }')
 
 # ---- 1. the floor: raw CPG round trips with N members
@@ -268,9 +291,11 @@ idle_pm=$(awk -v a="$p0" -v b="$p1" -v t="$TICK_MS" -v s="$t0" -v e="$EPOCHREALT
 
 # measure_workloads: sections 2 to 5 on the daemons running now; sets
 # repl (replat's line), creates_cluster, cs_ms and pm_ms (CPU per create),
-# renames_cluster, creates_j8, creates_each
+# renames_cluster, creates_j8, creates_j8d, creates_each, and the CPG
+# messages all nodes sent per file in each: mpf_cc, mpf_rn, mpf_j8,
+# mpf_j8d, mpf_each
 measure_workloads () {
-	local c0 c1 p0 p1 out per n r writers=()
+	local c0 c1 p0 p1 m0 out per n r writers=()
 
 	# ---- 2. replication latency, n1 to the last node
 	progress "replication latency ($WRITES writes, n1 to $LAST)"
@@ -280,10 +305,13 @@ measure_workloads () {
 
 	# ---- 3. creates on n1 in the cluster, with the CPU every daemon used
 	progress "creates on n1 in the cluster ($CREATES files of $SIZE bytes)"
+	m0=$(cpg_sent) || error "reading corosync's statistics failed"
 	c0=$(cpu_ticks corosync) && p0=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
-	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -p create "$PVE") ||
+	# -k: the files stay, so that only the creates are counted
+	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -p create -k "$PVE") ||
 		error "fsbench in the cluster failed"
 	c1=$(cpu_ticks corosync) && p1=$(cpu_ticks pmxcfsd) || error "reading CPU times failed"
+	mpf_cc=$(per_file "$m0" "$(cpg_sent)" "$CREATES")
 	creates_cluster=$(field "$out" create)
 	cs_ms=$(awk -v a="$c0" -v b="$c1" -v t="$TICK_MS" -v n="$CREATES" \
 		'BEGIN { printf "%.3f", (b - a) * t / n }')
@@ -292,24 +320,38 @@ measure_workloads () {
 
 	# ---- 4. the PVE pattern: a tmp file renamed over the old one
 	progress "tmp file + rename over on n1 ($RENAMES files)"
+	m0=$(cpg_sent) || error "reading corosync's statistics failed"
 	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$RENAMES" -s "$SIZE" -p create,rename \
-		"$PVE") || error "fsbench rename in the cluster failed"
+		-k "$PVE") || error "fsbench rename in the cluster failed"
+	# the files it renames over were made first, as the creates above
+	mpf_rn=$(awk -v t="$(per_file "$m0" "$(cpg_sent)" "$RENAMES")" -v c="$mpf_cc" \
+		'BEGIN { printf "%.2f", t - c }')
 	renames_cluster=$(field "$out" rename)
 
 	# ---- 5. writers sharing rounds: 8 on n1, then one on every node
 	progress "8 concurrent writers on n1"
+	m0=$(cpg_sent) || error "reading corosync's statistics failed"
 	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -j 8 -p create \
-		"$PVE") || error "fsbench -j 8 in the cluster failed"
+		-k "$PVE") || error "fsbench -j 8 in the cluster failed"
+	mpf_j8=$(per_file "$m0" "$(cpg_sent)" "$CREATES")
 	creates_j8=$(field "$out" create)
+	progress "8 concurrent writers on n1, each in a directory of its own"
+	m0=$(cpg_sent) || error "reading corosync's statistics failed"
+	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CREATES" -s "$SIZE" -j 8 -D -p create \
+		-k "$PVE") || error "fsbench -j 8 -D in the cluster failed"
+	mpf_j8d=$(per_file "$m0" "$(cpg_sent)" "$CREATES")
+	creates_j8d=$(field "$out" create)
 	progress "one writer on each of the $N nodes"
 	per=$(((CREATES + N - 1) / N))
+	m0=$(cpg_sent) || error "reading corosync's statistics failed"
 	for n in $(node_list); do
-		node_exec "$n" "$BUILD/tests/fsbench" -n "$per" -s "$SIZE" -p create "$PVE" \
+		node_exec "$n" "$BUILD/tests/fsbench" -n "$per" -s "$SIZE" -p create -k "$PVE" \
 			>"$TRASH/each.$n" 2>&1 &
 		writers+=($!)
 	done
 	# (a bare `wait` would wait for the daemons too)
 	wait "${writers[@]}"
+	mpf_each=$(per_file "$m0" "$(cpg_sent)" $((per * N)))
 	creates_each=0
 	for n in $(node_list); do
 		r=$(field "$(cat "$TRASH/each.$n")" create)
@@ -355,6 +397,8 @@ peer_line=
 if [ -n "$PEER" ]; then
 	ours_repl=$repl ours_cc=$creates_cluster ours_rn=$renames_cluster
 	ours_j8=$creates_j8 ours_each=$creates_each ours_cs=$cs_ms ours_pm=$pm_ms
+	ours_j8d=$creates_j8d
+	ours_mpf="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each"
 	progress "stopping pmxcfsd everywhere; starting $PEER on empty trees"
 	for n in $(node_list); do
 		node_stop_pmxcfsd "$n" || error "stopping pmxcfsd on $n failed"
@@ -385,6 +429,8 @@ if [ -n "$PEER" ]; then
 		-v ol99="$(field "$ours_repl" lat_p99_ms)" -v pl99="$(field "$repl" lat_p99_ms)" \
 		-v occ="$ours_cc" -v pcc="$creates_cluster" -v orn="$ours_rn" -v prn="$renames_cluster" \
 		-v oj8="$ours_j8" -v pj8="$creates_j8" -v oea="$ours_each" -v pea="$creates_each" \
+		-v oj8d="$ours_j8d" -v pj8d="$creates_j8d" -v omsg="$ours_mpf" \
+		-v pmsg="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each" \
 		-v ocs="$ours_cs" -v pcs="$cs_ms" 'function ratio(a, b) {
 			return b > 0 ? sprintf("%.2f", a / b) : "-"
 		}
@@ -393,13 +439,22 @@ if [ -n "$PEER" ]; then
 				" (ours %.2f, ratio %s), p99 %.2f ms (ours %.2f)\n",
 				n, peer, pcc, occ, ratio(occ, pcc), pl50, ol50, ratio(ol50, pl50), pl99, ol99
 			printf "N=%d %s: tmp file + rename/s %.0f (ours %.0f, ratio %s); 8 writers %.0f" \
-				" (ours %.0f, ratio %s); a writer per node %.0f in all (ours %.0f," \
-				" ratio %s); corosync CPU per create %.3f ms (ours %.3f)\n",
-				n, peer, prn, orn, ratio(orn, prn), pj8, oj8, ratio(oj8, pj8), pea, oea,
-				ratio(oea, pea), pcs, ocs
+				" (ours %.0f, ratio %s), in 8 directories %.0f (ours %.0f, ratio %s);" \
+				" a writer per node %.0f in all (ours %.0f, ratio %s); corosync CPU per" \
+				" create %.3f ms (ours %.3f)\n",
+				n, peer, prn, orn, ratio(orn, prn), pj8, oj8, ratio(oj8, pj8), pj8d, oj8d,
+				ratio(oj8d, pj8d), pea, oea, ratio(oea, pea), pcs, ocs
+			split(omsg, om, " ")
+			split(pmsg, pm, " ")
+			printf "N=%d %s: CPG messages per file: create %s (ours %s), rename %s (ours %s)," \
+				" 8 writers %s (ours %s), in 8 directories %s (ours %s), a writer per" \
+				" node %s (ours %s)\n", n, peer, pm[1], om[1], pm[2], om[2], pm[3], om[3],
+				pm[4], om[4], pm[5], om[5]
 		}')
 	repl=$ours_repl creates_cluster=$ours_cc renames_cluster=$ours_rn
 	creates_j8=$ours_j8 creates_each=$ours_each cs_ms=$ours_cs pm_ms=$ours_pm
+	creates_j8d=$ours_j8d
+	read -r mpf_cc mpf_rn mpf_j8 mpf_j8d mpf_each <<<"$ours_mpf"
 fi
 
 # ---- 7. the same creates in local mode, on n1's own copy of the tree
@@ -423,7 +478,8 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 	-v o50="$(field "$repl" open_p50_ms)" -v c50="$(field "$repl" close_p50_ms)" \
 	-v a50="$(field "$repl" call_p50_ms)" \
 	-v cc="$creates_cluster" -v cl="$creates_local" -v rn="$renames_cluster" \
-	-v j8="$creates_j8" -v each="$creates_each" -v csms="$cs_ms" -v pmms="$pm_ms" \
+	-v j8="$creates_j8" -v j8d="$creates_j8d" -v each="$creates_each" \
+	-v msgs="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each" -v csms="$cs_ms" -v pmms="$pm_ms" \
 	-v pingcpu="$ping_cpu_ms" -v idlecs="$idle_cs" -v idlepm="$idle_pm" \
 	'function ratio(a, b) {
 		return b > 0 ? sprintf("%.1f", a / b) : "-"
@@ -459,8 +515,13 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 			n, rn, cc, ratio(rn, cc)
 		printf "N=%d 8 writers on n1: creates/s %.0f (one writer %.0f, ratio %s)\n",
 			n, j8, cc, ratio(j8, cc)
+		printf "N=%d 8 writers on n1, each in a directory of its own: creates/s %.0f" \
+			" (one writer %.0f, ratio %s)\n", n, j8d, cc, ratio(j8d, cc)
 		printf "N=%d one writer on each node: creates/s %.0f in all (one writer %.0f," \
 			" ratio %s)\n", n, each, cc, ratio(each, cc)
+		split(msgs, m, " ")
+		printf "N=%d CPG messages per file (all nodes): create %s, rename %s, 8 writers %s," \
+			" in 8 directories %s, a writer per node %s\n", n, m[1], m[2], m[3], m[4], m[5]
 	}' || error "the figures could not be printed"
 [ -z "$sync_line" ] || say "$sync_line"
 [ -z "$peer_line" ] || say "$peer_line"

@@ -1,14 +1,17 @@
 /* fsbench: times small-file operations on a directory, for comparing
  * pmxcfsd's mount with a tmpfs baseline (tests/bench/run.sh).
  *
- *   fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-k] DIR
+ *   fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-D] [-k] DIR
  *       Works in a fresh subdirectory of DIR and prints one line per phase,
  *       "PHASE OPS_PER_SECOND", measured with CLOCK_MONOTONIC. PHASES is a
  *       comma-separated subset of: create overwrite read stat rename
  *       mkdir_rmdir unlink (default: all, in that order). -j runs each
  *       phase in WRITERS processes at once, each on its share of the files;
- *       the rate is their total. -k keeps the subdirectory and what is left
- *       in it; the subdirectory's path is printed as "dir PATH".
+ *       the rate is their total; with -D each writer works in a directory
+ *       of its own (the kernel serializes creates in one directory, as it
+ *       holds the directory's lock across the file system's create). -k
+ *       keeps the subdirectory and what is left in it; the subdirectory's
+ *       path is printed as "dir PATH".
  *   fsbench --start-until-readable FILE TIMEOUT CMD [ARG...]
  *       Runs CMD, waits for it, then polls until FILE can be opened and
  *       read; prints the seconds from just before CMD started.
@@ -133,9 +136,19 @@ static void run_phase(const char *phase, const char *dir, long nfiles, size_t si
 }
 
 /* The phase in writers processes at once; with one, in this process. */
-static void run_writers(const char *phase, const char *dir, long nfiles, size_t size, char *data,
-			char *rbuf, long writers)
+/* Writer w's directory: dir itself, or its own below it (-D). */
+static void writer_dir(char *buf, size_t len, const char *dir, long w, bool own)
 {
+	int n = own ? snprintf(buf, len, "%s/w%ld", dir, w) : snprintf(buf, len, "%s", dir);
+	if (n < 0 || (size_t)n >= len)
+		die("path too long: %s", dir);
+}
+
+static void run_writers(const char *phase, const char *dir, long nfiles, size_t size, char *data,
+			char *rbuf, long writers, bool own_dirs)
+{
+	char wdir[4096];
+
 	if (writers == 1) {
 		run_phase(phase, dir, nfiles, size, data, rbuf, 0, 1);
 		return;
@@ -146,7 +159,8 @@ static void run_writers(const char *phase, const char *dir, long nfiles, size_t 
 		if (pids[w] < 0)
 			die("fork: %s", strerror(errno));
 		if (pids[w] == 0) {
-			run_phase(phase, dir, nfiles, size, data, rbuf, w, writers);
+			writer_dir(wdir, sizeof(wdir), dir, w, own_dirs);
+			run_phase(phase, wdir, nfiles, size, data, rbuf, w, writers);
 			_exit(0);
 		}
 	}
@@ -175,10 +189,10 @@ static int bench(int argc, char **argv)
 	long size = DEFAULT_SIZE;
 	char *phases = NULL;
 	long writers = 1;
-	bool keep = false;
+	bool keep = false, own_dirs = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:s:p:j:k")) != -1) {
+	while ((c = getopt(argc, argv, "n:s:p:j:Dk")) != -1) {
 		switch (c) {
 		case 'n':
 			nfiles = strtol(optarg, NULL, 10);
@@ -192,6 +206,9 @@ static int bench(int argc, char **argv)
 		case 'j':
 			writers = strtol(optarg, NULL, 10);
 			break;
+		case 'D':
+			own_dirs = true;
+			break;
 		case 'k':
 			keep = true;
 			break;
@@ -200,7 +217,7 @@ static int bench(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1 || nfiles <= 0 || size <= 0 || writers < 1 || writers > 256)
-		die("usage: fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-k] DIR");
+		die("usage: fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-D] [-k] DIR");
 
 	char dir[4096];
 	int len = snprintf(dir, sizeof(dir), "%s/fsbench.%ld.%ld", argv[optind], (long)getpid(),
@@ -209,6 +226,12 @@ static int bench(int argc, char **argv)
 		die("path too long: %s", argv[optind]);
 	if (mkdir(dir, 0755) < 0)
 		die("mkdir %s: %s", dir, strerror(errno));
+	for (long w = 0; own_dirs && writers > 1 && w < writers; w++) {
+		char wdir[4096];
+		writer_dir(wdir, sizeof(wdir), dir, w, true);
+		if (mkdir(wdir, 0755) < 0)
+			die("mkdir %s: %s", wdir, strerror(errno));
+	}
 
 	char *data = malloc((size_t)size);
 	char *rbuf = malloc((size_t)size + 1);
@@ -233,7 +256,7 @@ static int bench(int argc, char **argv)
 
 	for (size_t i = 0; i < n; i++) {
 		double t0 = now();
-		run_writers(list[i], dir, nfiles, (size_t)size, data, rbuf, writers);
+		run_writers(list[i], dir, nfiles, (size_t)size, data, rbuf, writers, own_dirs);
 		double dt = now() - t0;
 		printf("%s %.1f\n", list[i], dt > 0 ? (double)nfiles / dt : 0.0);
 		fflush(stdout);
@@ -243,10 +266,17 @@ static int bench(int argc, char **argv)
 		printf("dir %s\n", dir);
 	} else {
 		/* Whatever a partial phase list left behind. */
-		char path[4096];
+		char path[4096], wdir[4096];
+		bool own = own_dirs && writers > 1;
 		for (long i = 0; i < nfiles; i++) {
-			name_of(path, sizeof(path), dir, i, "");
+			writer_dir(wdir, sizeof(wdir), dir, i % writers, own);
+			name_of(path, sizeof(path), wdir, i, "");
 			unlink(path);
+		}
+		for (long w = 0; own && w < writers; w++) {
+			writer_dir(wdir, sizeof(wdir), dir, w, true);
+			if (rmdir(wdir) < 0)
+				die("rmdir %s: %s", wdir, strerror(errno));
 		}
 		if (rmdir(dir) < 0)
 			die("rmdir %s: %s", dir, strerror(errno));
