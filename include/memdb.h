@@ -85,11 +85,19 @@ typedef struct {
 /* Microseconds on a clock that never jumps, as g_get_monotonic_time(). */
 typedef int64_t (*memdb_clock_fn)(void);
 
-/* How a tree is opened: its limits, and the clock that times this node's
- * observation of locks (NULL: g_get_monotonic_time; tests pass their own). */
+/* How many removed inodes a tree remembers for memdb_diff (see there):
+ * at 16 bytes and a list link each, a few MiB at most, and far more
+ * removals than a member misses in the seconds of a membership change. */
+#define MEMDB_MAX_TOMBS 65536
+
+/* How a tree is opened: its limits, the clock that times this node's
+ * observation of locks (NULL: g_get_monotonic_time; tests pass their own),
+ * and how many removals it remembers for memdb_diff (0: MEMDB_MAX_TOMBS;
+ * tests use a few). */
 typedef struct {
 	memdb_limits_t limits;
 	memdb_clock_fn clock;
+	uint32_t max_tombs;
 } memdb_options_t;
 
 /* Files held open on this node. A regular file removed from the tree
@@ -207,6 +215,33 @@ bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err);
 /* Counts replacements: an inode number seen before a replacement may name
  * another file after it. */
 uint64_t memdb_generation(memdb_t *mdb);
+
+/* ---- incremental transfer ----
+ *
+ * Every change sets the global version to the next number and gives that
+ * version to every inode it changes: the inode itself, and for a create,
+ * mkdir, unlink, rmdir or rename also the parent directories (both, for a
+ * rename between directories). What changed since version S is therefore
+ * every inode whose version is above S, plus the inodes removed after S.
+ *
+ * Removed inodes are remembered in memory only, with the version that
+ * removed them (unlink, rmdir, a rename over an existing target, a lock
+ * released), at most max_tombs of them (the oldest are dropped). The
+ * record is complete from the tomb base on: the version the tree had when
+ * it was opened or replaced (memdb_replace), raised to the removing
+ * version of each removal dropped from the record. */
+
+/* The changes from version since to now, for a member whose tree is this
+ * tree as it was at version since: (the version now, since, every inode
+ * whose version is above since in increasing inode order as in
+ * MEMDB_DUMP_TYPE, the inodes removed after since in increasing order).
+ * NULL when since is below memdb_tomb_base (removals are no longer known)
+ * or above the version: send the whole tree (memdb_dump) then. Only
+ * inodes no longer in the tree are listed as removed; a receiver ignores
+ * the removal of an inode it does not have. */
+#define MEMDB_DIFF_TYPE "(tta(tttuuysay)at)"
+GVariant *memdb_diff(memdb_t *mdb, uint64_t since);
+uint64_t memdb_tomb_base(memdb_t *mdb);
 /* Every inode number of the tree now, in no order. */
 GArray *memdb_inodes(memdb_t *mdb);
 /* Every inode number of a file removed from the tree while held open. */

@@ -41,7 +41,17 @@ struct memdb {
 	GHashTable *orphans;
 	memdb_limits_t limits;
 	memdb_clock_fn clock;
+	/* The inodes removed from the tree (tomb_t*, oldest first), complete
+	 * for removals after tomb_base: what memdb_diff lists as removed. */
+	GQueue *tombs;
+	uint64_t tomb_base;
+	guint max_tombs;
 };
+
+typedef struct {
+	uint64_t inode;
+	uint64_t removed; /* the version of the change that removed it */
+} tomb_t;
 
 static entry_t *entry_new(uint64_t inode, uint64_t parent, memdb_type_t type, const char *name)
 {
@@ -154,6 +164,30 @@ static void to_row(const entry_t *e, dbstore_row_t *row)
 static void index_insert(memdb_t *mdb, entry_t *e)
 {
 	g_hash_table_replace(mdb->index, &e->inode, e);
+}
+
+/* ---- removed inodes, for memdb_diff ---- */
+
+static void tomb_add(memdb_t *mdb, uint64_t inode, uint64_t removed)
+{
+	tomb_t *t = g_new(tomb_t, 1);
+
+	t->inode = inode;
+	t->removed = removed;
+	g_queue_push_tail(mdb->tombs, t);
+	if (g_queue_get_length(mdb->tombs) > mdb->max_tombs) {
+		g_autofree tomb_t *oldest = g_queue_pop_head(mdb->tombs);
+		/* Other removals of the same change may still be recorded, but
+		 * a diff from below this version would need this one too. */
+		mdb->tomb_base = MAX(mdb->tomb_base, oldest->removed);
+	}
+}
+
+/* The record starts afresh at version: nothing removed before it is known. */
+static void tombs_reset(memdb_t *mdb, uint64_t version)
+{
+	g_queue_clear_full(mdb->tombs, g_free);
+	mdb->tomb_base = version;
 }
 
 /* ---- guests ---- */
@@ -437,6 +471,8 @@ memdb_t *memdb_open_opts(const char *dbpath, const memdb_options_t *opts, GError
 
 	mdb->limits = opts ? opts->limits : (memdb_limits_t)MEMDB_LIMITS_DEFAULT;
 	mdb->clock = opts && opts->clock ? opts->clock : g_get_monotonic_time;
+	mdb->max_tombs = opts && opts->max_tombs ? opts->max_tombs : MEMDB_MAX_TOMBS;
+	mdb->tombs = g_queue_new();
 	lc.now = mdb->clock();
 
 	g_mutex_init(&mdb->lock);
@@ -457,6 +493,8 @@ memdb_t *memdb_open_opts(const char *dbpath, const memdb_options_t *opts, GError
 		goto fail;
 	if (!mdb->root && !create_root(mdb, err))
 		goto fail;
+	/* Removals before this start are not known. */
+	mdb->tomb_base = mdb->version;
 	g_ptr_array_free(lc.all, TRUE);
 	return mdb;
 
@@ -476,6 +514,8 @@ void memdb_free(memdb_t *mdb)
 		g_hash_table_destroy(mdb->orphans);
 	if (mdb->held)
 		g_hash_table_destroy(mdb->held);
+	if (mdb->tombs)
+		g_queue_free_full(mdb->tombs, g_free);
 	dbstore_free(mdb->store);
 	g_mutex_clear(&mdb->lock);
 	g_free(mdb);
@@ -940,11 +980,13 @@ int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
 	return res;
 }
 
-/* Drops e from memory after its row was deleted. */
-static void forget(memdb_t *mdb, entry_t *dir, entry_t *e)
+/* Drops e from memory after its row was deleted by the change to
+ * version. */
+static void forget(memdb_t *mdb, entry_t *dir, entry_t *e, uint64_t version)
 {
 	g_hash_table_remove(dir->children, e->name);
 	mdb->bytes -= e->size;
+	tomb_add(mdb, e->inode, version);
 	if (e->type == MEMDB_REG && g_hash_table_contains(mdb->held, &e->inode)) {
 		e->orphan_in_priv = entry_in_priv(mdb, e);
 		g_hash_table_steal(mdb->index, &e->inode);
@@ -976,7 +1018,7 @@ static int remove_locked(memdb_t *mdb, uint64_t parent, const char *name, memdb_
 	res = persist(mdb, type == MEMDB_DIR ? "rmdir" : "unlink", puts, 1, &e->inode, 1, v);
 	if (res < 0)
 		return res;
-	forget(mdb, dir, e);
+	forget(mdb, dir, e, v);
 	commit_meta(mdb, dir, &ps);
 	mdb->version = v;
 	return 0;
@@ -1054,7 +1096,7 @@ static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64
 	if (res < 0)
 		return res;
 	if (old)
-		forget(mdb, to, old);
+		forget(mdb, to, old, v);
 	g_hash_table_remove(from->children, e->name);
 	g_free(e->name);
 	e->name = g_strdup(newname);
@@ -1311,6 +1353,14 @@ void memdb_checksum(memdb_t *mdb, uint8_t out[32])
 
 /* ---- whole-tree transfer ---- */
 
+static void add_row(GVariantBuilder *b, const entry_t *e)
+{
+	GVariant *data = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, e->data, e->size, 1);
+
+	g_variant_builder_add(b, "(tttuuys@ay)", e->inode, e->parent, e->version, e->writer,
+			      e->mtime, (guchar)e->type, e->name, data);
+}
+
 GVariant *memdb_dump(memdb_t *mdb)
 {
 	GVariantBuilder b;
@@ -1319,13 +1369,8 @@ GVariant *memdb_dump(memdb_t *mdb)
 	g_mutex_lock(&mdb->lock);
 	g_autoptr(GPtrArray) all = values(mdb->index);
 	g_ptr_array_sort(all, by_inode);
-	for (guint i = 0; i < all->len; i++) {
-		const entry_t *e = all->pdata[i];
-		GVariant *data =
-		    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, e->data, e->size, 1);
-		g_variant_builder_add(&b, "(tttuuys@ay)", e->inode, e->parent, e->version,
-				      e->writer, e->mtime, (guchar)e->type, e->name, data);
-	}
+	for (guint i = 0; i < all->len; i++)
+		add_row(&b, all->pdata[i]);
 	uint64_t version = mdb->version;
 	g_mutex_unlock(&mdb->lock);
 	return g_variant_ref_sink(
@@ -1463,6 +1508,7 @@ bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err)
 		mdb->version = t->version;
 		mdb->bytes = t->bytes;
 		mdb->generation++;
+		tombs_reset(mdb, t->version);
 		t->index = old;
 	}
 	g_mutex_unlock(&mdb->lock);
@@ -1476,6 +1522,71 @@ uint64_t memdb_generation(memdb_t *mdb)
 	uint64_t g = mdb->generation;
 	g_mutex_unlock(&mdb->lock);
 	return g;
+}
+
+/* ---- incremental transfer ---- */
+
+static gint by_u64(gconstpointer a, gconstpointer b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The removals after since of inodes not in the tree, sorted, each once. */
+static GVariant *removed_since(memdb_t *mdb, uint64_t since)
+{
+	g_autoptr(GArray) gone = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+
+	/* The record is in removal order: walk back from the newest. */
+	for (GList *l = mdb->tombs->tail; l; l = l->prev) {
+		const tomb_t *t = l->data;
+		if (t->removed <= since)
+			break;
+		if (!get(mdb, t->inode))
+			g_array_append_val(gone, t->inode);
+	}
+	g_array_sort(gone, by_u64);
+	guint n = 0;
+	for (guint i = 0; i < gone->len; i++)
+		if (n == 0 ||
+		    g_array_index(gone, uint64_t, i) != g_array_index(gone, uint64_t, n - 1))
+			g_array_index(gone, uint64_t, n++) = g_array_index(gone, uint64_t, i);
+	return g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, gone->data, n, sizeof(uint64_t));
+}
+
+GVariant *memdb_diff(memdb_t *mdb, uint64_t since)
+{
+	GVariantBuilder b;
+	GHashTableIter it;
+	gpointer v;
+
+	g_mutex_lock(&mdb->lock);
+	if (since < mdb->tomb_base || since > mdb->version) {
+		g_mutex_unlock(&mdb->lock);
+		return NULL;
+	}
+	g_autoptr(GPtrArray) changed = g_ptr_array_new();
+	g_hash_table_iter_init(&it, mdb->index);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (((entry_t *)v)->version > since)
+			g_ptr_array_add(changed, v);
+	g_ptr_array_sort(changed, by_inode);
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a(tttuuysay)"));
+	for (guint i = 0; i < changed->len; i++)
+		add_row(&b, changed->pdata[i]);
+	GVariant *gone = removed_since(mdb, since);
+	uint64_t version = mdb->version;
+	g_mutex_unlock(&mdb->lock);
+	return g_variant_ref_sink(
+	    g_variant_new("(tt@a(tttuuysay)@at)", version, since, g_variant_builder_end(&b), gone));
+}
+
+uint64_t memdb_tomb_base(memdb_t *mdb)
+{
+	g_mutex_lock(&mdb->lock);
+	uint64_t v = mdb->tomb_base;
+	g_mutex_unlock(&mdb->lock);
+	return v;
 }
 
 static GArray *keys_of(memdb_t *mdb, GHashTable *table)
