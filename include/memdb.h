@@ -212,8 +212,8 @@ GVariant *memdb_dump(memdb_t *mdb);
  * a dump. A dump that is not one valid tree within the limits is refused
  * and nothing changes. */
 bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err);
-/* Counts replacements: an inode number seen before a replacement may name
- * another file after it. */
+/* Counts replacements (memdb_replace, memdb_apply_diff): an inode number
+ * seen before a replacement may name another file after it. */
 uint64_t memdb_generation(memdb_t *mdb);
 
 /* ---- incremental transfer ----
@@ -226,10 +226,12 @@ uint64_t memdb_generation(memdb_t *mdb);
  *
  * Removed inodes are remembered in memory only, with the version that
  * removed them (unlink, rmdir, a rename over an existing target, a lock
- * released), at most max_tombs of them (the oldest are dropped). The
- * record is complete from the tomb base on: the version the tree had when
- * it was opened or replaced (memdb_replace), raised to the removing
- * version of each removal dropped from the record. */
+ * released, a removal in an applied diff), at most max_tombs of them (the
+ * oldest are dropped). The record is complete from the tomb base on: the
+ * version the tree had when it was opened or replaced (memdb_replace),
+ * raised to the removing version of each removal dropped from the record.
+ * memdb_apply_diff keeps the record and adds the diff's removals, since
+ * the diff lists every removal after its base. */
 
 /* The changes from version since to now, for a member whose tree is this
  * tree as it was at version since: (the version now, since, every inode
@@ -242,6 +244,30 @@ uint64_t memdb_generation(memdb_t *mdb);
 #define MEMDB_DIFF_TYPE "(tta(tttuuysay)at)"
 GVariant *memdb_diff(memdb_t *mdb, uint64_t since);
 uint64_t memdb_tomb_base(memdb_t *mdb);
+
+/* Applies a diff from memdb_diff to this tree, which must be at the diff's
+ * base version: removals, then the changed and new inodes, then the
+ * diff's version. The result must be one valid tree within the limits (as
+ * memdb_replace checks a whole one, and no directory deeper than
+ * MEMDB_MAX_DEPTH) whose memdb_checksum is expect_csum; the changed rows
+ * are then stored in one transaction. All or nothing: on failure memory
+ * and store are as they were, and err (domain DBSTORE_ERROR) names the
+ * inode and the reason, its code saying what the caller does:
+ *   EIO      the store failed: fail-stop (leave the group and resync),
+ *            as for any change this node cannot store;
+ *   ESTALE   this tree is not the one the diff was made from (another
+ *            version, or the result's checksum differs): send the whole
+ *            tree instead;
+ *   EPROTO, EINVAL, ENOSPC, EFBIG, EMLINK
+ *            the diff is malformed, or its result is no valid tree, or
+ *            exceeds the limits: send the whole tree instead (and
+ *            suspect the sender).
+ * Afterwards, as after memdb_replace, memdb_generation has moved on (an
+ * inode may name another file now), files held open that the diff removed
+ * become orphans as with any removal, and every inode the diff changed is
+ * first seen now by the lock clock (memdb_lock_expired_version); inodes
+ * it did not touch keep their observation time. */
+bool memdb_apply_diff(memdb_t *mdb, GVariant *diff, const uint8_t expect_csum[32], GError **err);
 /* Every inode number of the tree now, in no order. */
 GArray *memdb_inodes(memdb_t *mdb);
 /* Every inode number of a file removed from the tree while held open. */
