@@ -85,11 +85,19 @@ typedef struct {
 /* Microseconds on a clock that never jumps, as g_get_monotonic_time(). */
 typedef int64_t (*memdb_clock_fn)(void);
 
-/* How a tree is opened: its limits, and the clock that times this node's
- * observation of locks (NULL: g_get_monotonic_time; tests pass their own). */
+/* How many removed inodes a tree remembers for memdb_diff (see there):
+ * at 16 bytes and a list link each, a few MiB at most, and far more
+ * removals than a member misses in the seconds of a membership change. */
+#define MEMDB_MAX_TOMBS 65536
+
+/* How a tree is opened: its limits, the clock that times this node's
+ * observation of locks (NULL: g_get_monotonic_time; tests pass their own),
+ * and how many removals it remembers for memdb_diff (0: MEMDB_MAX_TOMBS;
+ * tests use a few). */
 typedef struct {
 	memdb_limits_t limits;
 	memdb_clock_fn clock;
+	uint32_t max_tombs;
 } memdb_options_t;
 
 /* Files held open on this node. A regular file removed from the tree
@@ -204,9 +212,62 @@ GVariant *memdb_dump(memdb_t *mdb);
  * a dump. A dump that is not one valid tree within the limits is refused
  * and nothing changes. */
 bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err);
-/* Counts replacements: an inode number seen before a replacement may name
- * another file after it. */
+/* Counts replacements (memdb_replace, memdb_apply_diff): an inode number
+ * seen before a replacement may name another file after it. */
 uint64_t memdb_generation(memdb_t *mdb);
+
+/* ---- incremental transfer ----
+ *
+ * Every change sets the global version to the next number and gives that
+ * version to every inode it changes: the inode itself, and for a create,
+ * mkdir, unlink, rmdir or rename also the parent directories (both, for a
+ * rename between directories). What changed since version S is therefore
+ * every inode whose version is above S, plus the inodes removed after S.
+ *
+ * Removed inodes are remembered in memory only, with the version that
+ * removed them (unlink, rmdir, a rename over an existing target, a lock
+ * released, a removal in an applied diff), at most max_tombs of them (the
+ * oldest are dropped). The record is complete from the tomb base on: the
+ * version the tree had when it was opened or replaced (memdb_replace),
+ * raised to the removing version of each removal dropped from the record.
+ * memdb_apply_diff keeps the record and adds the diff's removals, since
+ * the diff lists every removal after its base. */
+
+/* The changes from version since to now, for a member whose tree is this
+ * tree as it was at version since: (the version now, since, every inode
+ * whose version is above since in increasing inode order as in
+ * MEMDB_DUMP_TYPE, the inodes removed after since in increasing order).
+ * NULL when since is below memdb_tomb_base (removals are no longer known)
+ * or above the version: send the whole tree (memdb_dump) then. Only
+ * inodes no longer in the tree are listed as removed; a receiver ignores
+ * the removal of an inode it does not have. */
+#define MEMDB_DIFF_TYPE "(tta(tttuuysay)at)"
+GVariant *memdb_diff(memdb_t *mdb, uint64_t since);
+uint64_t memdb_tomb_base(memdb_t *mdb);
+
+/* Applies a diff from memdb_diff to this tree, which must be at the diff's
+ * base version: removals, then the changed and new inodes, then the
+ * diff's version. The result must be one valid tree within the limits (as
+ * memdb_replace checks a whole one, and no directory deeper than
+ * MEMDB_MAX_DEPTH) whose memdb_checksum is expect_csum; the changed rows
+ * are then stored in one transaction. All or nothing: on failure memory
+ * and store are as they were, and err (domain DBSTORE_ERROR) names the
+ * inode and the reason, its code saying what the caller does:
+ *   EIO      the store failed: fail-stop (leave the group and resync),
+ *            as for any change this node cannot store;
+ *   ESTALE   this tree is not the one the diff was made from (another
+ *            version, or the result's checksum differs): send the whole
+ *            tree instead;
+ *   EPROTO, EINVAL, ENOSPC, EFBIG, EMLINK
+ *            the diff is malformed, or its result is no valid tree, or
+ *            exceeds the limits: send the whole tree instead (and
+ *            suspect the sender).
+ * Afterwards, as after memdb_replace, memdb_generation has moved on (an
+ * inode may name another file now), files held open that the diff removed
+ * become orphans as with any removal, and every inode the diff changed is
+ * first seen now by the lock clock (memdb_lock_expired_version); inodes
+ * it did not touch keep their observation time. */
+bool memdb_apply_diff(memdb_t *mdb, GVariant *diff, const uint8_t expect_csum[32], GError **err);
 /* Every inode number of the tree now, in no order. */
 GArray *memdb_inodes(memdb_t *mdb);
 /* Every inode number of a file removed from the tree while held open. */

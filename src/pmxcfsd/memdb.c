@@ -41,7 +41,17 @@ struct memdb {
 	GHashTable *orphans;
 	memdb_limits_t limits;
 	memdb_clock_fn clock;
+	/* The inodes removed from the tree (tomb_t*, oldest first), complete
+	 * for removals after tomb_base: what memdb_diff lists as removed. */
+	GQueue *tombs;
+	uint64_t tomb_base;
+	guint max_tombs;
 };
+
+typedef struct {
+	uint64_t inode;
+	uint64_t removed; /* the version of the change that removed it */
+} tomb_t;
 
 static entry_t *entry_new(uint64_t inode, uint64_t parent, memdb_type_t type, const char *name)
 {
@@ -154,6 +164,30 @@ static void to_row(const entry_t *e, dbstore_row_t *row)
 static void index_insert(memdb_t *mdb, entry_t *e)
 {
 	g_hash_table_replace(mdb->index, &e->inode, e);
+}
+
+/* ---- removed inodes, for memdb_diff ---- */
+
+static void tomb_add(memdb_t *mdb, uint64_t inode, uint64_t removed)
+{
+	tomb_t *t = g_new(tomb_t, 1);
+
+	t->inode = inode;
+	t->removed = removed;
+	g_queue_push_tail(mdb->tombs, t);
+	if (g_queue_get_length(mdb->tombs) > mdb->max_tombs) {
+		g_autofree tomb_t *oldest = g_queue_pop_head(mdb->tombs);
+		/* Other removals of the same change may still be recorded, but
+		 * a diff from below this version would need this one too. */
+		mdb->tomb_base = MAX(mdb->tomb_base, oldest->removed);
+	}
+}
+
+/* The record starts afresh at version: nothing removed before it is known. */
+static void tombs_reset(memdb_t *mdb, uint64_t version)
+{
+	g_queue_clear_full(mdb->tombs, g_free);
+	mdb->tomb_base = version;
 }
 
 /* ---- guests ---- */
@@ -437,6 +471,8 @@ memdb_t *memdb_open_opts(const char *dbpath, const memdb_options_t *opts, GError
 
 	mdb->limits = opts ? opts->limits : (memdb_limits_t)MEMDB_LIMITS_DEFAULT;
 	mdb->clock = opts && opts->clock ? opts->clock : g_get_monotonic_time;
+	mdb->max_tombs = opts && opts->max_tombs ? opts->max_tombs : MEMDB_MAX_TOMBS;
+	mdb->tombs = g_queue_new();
 	lc.now = mdb->clock();
 
 	g_mutex_init(&mdb->lock);
@@ -457,6 +493,8 @@ memdb_t *memdb_open_opts(const char *dbpath, const memdb_options_t *opts, GError
 		goto fail;
 	if (!mdb->root && !create_root(mdb, err))
 		goto fail;
+	/* Removals before this start are not known. */
+	mdb->tomb_base = mdb->version;
 	g_ptr_array_free(lc.all, TRUE);
 	return mdb;
 
@@ -476,6 +514,8 @@ void memdb_free(memdb_t *mdb)
 		g_hash_table_destroy(mdb->orphans);
 	if (mdb->held)
 		g_hash_table_destroy(mdb->held);
+	if (mdb->tombs)
+		g_queue_free_full(mdb->tombs, g_free);
 	dbstore_free(mdb->store);
 	g_mutex_clear(&mdb->lock);
 	g_free(mdb);
@@ -940,11 +980,13 @@ int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
 	return res;
 }
 
-/* Drops e from memory after its row was deleted. */
-static void forget(memdb_t *mdb, entry_t *dir, entry_t *e)
+/* Drops e from memory after its row was deleted by the change to
+ * version. */
+static void forget(memdb_t *mdb, entry_t *dir, entry_t *e, uint64_t version)
 {
 	g_hash_table_remove(dir->children, e->name);
 	mdb->bytes -= e->size;
+	tomb_add(mdb, e->inode, version);
 	if (e->type == MEMDB_REG && g_hash_table_contains(mdb->held, &e->inode)) {
 		e->orphan_in_priv = entry_in_priv(mdb, e);
 		g_hash_table_steal(mdb->index, &e->inode);
@@ -976,7 +1018,7 @@ static int remove_locked(memdb_t *mdb, uint64_t parent, const char *name, memdb_
 	res = persist(mdb, type == MEMDB_DIR ? "rmdir" : "unlink", puts, 1, &e->inode, 1, v);
 	if (res < 0)
 		return res;
-	forget(mdb, dir, e);
+	forget(mdb, dir, e, v);
 	commit_meta(mdb, dir, &ps);
 	mdb->version = v;
 	return 0;
@@ -1054,7 +1096,7 @@ static int rename_locked(memdb_t *mdb, uint64_t parent, const char *name, uint64
 	if (res < 0)
 		return res;
 	if (old)
-		forget(mdb, to, old);
+		forget(mdb, to, old, v);
 	g_hash_table_remove(from->children, e->name);
 	g_free(e->name);
 	e->name = g_strdup(newname);
@@ -1287,12 +1329,11 @@ static gint by_inode(gconstpointer a, gconstpointer b)
 	return x->inode < y->inode ? -1 : x->inode > y->inode;
 }
 
-void memdb_checksum(memdb_t *mdb, uint8_t out[32])
+static void checksum_locked(memdb_t *mdb, uint8_t out[32])
 {
 	g_autoptr(GChecksum) sum = g_checksum_new(G_CHECKSUM_SHA256);
 	gsize len = 32;
 
-	g_mutex_lock(&mdb->lock);
 	g_autoptr(GPtrArray) all = values(mdb->index);
 	g_ptr_array_sort(all, by_inode);
 	for (guint i = 0; i < all->len; i++) {
@@ -1305,11 +1346,25 @@ void memdb_checksum(memdb_t *mdb, uint8_t out[32])
 		if (e->size)
 			g_checksum_update(sum, e->data, e->size);
 	}
-	g_mutex_unlock(&mdb->lock);
 	g_checksum_get_digest(sum, out, &len);
 }
 
+void memdb_checksum(memdb_t *mdb, uint8_t out[32])
+{
+	g_mutex_lock(&mdb->lock);
+	checksum_locked(mdb, out);
+	g_mutex_unlock(&mdb->lock);
+}
+
 /* ---- whole-tree transfer ---- */
+
+static void add_row(GVariantBuilder *b, const entry_t *e)
+{
+	GVariant *data = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, e->data, e->size, 1);
+
+	g_variant_builder_add(b, "(tttuuys@ay)", e->inode, e->parent, e->version, e->writer,
+			      e->mtime, (guchar)e->type, e->name, data);
+}
 
 GVariant *memdb_dump(memdb_t *mdb)
 {
@@ -1319,13 +1374,8 @@ GVariant *memdb_dump(memdb_t *mdb)
 	g_mutex_lock(&mdb->lock);
 	g_autoptr(GPtrArray) all = values(mdb->index);
 	g_ptr_array_sort(all, by_inode);
-	for (guint i = 0; i < all->len; i++) {
-		const entry_t *e = all->pdata[i];
-		GVariant *data =
-		    g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, e->data, e->size, 1);
-		g_variant_builder_add(&b, "(tttuuys@ay)", e->inode, e->parent, e->version,
-				      e->writer, e->mtime, (guchar)e->type, e->name, data);
-	}
+	for (guint i = 0; i < all->len; i++)
+		add_row(&b, all->pdata[i]);
 	uint64_t version = mdb->version;
 	g_mutex_unlock(&mdb->lock);
 	return g_variant_ref_sink(
@@ -1463,6 +1513,7 @@ bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err)
 		mdb->version = t->version;
 		mdb->bytes = t->bytes;
 		mdb->generation++;
+		tombs_reset(mdb, t->version);
 		t->index = old;
 	}
 	g_mutex_unlock(&mdb->lock);
@@ -1476,6 +1527,555 @@ uint64_t memdb_generation(memdb_t *mdb)
 	uint64_t g = mdb->generation;
 	g_mutex_unlock(&mdb->lock);
 	return g;
+}
+
+/* ---- incremental transfer ---- */
+
+static gint by_u64(gconstpointer a, gconstpointer b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* The removals after since of inodes not in the tree, sorted, each once. */
+static GVariant *removed_since(memdb_t *mdb, uint64_t since)
+{
+	g_autoptr(GArray) gone = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+
+	/* The record is in removal order: walk back from the newest. */
+	for (GList *l = mdb->tombs->tail; l; l = l->prev) {
+		const tomb_t *t = l->data;
+		if (t->removed <= since)
+			break;
+		if (!get(mdb, t->inode))
+			g_array_append_val(gone, t->inode);
+	}
+	g_array_sort(gone, by_u64);
+	guint n = 0;
+	for (guint i = 0; i < gone->len; i++)
+		if (n == 0 ||
+		    g_array_index(gone, uint64_t, i) != g_array_index(gone, uint64_t, n - 1))
+			g_array_index(gone, uint64_t, n++) = g_array_index(gone, uint64_t, i);
+	return g_variant_new_fixed_array(G_VARIANT_TYPE_UINT64, gone->data, n, sizeof(uint64_t));
+}
+
+GVariant *memdb_diff(memdb_t *mdb, uint64_t since)
+{
+	GVariantBuilder b;
+	GHashTableIter it;
+	gpointer v;
+
+	g_mutex_lock(&mdb->lock);
+	if (since < mdb->tomb_base || since > mdb->version) {
+		g_mutex_unlock(&mdb->lock);
+		return NULL;
+	}
+	g_autoptr(GPtrArray) changed = g_ptr_array_new();
+	g_hash_table_iter_init(&it, mdb->index);
+	while (g_hash_table_iter_next(&it, NULL, &v))
+		if (((entry_t *)v)->version > since)
+			g_ptr_array_add(changed, v);
+	g_ptr_array_sort(changed, by_inode);
+	g_variant_builder_init(&b, G_VARIANT_TYPE("a(tttuuysay)"));
+	for (guint i = 0; i < changed->len; i++)
+		add_row(&b, changed->pdata[i]);
+	GVariant *gone = removed_since(mdb, since);
+	uint64_t version = mdb->version;
+	g_mutex_unlock(&mdb->lock);
+	return g_variant_ref_sink(
+	    g_variant_new("(tt@a(tttuuysay)@at)", version, since, g_variant_builder_end(&b), gone));
+}
+
+uint64_t memdb_tomb_base(memdb_t *mdb)
+{
+	g_mutex_lock(&mdb->lock);
+	uint64_t v = mdb->tomb_base;
+	g_mutex_unlock(&mdb->lock);
+	return v;
+}
+
+/* A diff taken apart: what it claims, its new and changed inodes as
+ * entries ready to link (in increasing inode order), and the inodes it
+ * removes (increasing). */
+typedef struct {
+	uint64_t version;
+	uint64_t since;
+	GPtrArray *rows; /* entry_t*, owned until linked */
+	GArray *removed; /* uint64_t */
+} diff_t;
+
+static void diff_clear(diff_t *d)
+{
+	if (d->rows)
+		g_ptr_array_free(d->rows, TRUE);
+	if (d->removed)
+		g_array_free(d->removed, TRUE);
+}
+
+/* One row of a diff as an entry, with the checks a row of a whole tree
+ * gets. */
+static entry_t *diff_row(memdb_t *mdb, const diff_t *d, GVariant *rv, uint64_t last, GError **err)
+{
+	guint64 inode, parent, version;
+	guint32 writer, mtime;
+	guchar type;
+	const char *name;
+	g_autoptr(GVariant) data = NULL;
+	gsize size = 0;
+
+	g_variant_get(rv, "(tttuuy&s@ay)", &inode, &parent, &version, &writer, &mtime, &type, &name,
+		      &data);
+	const void *p = g_variant_get_fixed_array(data, &size, 1);
+	if (inode <= last) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "diff has inode %llu out of order",
+			    (unsigned long long)inode);
+	} else if (inode > d->version || version > d->version) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO,
+			    "diff has inode %llu (%s) newer than its version %llu",
+			    (unsigned long long)inode, name, (unsigned long long)d->version);
+	} else if (type != MEMDB_DIR && type != MEMDB_REG) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "diff has inode %llu of unknown type %u",
+			    (unsigned long long)inode, type);
+	} else if (inode == MEMDB_ROOT_INODE && type != MEMDB_DIR) {
+		g_set_error(err, DBSTORE_ERROR, EINVAL, "diff makes the root inode a file");
+	} else if (inode != MEMDB_ROOT_INODE && memdb_check_name(name) < 0) {
+		g_set_error(err, DBSTORE_ERROR, EINVAL, "diff gives inode %llu an invalid name",
+			    (unsigned long long)inode);
+	} else if (type == MEMDB_DIR && size) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "diff gives directory inode %llu content",
+			    (unsigned long long)inode);
+	} else if (size > mdb->limits.max_file_size) {
+		g_set_error(
+		    err, DBSTORE_ERROR, EFBIG, "diff gives inode %llu %zu bytes, more than %llu",
+		    (unsigned long long)inode, size, (unsigned long long)mdb->limits.max_file_size);
+	} else {
+		entry_t *e = entry_new(inode, parent, type, name);
+		e->version = version;
+		e->writer = writer;
+		e->mtime = mtime;
+		if (size) {
+			e->data = g_memdup2(p, size);
+			e->size = (uint32_t)size;
+		}
+		return e;
+	}
+	return NULL;
+}
+
+/* Takes a diff apart without the tree's lock: everything that can be
+ * checked on the diff alone. */
+static bool diff_parse(memdb_t *mdb, GVariant *diff, diff_t *d, GError **err)
+{
+	g_autoptr(GVariant) rows = NULL, gone = NULL;
+	GVariantIter it;
+	GVariant *rv;
+	uint64_t last = 0;
+	gsize n = 0;
+
+	if (!g_variant_is_of_type(diff, G_VARIANT_TYPE(MEMDB_DIFF_TYPE))) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "diff has type %s, not %s",
+			    g_variant_get_type_string(diff), MEMDB_DIFF_TYPE);
+		return false;
+	}
+	g_variant_get(diff, "(tt@a(tttuuysay)@at)", &d->version, &d->since, &rows, &gone);
+	if (d->version < d->since) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "diff goes back from version %llu to %llu",
+			    (unsigned long long)d->since, (unsigned long long)d->version);
+		return false;
+	}
+	if (g_variant_n_children(rows) > mdb->limits.max_inodes) {
+		g_set_error(err, DBSTORE_ERROR, ENOSPC, "diff has %zu inodes, more than %llu",
+			    g_variant_n_children(rows), (unsigned long long)mdb->limits.max_inodes);
+		return false;
+	}
+	const uint64_t *ids = g_variant_get_fixed_array(gone, &n, sizeof(uint64_t));
+	if (n > MAX(mdb->max_tombs, MEMDB_MAX_TOMBS)) {
+		g_set_error(err, DBSTORE_ERROR, EPROTO, "diff removes %zu inodes, more than %u", n,
+			    MAX(mdb->max_tombs, MEMDB_MAX_TOMBS));
+		return false;
+	}
+	d->removed = g_array_sized_new(FALSE, FALSE, sizeof(uint64_t), (guint)n);
+	for (gsize i = 0; i < n; i++) {
+		if (ids[i] <= last || ids[i] == MEMDB_ROOT_INODE) {
+			g_set_error(err, DBSTORE_ERROR, EPROTO,
+				    "diff removes inode %llu out of order, or the root",
+				    (unsigned long long)ids[i]);
+			return false;
+		}
+		g_array_append_val(d->removed, ids[i]);
+		last = ids[i];
+	}
+	d->rows = g_ptr_array_new_full((guint)g_variant_n_children(rows), entry_free);
+	last = 0;
+	gsize k = 0;
+	g_variant_iter_init(&it, rows);
+	while ((rv = g_variant_iter_next_value(&it))) {
+		entry_t *e = diff_row(mdb, d, rv, last, err);
+		g_variant_unref(rv);
+		if (!e)
+			return false;
+		g_ptr_array_add(d->rows, e);
+		last = e->inode;
+		/* Both lists are sorted: one pass finds an inode in both. */
+		while (k < n && ids[k] < e->inode)
+			k++;
+		if (k < n && ids[k] == e->inode) {
+			g_set_error(err, DBSTORE_ERROR, EPROTO,
+				    "diff both removes and changes inode %llu",
+				    (unsigned long long)e->inode);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* One inode a diff touches: the entry it had before (NULL: a new one),
+ * and the one it gets (NULL: removed). While the diff is applied, memory
+ * is changed in place and this log undoes it. */
+typedef struct {
+	entry_t *old;
+	entry_t *cur;
+	bool attached; /* cur is linked below its parent */
+	bool moved;    /* old's directory entries went to cur */
+} change_t;
+
+typedef struct {
+	memdb_t *mdb;
+	const diff_t *d;
+	GArray *log; /* change_t */
+	entry_t *root;
+	int64_t bytes; /* the change in mdb->bytes */
+} apply_t;
+
+/* Unlinks every inode the diff touches from its directory and from the
+ * index (cannot fail): what is left linked is what the diff keeps. */
+static void apply_detach(apply_t *a)
+{
+	memdb_t *mdb = a->mdb;
+
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		entry_t *dir = c->old ? parent_of(mdb, c->old) : NULL;
+		if (c->old && !c->cur && c->old->type == MEMDB_REG &&
+		    g_hash_table_contains(mdb->held, &c->old->inode))
+			c->old->orphan_in_priv = entry_in_priv(mdb, c->old);
+		if (dir)
+			g_hash_table_remove(dir->children, c->old->name);
+	}
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		if (c->old)
+			g_hash_table_steal(mdb->index, &c->old->inode);
+		a->bytes += (int64_t)(c->cur ? c->cur->size : 0) - (c->old ? c->old->size : 0);
+	}
+}
+
+/* A directory the diff removes, or turns into a file, must lose all its
+ * entries in the same diff; one it keeps takes its entries along. */
+static bool apply_adopt(apply_t *a, GError **err)
+{
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		if (!c->old || c->old->type != MEMDB_DIR)
+			continue;
+		if (c->cur && c->cur->type == MEMDB_DIR) {
+			g_hash_table_destroy(c->cur->children);
+			c->cur->children = g_steal_pointer(&c->old->children);
+			c->moved = true;
+			continue;
+		}
+		GHashTableIter it;
+		gpointer v;
+		g_hash_table_iter_init(&it, c->old->children);
+		if (g_hash_table_iter_next(&it, NULL, &v)) {
+			const entry_t *e = v;
+			g_set_error(
+			    err, DBSTORE_ERROR, EINVAL,
+			    "diff %s directory inode %llu (%s) but keeps its entry %llu (%s)",
+			    c->cur ? "turns into a file" : "removes",
+			    (unsigned long long)c->old->inode, c->old->name,
+			    (unsigned long long)e->inode, e->name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* Links every new and changed inode below its parent. */
+static bool apply_link(apply_t *a, GError **err)
+{
+	memdb_t *mdb = a->mdb;
+
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		if (c->cur)
+			index_insert(mdb, c->cur);
+	}
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		entry_t *e = c->cur;
+		if (!e)
+			continue;
+		if (e->inode == MEMDB_ROOT_INODE) {
+			mdb->root = e;
+			continue;
+		}
+		entry_t *p = get(mdb, e->parent);
+		if (!p || p->type != MEMDB_DIR || p == e) {
+			g_set_error(err, DBSTORE_ERROR, EINVAL,
+				    "diff puts inode %llu (%s) below %llu, which is %s",
+				    (unsigned long long)e->inode, e->name,
+				    (unsigned long long)e->parent,
+				    !p	     ? "missing"
+				    : p == e ? "itself"
+					     : "no directory");
+			return false;
+		}
+		if (g_hash_table_contains(p->children, e->name)) {
+			g_set_error(err, DBSTORE_ERROR, EINVAL,
+				    "diff puts inode %llu (%s) below %llu, which has an entry of "
+				    "that name",
+				    (unsigned long long)e->inode, e->name,
+				    (unsigned long long)e->parent);
+			return false;
+		}
+		g_hash_table_insert(p->children, e->name, e);
+		c->attached = true;
+	}
+	return true;
+}
+
+/* Counts what hangs below root and how deep it goes, with a stack of its
+ * own, as count_reachable. */
+static void measure_tree(const entry_t *root, guint *count, guint *height)
+{
+	g_autoptr(GPtrArray) todo = g_ptr_array_new();
+	g_autoptr(GArray) level = g_array_new(FALSE, FALSE, sizeof(guint));
+	GHashTableIter it;
+	gpointer v;
+	guint zero = 0;
+
+	*count = 1;
+	*height = 0;
+	g_ptr_array_add(todo, (gpointer)root);
+	g_array_append_val(level, zero);
+	while (todo->len) {
+		const entry_t *d = g_ptr_array_steal_index_fast(todo, todo->len - 1);
+		guint l = g_array_index(level, guint, level->len - 1);
+		g_array_set_size(level, level->len - 1);
+		*height = MAX(*height, l);
+		g_hash_table_iter_init(&it, d->children);
+		while (g_hash_table_iter_next(&it, NULL, &v)) {
+			const entry_t *e = v;
+			(*count)++;
+			if (e->type != MEMDB_DIR)
+				continue;
+			guint next = l + 1;
+			g_ptr_array_add(todo, (gpointer)e);
+			g_array_append_val(level, next);
+		}
+	}
+}
+
+/* A directory the diff moved that no longer reaches the root within the
+ * depth limit: on a cycle, or below one. */
+static const entry_t *find_stray(apply_t *a)
+{
+	for (guint i = 0; i < a->log->len; i++) {
+		const entry_t *e = g_array_index(a->log, change_t, i).cur;
+		guint steps = 0;
+		if (!e || e->type != MEMDB_DIR)
+			continue;
+		for (const entry_t *p = e; p && p != a->mdb->root; p = parent_of(a->mdb, p))
+			if (++steps > MEMDB_MAX_DEPTH + 1)
+				return e;
+	}
+	return NULL;
+}
+
+/* The whole result: within the limits, one tree, not too deep. */
+static bool apply_check(apply_t *a, GError **err)
+{
+	memdb_t *mdb = a->mdb;
+	guint size = g_hash_table_size(mdb->index), count, height;
+	uint64_t bytes = (uint64_t)((int64_t)mdb->bytes + a->bytes);
+
+	if (size > mdb->limits.max_inodes) {
+		g_set_error(err, DBSTORE_ERROR, ENOSPC, "diff leaves %u inodes, more than %llu",
+			    size, (unsigned long long)mdb->limits.max_inodes);
+		return false;
+	}
+	if (bytes > mdb->limits.max_fs_size) {
+		g_set_error(err, DBSTORE_ERROR, ENOSPC, "diff leaves %llu bytes, more than %llu",
+			    (unsigned long long)bytes, (unsigned long long)mdb->limits.max_fs_size);
+		return false;
+	}
+	measure_tree(mdb->root, &count, &height);
+	if (count != size) {
+		const entry_t *e = find_stray(a);
+		g_set_error(err, DBSTORE_ERROR, EINVAL,
+			    "diff leaves %u inodes unreachable from the root (a cycle through "
+			    "inode %llu (%s))",
+			    size - count, e ? (unsigned long long)e->inode : 0ULL,
+			    e ? e->name : "?");
+		return false;
+	}
+	if (height > MEMDB_MAX_DEPTH) {
+		g_set_error(err, DBSTORE_ERROR, EMLINK,
+			    "diff nests directories %u deep, deeper than %d", height,
+			    MEMDB_MAX_DEPTH);
+		return false;
+	}
+	return true;
+}
+
+/* Puts memory back as it was before apply_detach, whatever step failed. */
+static void apply_undo(apply_t *a)
+{
+	memdb_t *mdb = a->mdb;
+
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		if (c->attached)
+			g_hash_table_remove(get(mdb, c->cur->parent)->children, c->cur->name);
+	}
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		if (c->cur && get(mdb, c->cur->inode) == c->cur)
+			g_hash_table_steal(mdb->index, &c->cur->inode);
+		if (c->moved)
+			c->old->children = g_steal_pointer(&c->cur->children);
+	}
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		if (c->old)
+			index_insert(mdb, c->old);
+	}
+	mdb->root = a->root;
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		entry_t *dir = c->old ? parent_of(mdb, c->old) : NULL;
+		if (dir)
+			g_hash_table_insert(dir->children, c->old->name, c->old);
+	}
+}
+
+/* Only the rows the diff touches, and the version, in one transaction. */
+static bool apply_store(apply_t *a, GError **err)
+{
+	memdb_t *mdb = a->mdb;
+	GError *e = NULL;
+	dbstore_row_t row;
+	bool ok = dbstore_begin(mdb->store, &e);
+
+	for (guint i = 0; ok && i < a->log->len; i++) {
+		const change_t *c = &g_array_index(a->log, change_t, i);
+		if (c->cur) {
+			to_row(c->cur, &row);
+			ok = dbstore_put(mdb->store, &row, &e);
+		} else {
+			ok = dbstore_delete(mdb->store, c->old->inode, &e);
+		}
+	}
+	ok = ok && dbstore_set_version(mdb->store, a->d->version, &e) &&
+	     dbstore_commit(mdb->store, &e);
+	if (!ok) {
+		dbstore_rollback(mdb->store);
+		/* The store's own codes are SQLite's: this one says what the
+		 * caller must do. */
+		g_set_error(err, DBSTORE_ERROR, EIO, "storing the diff to version %llu failed: %s",
+			    (unsigned long long)a->d->version, e ? e->message : "unknown error");
+		g_clear_error(&e);
+	}
+	return ok;
+}
+
+/* After the store committed: the old entries go (or stay as orphans while
+ * held), and the bookkeeping of a replacement follows. */
+static void apply_finish(apply_t *a)
+{
+	memdb_t *mdb = a->mdb;
+	int64_t now = mdb->clock();
+
+	for (guint i = 0; i < a->log->len; i++) {
+		change_t *c = &g_array_index(a->log, change_t, i);
+		if (c->cur)
+			c->cur->seen = now;
+		if (c->old && !c->cur && c->old->type == MEMDB_REG &&
+		    g_hash_table_contains(mdb->held, &c->old->inode))
+			g_hash_table_insert(mdb->orphans, &c->old->inode, c->old);
+		else
+			entry_free(c->old);
+	}
+	/* The diff lists every removal after its base, which is this tree's
+	 * version: the record stays complete from where it was. */
+	for (guint i = 0; i < a->d->removed->len; i++)
+		tomb_add(mdb, g_array_index(a->d->removed, uint64_t, i), a->d->version);
+	mdb->bytes = (uint64_t)((int64_t)mdb->bytes + a->bytes);
+	mdb->version = a->d->version;
+	mdb->generation++;
+}
+
+static bool apply_locked(memdb_t *mdb, diff_t *d, const uint8_t expect_csum[32], GError **err)
+{
+	apply_t a = {.mdb = mdb, .d = d, .root = mdb->root};
+	uint8_t sum[32];
+
+	if (d->since != mdb->version) {
+		g_set_error(err, DBSTORE_ERROR, ESTALE,
+			    "diff is from version %llu, this tree is at %llu",
+			    (unsigned long long)d->since, (unsigned long long)mdb->version);
+		return false;
+	}
+	a.log = g_array_sized_new(FALSE, TRUE, sizeof(change_t), d->removed->len + d->rows->len);
+	for (guint i = 0; i < d->removed->len; i++) {
+		change_t c = {.old = get(mdb, g_array_index(d->removed, uint64_t, i))};
+		if (c.old)
+			g_array_append_val(a.log, c);
+	}
+	for (guint i = 0; i < d->rows->len; i++) {
+		entry_t *e = d->rows->pdata[i];
+		change_t c = {.old = get(mdb, e->inode), .cur = e};
+		g_array_append_val(a.log, c);
+	}
+	/* From here on the log owns the new entries. */
+	g_ptr_array_set_free_func(d->rows, NULL);
+	apply_detach(&a);
+	bool ok = apply_adopt(&a, err) && apply_link(&a, err) && apply_check(&a, err);
+	if (ok) {
+		checksum_locked(mdb, sum);
+		if (memcmp(sum, expect_csum, sizeof(sum)) != 0) {
+			g_set_error(err, DBSTORE_ERROR, ESTALE,
+				    "the tree after the diff from version %llu to %llu differs "
+				    "from the sender's (checksum mismatch)",
+				    (unsigned long long)d->since, (unsigned long long)d->version);
+			ok = false;
+		}
+	}
+	ok = ok && apply_store(&a, err);
+	if (ok) {
+		apply_finish(&a);
+	} else {
+		apply_undo(&a);
+		for (guint i = 0; i < a.log->len; i++)
+			entry_free(g_array_index(a.log, change_t, i).cur);
+	}
+	g_array_free(a.log, TRUE);
+	return ok;
+}
+
+bool memdb_apply_diff(memdb_t *mdb, GVariant *diff, const uint8_t expect_csum[32], GError **err)
+{
+	diff_t d = {0};
+	bool ok = diff_parse(mdb, diff, &d, err);
+
+	if (ok) {
+		g_mutex_lock(&mdb->lock);
+		ok = apply_locked(mdb, &d, expect_csum, err);
+		g_mutex_unlock(&mdb->lock);
+	}
+	diff_clear(&d);
+	return ok;
 }
 
 static GArray *keys_of(memdb_t *mdb, GHashTable *table)

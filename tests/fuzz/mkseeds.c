@@ -92,6 +92,17 @@ static void tree_seeds(memdb_t *m)
 	memdb_create(m, d.inode, "conf", 1, 1002, &f);
 	memdb_write(m, f.inode, 0, "hello\n", 6, 1, 1003);
 	put_variant("tree", "layout", memdb_dump(m));
+	/* A diff from the fresh tree (version 1) that the harness starts
+	 * each input from, after its checksum, with a removal in it. */
+	memdb_create(m, d.inode, "gone", 1, 1004, &f);
+	memdb_unlink(m, d.inode, "gone", 1, 1005);
+	g_autoptr(GVariant) diff = memdb_diff(m, 1);
+	uint8_t sum[32];
+	memdb_checksum(m, sum);
+	g_autoptr(GByteArray) seed = g_byte_array_new();
+	g_byte_array_append(seed, sum, sizeof(sum));
+	g_byte_array_append(seed, g_variant_get_data(diff), (guint)g_variant_get_size(diff));
+	put("tree", "diff-layout", seed->data, seed->len);
 }
 
 static GVariant *op(fsop_t o)
