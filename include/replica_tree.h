@@ -71,9 +71,13 @@ typedef struct replica_tree_ops_s {
 	 * submitter to answer (floating; NULL: none). */
 	GVariant *(*synced)(void *tree, bool writable, uint32_t writer);
 
-	/* Reserved for an incremental sync: the changes since version since,
-	 * and applying them where the result must match expect_csum. NULL
-	 * while the tree offers none; the engine does not call them yet. */
+	/* An incremental sync (both NULL: whole trees only). The changes
+	 * since version since, or NULL when this tree cannot tell them (its
+	 * record does not reach back that far): the whole tree goes then.
+	 * Applying them must give a state whose checksum is expect_csum, or
+	 * change nothing and answer REPLICA_TREE_INVALID (this state is not
+	 * the one they were made from): the member then asks for the whole
+	 * tree. */
 	GBytes *(*diff)(void *tree, uint64_t since);
 	replica_tree_status_t (*apply_diff)(void *tree, GBytes *diff, const uint8_t expect_csum[32],
 					    GError **err);

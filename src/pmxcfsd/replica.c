@@ -21,8 +21,8 @@
 
 enum {
 	MSG_SYNC_START = 1, /* epoch: the leader opens a state exchange */
-	MSG_STATE,	    /* epoch, stamp, quorate stamp, version, checksum, gen */
-	MSG_TREE,	    /* epoch, index, count, bytes of the winner's dump */
+	MSG_STATE,	    /* epoch, stamp, quorate stamp, version, checksum, gen, whole */
+	MSG_TREE,	    /* epoch, kind, since, final, index, count, bytes of a transfer */
 	MSG_OPS, /* the sender's acknowledgment, ack mode, ops (reqid, gen, the tree's change) */
 	MSG_ACK, /* epoch, ops applied */
 	MSG_VERIFY_REQ, /* epoch, round */
@@ -47,8 +47,15 @@ enum {
 #define ACK_FALLBACK_MS 100
 
 #define EPOCH_T "(uut)"
-#define STATE_T "(" EPOCH_T "tttayt)"
-#define TREE_T "(" EPOCH_T "uuay)"
+#define STATE_T "(" EPOCH_T "tttaytb)"
+#define TREE_T "(" EPOCH_T "ytbuuay)"
+
+/* What a tree transfer holds: the winner's whole tree, or its changes since
+ * the version of the members it is for (the tree's diff). */
+enum {
+	TRANSFER_WHOLE,
+	TRANSFER_DIFF,
+};
 /* A batch: the ops one member sent while its previous batch was on its
  * way, with what it had applied when it sent them (epoch and count; an
  * epoch of zeros: no acknowledgment). */
@@ -72,6 +79,7 @@ typedef struct {
 	uint8_t csum[32];
 	bool stale;	/* its tree differs from the winner's */
 	bool foreign;	/* speaks another message version: kept out of syncs */
+	bool whole;	/* asks for the winner's whole tree, not its changes */
 	uint64_t acked; /* ops it applied in this epoch */
 } member_t;
 
@@ -147,7 +155,12 @@ struct replica {
 	uint64_t new_stamp;
 	member_t *winner;
 	GByteArray *tree;
-	uint32_t tree_next;
+	uint32_t tree_next; /* the next chunk of the transfer under way */
+	bool tree_mine;	    /* that transfer is for this member */
+	bool tree_taken;    /* this member took a transfer in this sync */
+	/* A transfer of changes did not fit this member's tree: its next
+	 * state asks for the whole tree. */
+	bool want_whole;
 	GQueue queued;
 	uint64_t applied;
 	bool ack_owed;
@@ -709,9 +722,9 @@ static void send_state(replica_t *r)
 	r->tree_ops->checksum(r->tree_ctx, csum);
 	GVariant *cs = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, csum, 32, 1);
 	send_msg_seq(r, MSG_STATE,
-		     g_variant_new("(" EPOCH_T "ttt@ayt)", r->epoch.nodeid, r->epoch.pid,
+		     g_variant_new("(" EPOCH_T "ttt@aytb)", r->epoch.nodeid, r->epoch.pid,
 				   r->epoch.counter, r->stamp, r->qstamp,
-				   r->tree_ops->version(r->tree_ctx), cs, r->gen),
+				   r->tree_ops->version(r->tree_ctx), cs, r->gen, r->want_whole),
 		     &r->state_seq);
 }
 
@@ -722,6 +735,7 @@ static void start_round(replica_t *r, const epoch_t *e)
 	r->winner = NULL;
 	g_byte_array_set_size(r->tree, 0);
 	r->tree_next = 0;
+	r->tree_mine = r->tree_taken = false;
 	for (guint i = 0; i < r->members->len; i++) {
 		member_t *m = r->members->pdata[i];
 		m->have_state = false;
@@ -739,23 +753,71 @@ static bool better(const member_t *a, const member_t *b)
 	return member_key(a->nodeid, a->pid) < member_key(b->nodeid, b->pid);
 }
 
-static void send_tree(replica_t *r)
+/* Sends one transfer in chunks; final: the last of this sync. */
+static bool send_transfer(replica_t *r, guint8 kind, uint64_t since, bool final, GBytes *b)
 {
-	g_autoptr(GBytes) dump = r->tree_ops->dump(r->tree_ctx);
 	gsize size = 0;
-	const uint8_t *data = g_bytes_get_data(dump, &size);
+	const uint8_t *data = g_bytes_get_data(b, &size);
 	uint32_t count = (uint32_t)((size + CHUNK_SIZE - 1) / CHUNK_SIZE);
 
 	if (count == 0)
 		count = 1;
-	log_info("sending the tree (version %llu, %zu bytes) to the members that need it",
-		 (unsigned long long)r->tree_ops->version(r->tree_ctx), (size_t)size);
 	for (uint32_t i = 0; i < count; i++) {
 		gsize off = (gsize)i * CHUNK_SIZE, n = MIN(CHUNK_SIZE, size - MIN(off, size));
 		GVariant *bytes = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, data + off, n, 1);
 		if (!send_msg(r, MSG_TREE,
-			      g_variant_new("(" EPOCH_T "uu@ay)", r->epoch.nodeid, r->epoch.pid,
-					    r->epoch.counter, i, count, bytes)))
+			      g_variant_new("(" EPOCH_T "ytbuu@ay)", r->epoch.nodeid, r->epoch.pid,
+					    r->epoch.counter, kind, (guint64)since, final, i, count,
+					    bytes)))
+			return false;
+	}
+	return true;
+}
+
+/* The winner brings the stale members up to its tree: each group of them
+ * at one version gets the changes since that version, which cost what they
+ * missed rather than the whole tree. The whole tree goes instead when the
+ * tree keeps no record reaching back that far, a member asks for it (its
+ * changes did not fit), or a member is ahead of the winner. */
+static void send_tree(replica_t *r)
+{
+	uint64_t mine = r->tree_ops->version(r->tree_ctx);
+	g_autoptr(GArray) since = g_array_new(FALSE, FALSE, sizeof(uint64_t));
+	g_autoptr(GPtrArray) diffs = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
+	bool whole = !r->tree_ops->diff || !r->tree_ops->apply_diff;
+
+	for (guint i = 0; i < r->members->len && !whole; i++) {
+		member_t *m = r->members->pdata[i];
+		if (m->foreign || !m->stale)
+			continue;
+		whole = m->whole || m->version > mine;
+		bool seen = false;
+		for (guint k = 0; k < since->len; k++)
+			seen = seen || g_array_index(since, uint64_t, k) == m->version;
+		if (!seen)
+			g_array_append_val(since, m->version);
+	}
+	for (guint k = 0; k < since->len && !whole; k++) {
+		GBytes *d = r->tree_ops->diff(r->tree_ctx, g_array_index(since, uint64_t, k));
+		whole = !d;
+		if (d)
+			g_ptr_array_add(diffs, d);
+	}
+	if (whole) {
+		g_autoptr(GBytes) dump = r->tree_ops->dump(r->tree_ctx);
+		log_info("sending the whole tree (version %llu, %zu bytes) to the members that "
+			 "need it",
+			 (unsigned long long)mine, g_bytes_get_size(dump));
+		send_transfer(r, TRANSFER_WHOLE, 0, true, dump);
+		return;
+	}
+	for (guint k = 0; k < diffs->len; k++) {
+		uint64_t v = g_array_index(since, uint64_t, k);
+		log_info("sending the changes from version %llu to %llu (%zu bytes) to the "
+			 "members at version %llu",
+			 (unsigned long long)v, (unsigned long long)mine,
+			 g_bytes_get_size(diffs->pdata[k]), (unsigned long long)v);
+		if (!send_transfer(r, TRANSFER_DIFF, v, k + 1 == diffs->len, diffs->pdata[k]))
 			return;
 	}
 }
@@ -894,6 +956,7 @@ static void on_state(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	g_variant_get_child(body, 2, "t", &m->qstamp);
 	g_variant_get_child(body, 3, "t", &m->version);
 	g_variant_get_child(body, 5, "t", &m->gen);
+	g_variant_get_child(body, 6, "b", &m->whole);
 	memcpy(m->csum, csum, 32);
 	m->have_state = true;
 	if (is_me(r, nodeid, pid)) {
@@ -904,10 +967,57 @@ static void on_state(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body
 	decide(r);
 }
 
+/* Takes a complete transfer meant for this member; false when it did not
+ * (this member then leaves the group). */
+static bool take_transfer(replica_t *r, uint32_t nodeid, guint8 kind, uint64_t since)
+{
+	g_autoptr(GBytes) b = g_byte_array_free_to_bytes(r->tree);
+	GError *err = NULL;
+	replica_tree_status_t st;
+
+	r->tree = g_byte_array_new();
+	if (kind == TRANSFER_WHOLE)
+		st = r->tree_ops->replace(r->tree_ctx, b, &err);
+	else
+		st = r->tree_ops->apply_diff(r->tree_ctx, b, r->winner->csum, &err);
+	if (st == REPLICA_TREE_INVALID && kind == TRANSFER_DIFF) {
+		/* This tree is not the one the changes were made from (it went
+		 * its own way in a partition): nothing changed, and the next
+		 * sync brings the whole tree. */
+		r->want_whole = true;
+		request_leave(r, false,
+			      "the changes since version %llu sent by node %u do not fit this "
+			      "node's tree (%s); asking for the whole tree",
+			      (unsigned long long)since, nodeid, err ? err->message : "?");
+	} else if (st != REPLICA_TREE_OK) {
+		/* Invalid or not stored alike: this member's tree differs from
+		 * the winner's, so it must not win a sync on its stamp either. */
+		request_leave(r, true, "taking over the tree of node %u failed: %s", nodeid,
+			      err ? err->message : "?");
+	}
+	g_clear_error(&err);
+	if (st != REPLICA_TREE_OK)
+		return false;
+	r->tree_taken = true;
+	if (kind == TRANSFER_WHOLE) {
+		r->want_whole = false;
+		log_notice("took over the tree of node %u (version %llu)", nodeid,
+			   (unsigned long long)r->tree_ops->version(r->tree_ctx));
+	} else {
+		log_notice("took the changes since version %llu from node %u (version %llu)",
+			   (unsigned long long)since, nodeid,
+			   (unsigned long long)r->tree_ops->version(r->tree_ctx));
+	}
+	return true;
+}
+
 static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 {
 	g_autoptr(GVariant) ev = g_variant_get_child_value(body, 0);
-	g_autoptr(GVariant) bytes = g_variant_get_child_value(body, 3);
+	g_autoptr(GVariant) bytes = g_variant_get_child_value(body, 6);
+	guint8 kind;
+	guint64 since;
+	gboolean final;
 	guint32 index, count;
 	gsize n = 0;
 	member_t *me = find_member(r, r->nodeid, r->pid);
@@ -915,15 +1025,27 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 	if (r->state != ST_SYNC || !r->winner || !epoch_is_current(r, ev) ||
 	    r->winner->nodeid != nodeid || r->winner->pid != pid)
 		return;
-	g_variant_get_child(body, 1, "u", &index);
-	g_variant_get_child(body, 2, "u", &count);
-	if (index != r->tree_next || index >= count) {
+	g_variant_get_child(body, 1, "y", &kind);
+	g_variant_get_child(body, 2, "t", &since);
+	g_variant_get_child(body, 3, "b", &final);
+	g_variant_get_child(body, 4, "u", &index);
+	g_variant_get_child(body, 5, "u", &count);
+	if (index == 0) {
+		/* A transfer starts: a whole tree is for every stale member,
+		 * changes for those at the version they start from. */
+		r->tree_next = 0;
+		g_byte_array_set_size(r->tree, 0);
+		r->tree_mine =
+		    me && me->stale &&
+		    (kind == TRANSFER_WHOLE || (kind == TRANSFER_DIFF && me->version == since));
+	}
+	if (index != r->tree_next || index >= count || kind > TRANSFER_DIFF) {
 		log_warn("tree transfer from node %u out of order (%u of %u)", nodeid, index,
 			 count);
 		return;
 	}
 	r->tree_next++;
-	if (me && me->stale) {
+	if (r->tree_mine) {
 		const uint8_t *p = g_variant_get_fixed_array(bytes, &n, 1);
 		gsize max = r->tree_ops->max_dump_bytes;
 		if (n > CHUNK_SIZE || r->tree->len + n > max ||
@@ -939,20 +1061,19 @@ static void on_tree(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *body)
 	}
 	if (index + 1 < count)
 		return;
-	if (me && me->stale) {
-		g_autoptr(GBytes) b = g_byte_array_free_to_bytes(r->tree);
-		r->tree = g_byte_array_new();
-		GError *err = NULL;
-		/* Invalid or not stored alike: this member's tree differs from the
-		 * winner's, so it must not win a sync on its stamp either. */
-		if (r->tree_ops->replace(r->tree_ctx, b, &err) != REPLICA_TREE_OK) {
-			request_leave(r, true, "taking over the tree of node %u failed: %s", nodeid,
-				      err ? err->message : "?");
-			g_clear_error(&err);
-			return;
-		}
-		log_notice("took over the tree of node %u (version %llu)", nodeid,
-			   (unsigned long long)r->tree_ops->version(r->tree_ctx));
+	if (r->tree_mine && !take_transfer(r, nodeid, kind, since))
+		return;
+	r->tree_mine = false;
+	if (!final)
+		return;
+	if (me && me->stale && !r->tree_taken) {
+		/* No transfer was for this member: it cannot be in step. */
+		r->want_whole = true;
+		request_leave(r, false,
+			      "node %u sent no transfer for this node's version %llu; "
+			      "asking for the whole tree",
+			      nodeid, (unsigned long long)me->version);
+		return;
 	}
 	finish_sync(r);
 }

@@ -110,6 +110,31 @@ static replica_tree_status_t tb_replace(void *ctx, GBytes *bytes, GError **err)
 	return REPLICA_TREE_OK;
 }
 
+static GBytes *tb_diff(void *ctx, uint64_t since)
+{
+	treebind_t *tb = ctx;
+	g_autoptr(GVariant) diff = memdb_diff(tb->mdb, since);
+
+	return diff ? g_variant_get_data_as_bytes(diff) : NULL;
+}
+
+static replica_tree_status_t tb_apply_diff(void *ctx, GBytes *bytes, const uint8_t expect_csum[32],
+					   GError **err)
+{
+	treebind_t *tb = ctx;
+	g_autoptr(GVariant) diff = g_variant_ref_sink(
+	    g_variant_new_from_bytes(G_VARIANT_TYPE(MEMDB_DIFF_TYPE), bytes, FALSE));
+
+	if (!memdb_apply_diff(tb->mdb, diff, expect_csum, err))
+		/* Only a failed store leaves this tree in doubt; anything else
+		 * changed nothing. */
+		return err && *err && (*err)->code == EIO ? REPLICA_TREE_STORE_FAILED
+							  : REPLICA_TREE_INVALID;
+	if (tb->applied)
+		tb->applied(tb->ctx, NULL);
+	return REPLICA_TREE_OK;
+}
+
 static uint64_t tb_quorate_stamp(void *ctx)
 {
 	treebind_t *tb = ctx;
@@ -154,6 +179,8 @@ const replica_tree_ops_t treebind_ops = {
     .quorate_stamp = tb_quorate_stamp,
     .set_quorate_stamp = tb_set_quorate_stamp,
     .synced = tb_synced,
+    .diff = tb_diff,
+    .apply_diff = tb_apply_diff,
 };
 
 int treebind_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)

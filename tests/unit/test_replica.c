@@ -55,9 +55,10 @@ enum {
 
 static struct {
 	GMutex lock;
-	GQueue msgs;		      /* msg_t*, in total order */
-	guint sent[NODES][TAP_TYPES]; /* messages each node sent, by type */
-	guint rejoins[NODES];	      /* leaves to join again (fail-stop) */
+	GQueue msgs;		       /* msg_t*, in total order */
+	guint sent[NODES][TAP_TYPES];  /* messages each node sent, by type */
+	guint rejoins[NODES];	       /* leaves to join again (fail-stop) */
+	gsize bytes[NODES][TAP_TYPES]; /* their size, by type */
 	fgroup_t g[NODES];
 	int part[NODES]; /* each node's network partition */
 	bool dirty;	 /* memberships to recompute */
@@ -101,8 +102,10 @@ static int fg_send(void *p, const void *msg, size_t len)
 		    g_variant_new_from_bytes(G_VARIANT_TYPE("(uuuv)"), m->data, FALSE));
 		guint32 type;
 		g_variant_get_child(env, 2, "u", &type);
-		if (type < TAP_TYPES)
+		if (type < TAP_TYPES) {
 			bus.sent[g->idx][type]++;
+			bus.bytes[g->idx][type] += len;
+		}
 	}
 	g_mutex_unlock(&bus.lock);
 	return res;
@@ -542,6 +545,7 @@ static void bus_reset(void)
 	memset(&bus.part, 0, sizeof(bus.part));
 	memset(&bus.sent, 0, sizeof(bus.sent));
 	memset(&bus.rejoins, 0, sizeof(bus.rejoins));
+	memset(&bus.bytes, 0, sizeof(bus.bytes));
 	g_queue_init(&bus.msgs);
 	bus.dirty = false;
 	for (int i = 0; i < NODES; i++) {
@@ -899,6 +903,80 @@ static void test_restart_catches_up(fx_t *fx, gconstpointer data)
 	assert_trees_equal(fx);
 }
 
+/* The tree transfers every node sent in all, in bytes. */
+static gsize tree_bytes(void)
+{
+	gsize n = 0;
+
+	for (int i = 0; i < NODES; i++)
+		n += bus.bytes[i][TAP_TREE];
+	return n;
+}
+
+/* A member that missed a few changes of a large tree gets those changes,
+ * not the tree: the transfer's size follows what it missed. */
+static void test_rejoin_gets_changes(fx_t *fx, gconstpointer data)
+{
+	g_autofree char *big = g_strnfill(8000, 'x');
+	for (int k = 0; k < 40; k++) {
+		g_autofree char *name = g_strdup_printf("big-%d", k);
+		create_file(fx, 0, name, big);
+	}
+	pump();
+	stop_node(fx, 2);
+	create_file(fx, 0, "missed-1", "one");
+	create_file(fx, 1, "missed-2", "two");
+	g_assert_cmpint(submit_wait(fx->r[0], JOB_CONFIRMED,
+				    (fsop_t){.kind = FSOP_UNLINK, .parent = 1, .name = "big-7"},
+				    NULL),
+			==, 0);
+	pump();
+	gsize before = tree_bytes();
+	start_node(fx, 2);
+	pump();
+	g_assert_true(writable(fx, 2));
+	assert_content_everywhere(fx, "missed-2", "two");
+	assert_trees_equal(fx);
+	gsize sent = tree_bytes() - before;
+	g_assert_cmpuint(sent, >, 0);
+	/* The tree holds 320,000 bytes of content. */
+	g_assert_cmpuint(sent, <, 8000);
+	g_assert_cmpuint(bus.rejoins[2], ==, 0);
+}
+
+/* A member whose tree went its own way while it was away cannot take the
+ * changes (they were made from another tree): it asks for the whole tree
+ * in the next sync, and ends with the group's. */
+static void test_diverged_takes_whole(fx_t *fx, gconstpointer data)
+{
+	uint64_t shared = create_file(fx, 0, "shared", "s");
+	pump();
+	stop_node(fx, 2);
+	/* Its own change, as a partition that was never confirmed may leave,
+	 * of a file the others do not change again. */
+	g_assert_cmpint(memdb_write(fx->mdb[2], shared, 0, "S", 1, 3, 1000), ==, 1);
+	for (int k = 0; k < 3; k++) {
+		g_autofree char *name = g_strdup_printf("after-%d", k);
+		create_file(fx, 0, name, "a");
+	}
+	pump();
+	start_node(fx, 2);
+	gint64 end = g_get_monotonic_time() + WAIT_S * G_USEC_PER_SEC;
+	for (;;) {
+		g_autofree char *c = content(fx->mdb[2], "shared");
+		if (writable(fx, 2) && g_strcmp0(c, "s") == 0)
+			break;
+		g_assert_cmpint(g_get_monotonic_time(), <, end);
+		if (!pump_once())
+			g_usleep(1000);
+	}
+	pump();
+	g_assert_cmpuint(bus.rejoins[2], ==, 1);
+	assert_content_everywhere(fx, "shared", "s");
+	assert_content_everywhere(fx, "after-2", "a");
+	assert_trees_equal(fx);
+}
+
 /* ---- the engine alone, on fake trees ---- */
 
 /* A fake tree's change from node, confirmed by a quorum; *version: the
@@ -1225,6 +1303,8 @@ int main(int argc, char **argv)
 	ADD("/replica/lost-confirmation-is-eio", test_lost_confirmation_is_eio);
 	ADD("/replica/conflicting-creates", test_conflicting_creates);
 	ADD("/replica/restart-catches-up", test_restart_catches_up);
+	ADD("/replica/rejoin-gets-changes", test_rejoin_gets_changes);
+	ADD("/replica/diverged-takes-whole", test_diverged_takes_whole);
 	/* No fallback: only the members chosen acknowledge, and only the
 	 * messages the test counts are sent, however slow it runs. */
 	static const unsigned no_fallback = 600 * 1000;
