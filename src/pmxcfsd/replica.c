@@ -778,7 +778,7 @@ static bool send_transfer(replica_t *r, guint8 kind, uint64_t since, bool final,
  * at one version gets the changes since that version, which cost what they
  * missed rather than the whole tree. The whole tree goes instead when the
  * tree keeps no record reaching back that far, a member asks for it (its
- * changes did not fit), or a member is ahead of the winner. */
+ * changes did not fit), or a member is not behind the winner. */
 static void send_tree(replica_t *r)
 {
 	uint64_t mine = r->tree_ops->version(r->tree_ctx);
@@ -790,7 +790,9 @@ static void send_tree(replica_t *r)
 		member_t *m = r->members->pdata[i];
 		if (m->foreign || !m->stale)
 			continue;
-		whole = m->whole || m->version > mine;
+		/* At the winner's version and still stale: its tree went
+		 * another way, and no changes since then can mend it. */
+		whole = m->whole || m->version >= mine;
 		bool seen = false;
 		for (guint k = 0; k < since->len; k++)
 			seen = seen || g_array_index(since, uint64_t, k) == m->version;
