@@ -104,7 +104,12 @@ typedef struct {
  * (unlink, or a rename over it, by any node) while held stays readable,
  * writable and stat-able through its inode number, here only, with
  * attr.orphan set, until the last hold is dropped: as an unlinked file
- * that is still open on any POSIX file system. Thread safe. */
+ * that is still open on any POSIX file system. A hold of one of the last
+ * MEMDB_RECENT_REMOVED regular files removed while not held makes it such
+ * an orphan too: an open of a file the kernel found by its name just
+ * before another node replaced it opens that file, as the open would have
+ * had it come first. Thread safe. */
+#define MEMDB_RECENT_REMOVED 64
 void memdb_hold(memdb_t *mdb, uint64_t inode);
 void memdb_unhold(memdb_t *mdb, uint64_t inode);
 /* Writes to such an orphan (truncate: the file ends after the write);

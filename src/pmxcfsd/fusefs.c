@@ -773,41 +773,46 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 
 	if (ino >= VINO_BASE)
 		return open_virtual(req, ino, fi);
+	/* Held first: a file the kernel found by its name that another node
+	 * renamed over or removed since is still opened, as it would have
+	 * been a moment earlier (memdb_hold). */
+	memdb_hold(fs->mdb, ino);
 	if ((res = memdb_getattr(fs->mdb, ino, &a)) < 0) {
-		/* The name the kernel looked up was renamed over or removed
-		 * since (by another node, most often): ESTALE makes it look the
-		 * name up again once and open what is there now. */
+		memdb_unhold(fs->mdb, ino);
+		/* Removed long enough ago to be forgotten: ESTALE makes the
+		 * kernel look the name up again once and open what is there
+		 * now. */
 		fuse_reply_err(req, res == -ENOENT ? ESTALE : -res);
 		return;
 	}
 	if (a.type == MEMDB_DIR) {
-		fuse_reply_err(req, EISDIR);
-		return;
+		res = -EISDIR;
+		goto fail;
 	}
-	if ((res = mode_allowed(req, mode_of(&a), open_mask(fi->flags))) < 0) {
-		fuse_reply_err(req, -res);
-		return;
-	}
+	if ((res = mode_allowed(req, mode_of(&a), open_mask(fi->flags))) < 0)
+		goto fail;
 	bool writer = fs->pagefill && (fi->flags & O_ACCMODE) != O_RDONLY;
 	if (writer &&
 	    !writer_begin(fs, ino,
-			  &(retry_t){.kind = RETRY_OPEN, .req = req, .ino = ino, .fi = *fi}))
+			  &(retry_t){.kind = RETRY_OPEN, .req = req, .ino = ino, .fi = *fi})) {
+		/* Answered, or retried from the start once the writer may go. */
+		memdb_unhold(fs->mdb, ino);
 		return;
+	}
 	bool defer = false;
 	if ((fi->flags & O_TRUNC) && (fi->flags & O_ACCMODE) != O_RDONLY && a.size) {
 		if (fs->replica) {
 			/* Refused here, as an immediate truncation would be. */
 			if (!replica_may_write(fs->replica)) {
-				fuse_reply_err(req, EACCES);
-				return;
+				res = -EACCES;
+				goto fail;
 			}
 			defer = true;
 		} else if ((res = submit(fs, (fsop_t){.kind = FSOP_TRUNCATE, .inode = ino}, NULL)) <
 			   0) {
 			if (writer)
 				writer_end(fs, ino);
-			fuse_reply_err(req, -res);
-			return;
+			goto fail;
 		}
 	}
 	fi->fh = writeseq_open(fs->ws, ino, defer, writer);
@@ -817,7 +822,6 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	/* At close a deferred truncation is sent, and in a cluster what was
 	 * written is confirmed. */
 	fi->noflush = !defer && !(fs->replica && (fi->flags & O_ACCMODE) != O_RDONLY);
-	memdb_hold(fs->mdb, ino);
 	if (fuse_reply_open(req, fi) != 0) {
 		/* The opener is gone: the kernel dropped nothing of this. */
 		memdb_unhold(fs->mdb, ino);
@@ -825,6 +829,10 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		if (writer)
 			writer_end(fs, ino);
 	}
+	return;
+fail:
+	memdb_unhold(fs->mdb, ino);
+	fuse_reply_err(req, -res);
 }
 
 static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,

@@ -39,6 +39,11 @@ struct memdb {
 	 * only, until the last one is closed, as on any POSIX file system. */
 	GHashTable *held;
 	GHashTable *orphans;
+	/* Regular files removed from the tree while not held, newest last
+	 * (entry_t*, owned; and inode -> entry_t*): an open that raced the
+	 * removal still gets the file the kernel found (memdb_hold). */
+	GQueue *recent;
+	GHashTable *recent_index;
 	memdb_limits_t limits;
 	memdb_clock_fn clock;
 	/* The inodes removed from the tree (tomb_t*, oldest first), complete
@@ -89,6 +94,30 @@ static void init_held(memdb_t *mdb)
 	mdb->held = g_hash_table_new_full(g_int64_hash, g_int64_equal, g_free, NULL);
 	/* keyed by the entry's own inode field, freed with it */
 	mdb->orphans = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL, entry_free);
+	mdb->recent = g_queue_new();
+	mdb->recent_index = g_hash_table_new(g_int64_hash, g_int64_equal);
+}
+
+/* Forgets every recently removed file: after the tree was replaced its
+ * inode numbers may name other files. */
+static void recent_clear(memdb_t *mdb)
+{
+	g_hash_table_remove_all(mdb->recent_index);
+	g_queue_free_full(mdb->recent, entry_free);
+	mdb->recent = g_queue_new();
+}
+
+/* e, a regular file just removed from the tree and not held, is kept
+ * among the recent ones (the oldest goes past MEMDB_RECENT_REMOVED). */
+static void recent_add(memdb_t *mdb, entry_t *e)
+{
+	g_queue_push_tail(mdb->recent, e);
+	g_hash_table_insert(mdb->recent_index, &e->inode, e);
+	if (g_queue_get_length(mdb->recent) > MEMDB_RECENT_REMOVED) {
+		entry_t *old = g_queue_pop_head(mdb->recent);
+		g_hash_table_remove(mdb->recent_index, &old->inode);
+		entry_free(old);
+	}
 }
 
 /* A file in the tree, or one removed from it that a handle still holds. */
@@ -514,6 +543,10 @@ void memdb_free(memdb_t *mdb)
 		g_hash_table_destroy(mdb->orphans);
 	if (mdb->held)
 		g_hash_table_destroy(mdb->held);
+	if (mdb->recent_index)
+		g_hash_table_destroy(mdb->recent_index);
+	if (mdb->recent)
+		g_queue_free_full(mdb->recent, entry_free);
 	if (mdb->tombs)
 		g_queue_free_full(mdb->tombs, g_free);
 	dbstore_free(mdb->store);
@@ -987,10 +1020,13 @@ static void forget(memdb_t *mdb, entry_t *dir, entry_t *e, uint64_t version)
 	g_hash_table_remove(dir->children, e->name);
 	mdb->bytes -= e->size;
 	tomb_add(mdb, e->inode, version);
-	if (e->type == MEMDB_REG && g_hash_table_contains(mdb->held, &e->inode)) {
+	if (e->type == MEMDB_REG) {
 		e->orphan_in_priv = entry_in_priv(mdb, e);
 		g_hash_table_steal(mdb->index, &e->inode);
-		g_hash_table_insert(mdb->orphans, &e->inode, e);
+		if (g_hash_table_contains(mdb->held, &e->inode))
+			g_hash_table_insert(mdb->orphans, &e->inode, e);
+		else
+			recent_add(mdb, e);
 		return;
 	}
 	g_hash_table_remove(mdb->index, &e->inode);
@@ -1513,6 +1549,7 @@ bool memdb_replace(memdb_t *mdb, GVariant *dump, GError **err)
 		mdb->version = t->version;
 		mdb->bytes = t->bytes;
 		mdb->generation++;
+		recent_clear(mdb);
 		tombs_reset(mdb, t->version);
 		t->index = old;
 	}
@@ -2014,6 +2051,7 @@ static void apply_finish(apply_t *a)
 	mdb->bytes = (uint64_t)((int64_t)mdb->bytes + a->bytes);
 	mdb->version = a->d->version;
 	mdb->generation++;
+	recent_clear(mdb);
 }
 
 static bool apply_locked(memdb_t *mdb, diff_t *d, const uint8_t expect_csum[32], GError **err)
@@ -2137,6 +2175,14 @@ void memdb_hold(memdb_t *mdb, uint64_t inode)
 {
 	g_mutex_lock(&mdb->lock);
 	guint n = GPOINTER_TO_UINT(g_hash_table_lookup(mdb->held, &inode));
+	entry_t *e = g_hash_table_lookup(mdb->recent_index, &inode);
+	if (e && !get_any(mdb, inode)) {
+		/* Removed since the kernel found it: as if it had been open
+		 * already. */
+		g_hash_table_remove(mdb->recent_index, &inode);
+		g_queue_remove(mdb->recent, e);
+		g_hash_table_insert(mdb->orphans, &e->inode, e);
+	}
 	g_hash_table_insert(mdb->held, g_memdup2(&inode, sizeof(inode)), GUINT_TO_POINTER(n + 1));
 	g_mutex_unlock(&mdb->lock);
 }

@@ -1618,6 +1618,57 @@ static void test_held_release(fx_t *fx, gconstpointer data)
 	}
 }
 
+/* A file removed while nobody held it can still be held for a while (an
+ * open that raced its removal by another node): it becomes an orphan with
+ * its content. Past MEMDB_RECENT_REMOVED later removals, or once the tree
+ * was replaced, it cannot. */
+static void test_held_recent(fx_t *fx, gconstpointer data)
+{
+	memdb_t *m = fx->m;
+	memdb_attr_t a;
+	char buf[16] = {0};
+	GError *err = NULL;
+
+	put_file(m, "f", "old");
+	put_file(m, "g", "new");
+	uint64_t f = ino_of(m, "f");
+	g_assert_cmpint(rename_at(m, "g", "f", false, W2, T0), ==, 0);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, -ENOENT);
+	memdb_hold(m, f);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, 0);
+	g_assert_true(a.orphan);
+	g_assert_cmpint(memdb_read(m, f, 0, sizeof(buf), buf), ==, 3);
+	g_assert_cmpstr(buf, ==, "old");
+	memdb_unhold(m, f);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, -ENOENT);
+	/* Its last hold ended it for good. */
+	memdb_hold(m, f);
+	g_assert_cmpint(memdb_getattr(m, f, &a), ==, -ENOENT);
+	memdb_unhold(m, f);
+
+	put_file(m, "h", "h");
+	uint64_t h = ino_of(m, "h");
+	g_assert_cmpint(unlink_at(m, "h", W1, T0), ==, 0);
+	for (int i = 0; i < MEMDB_RECENT_REMOVED; i++) {
+		g_autofree char *name = g_strdup_printf("x%d", i);
+		put_file(m, name, "x");
+		g_assert_cmpint(unlink_at(m, name, W1, T0), ==, 0);
+	}
+	memdb_hold(m, h);
+	g_assert_cmpint(memdb_getattr(m, h, &a), ==, -ENOENT);
+	memdb_unhold(m, h);
+
+	put_file(m, "r", "r");
+	uint64_t r = ino_of(m, "r");
+	g_assert_cmpint(unlink_at(m, "r", W1, T0), ==, 0);
+	g_autoptr(GVariant) dump = memdb_dump(m);
+	g_assert_true(memdb_replace(m, dump, &err));
+	g_assert_no_error(err);
+	memdb_hold(m, r);
+	g_assert_cmpint(memdb_getattr(m, r, &a), ==, -ENOENT);
+	memdb_unhold(m, r);
+}
+
 /* While the store cannot be written, every change fails with EIO and
  * neither memory nor disk change; once it can, changes work again. */
 static void test_persist_store_failure(fx_t *fx, gconstpointer data)
@@ -2677,6 +2728,7 @@ int main(int argc, char **argv)
 	ADD("/memdb/persist/store-failure", test_persist_store_failure);
 	ADD("/memdb/held/orphan", test_held_orphan);
 	ADD("/memdb/held/release", test_held_release);
+	ADD("/memdb/held/recent", test_held_recent);
 	ADD("/memdb/persist/store-is-exclusive", test_store_is_exclusive);
 	ADD("/memdb/layout", test_layout);
 	ADD("/memdb/attr/in-priv", test_attr_in_priv);
