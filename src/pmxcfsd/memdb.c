@@ -361,27 +361,45 @@ static bool link_tree(memdb_t *mdb, GPtrArray *all, GError **err)
 	return true;
 }
 
-/* Walks with a stack of its own: a tree may be as deep as it is large
- * (one found in a database or received in a sync), the thread's stack is
- * not. */
-static guint count_reachable(const entry_t *root)
+/* Counts what hangs below dir, itself included, and how many levels of
+ * directories it holds below itself. Walks with a stack of its own: a
+ * tree may be as deep as it is large (one found in a database or received
+ * in a sync), the thread's stack is not. */
+static void measure_tree(const entry_t *dir, guint *count, guint *height)
 {
 	g_autoptr(GPtrArray) todo = g_ptr_array_new();
+	g_autoptr(GArray) level = g_array_new(FALSE, FALSE, sizeof(guint));
 	GHashTableIter it;
 	gpointer v;
-	guint n = 1;
+	guint zero = 0;
 
-	g_ptr_array_add(todo, (gpointer)root);
+	*count = 1;
+	*height = 0;
+	g_ptr_array_add(todo, (gpointer)dir);
+	g_array_append_val(level, zero);
 	while (todo->len) {
-		const entry_t *dir = g_ptr_array_steal_index_fast(todo, todo->len - 1);
-		g_hash_table_iter_init(&it, dir->children);
+		const entry_t *d = g_ptr_array_steal_index_fast(todo, todo->len - 1);
+		guint l = g_array_index(level, guint, level->len - 1);
+		g_array_set_size(level, level->len - 1);
+		*height = MAX(*height, l);
+		g_hash_table_iter_init(&it, d->children);
 		while (g_hash_table_iter_next(&it, NULL, &v)) {
 			const entry_t *e = v;
-			n++;
-			if (e->type == MEMDB_DIR)
-				g_ptr_array_add(todo, (gpointer)e);
+			(*count)++;
+			if (e->type != MEMDB_DIR)
+				continue;
+			guint next = l + 1;
+			g_ptr_array_add(todo, (gpointer)e);
+			g_array_append_val(level, next);
 		}
 	}
+}
+
+static guint count_reachable(const entry_t *root)
+{
+	guint n, h;
+
+	measure_tree(root, &n, &h);
 	return n;
 }
 
@@ -398,29 +416,9 @@ static guint depth_of(memdb_t *mdb, const entry_t *e)
 /* How many levels of directories dir holds below itself. */
 static guint height_of(const entry_t *dir)
 {
-	g_autoptr(GPtrArray) todo = g_ptr_array_new();
-	g_autoptr(GArray) level = g_array_new(FALSE, FALSE, sizeof(guint));
-	GHashTableIter it;
-	gpointer v;
-	guint h = 0, zero = 0;
+	guint n, h;
 
-	g_ptr_array_add(todo, (gpointer)dir);
-	g_array_append_val(level, zero);
-	while (todo->len) {
-		const entry_t *d = g_ptr_array_steal_index_fast(todo, todo->len - 1);
-		guint l = g_array_index(level, guint, level->len - 1);
-		g_array_set_size(level, level->len - 1);
-		h = MAX(h, l);
-		g_hash_table_iter_init(&it, d->children);
-		while (g_hash_table_iter_next(&it, NULL, &v)) {
-			const entry_t *e = v;
-			if (e->type != MEMDB_DIR)
-				continue;
-			guint next = l + 1;
-			g_ptr_array_add(todo, (gpointer)e);
-			g_array_append_val(level, next);
-		}
-	}
+	measure_tree(dir, &n, &h);
 	return h;
 }
 
@@ -1880,38 +1878,6 @@ static bool apply_link(apply_t *a, GError **err)
 		c->attached = true;
 	}
 	return true;
-}
-
-/* Counts what hangs below root and how deep it goes, with a stack of its
- * own, as count_reachable. */
-static void measure_tree(const entry_t *root, guint *count, guint *height)
-{
-	g_autoptr(GPtrArray) todo = g_ptr_array_new();
-	g_autoptr(GArray) level = g_array_new(FALSE, FALSE, sizeof(guint));
-	GHashTableIter it;
-	gpointer v;
-	guint zero = 0;
-
-	*count = 1;
-	*height = 0;
-	g_ptr_array_add(todo, (gpointer)root);
-	g_array_append_val(level, zero);
-	while (todo->len) {
-		const entry_t *d = g_ptr_array_steal_index_fast(todo, todo->len - 1);
-		guint l = g_array_index(level, guint, level->len - 1);
-		g_array_set_size(level, level->len - 1);
-		*height = MAX(*height, l);
-		g_hash_table_iter_init(&it, d->children);
-		while (g_hash_table_iter_next(&it, NULL, &v)) {
-			const entry_t *e = v;
-			(*count)++;
-			if (e->type != MEMDB_DIR)
-				continue;
-			guint next = l + 1;
-			g_ptr_array_add(todo, (gpointer)e);
-			g_array_append_val(level, next);
-		}
-	}
 }
 
 /* A directory the diff moved that no longer reaches the root within the
