@@ -78,11 +78,12 @@ test_expect_success 'five nodes form a writable cluster' '
 # had just removed, a pwrite through a handle whose file had been renamed
 # over, and a pwrite sent before and ordered after such a rename with
 # ENOENT. Fixed by keeping a file that is open on a node (an orphan) until
-# its last handle closes, answering an open of a vanished inode with ESTALE
-# so that the kernel looks the name up again, and sending a change racing
-# a remote rename to the held copy. Two keys and no pause between writes
-# make the races frequent: the engine before those fixes failed about 5
-# writes a second here.
+# its last handle closes, sending a change racing a remote rename to the
+# held copy, and opening the file the kernel found even when a remote
+# rename removed it a moment before (it was answered ESTALE, which failed
+# when the kernel's one retry lost the race again: seen once under load).
+# Two keys and no pause between writes make the races frequent: the engine
+# before those fixes failed about 5 writes a second here.
 test_expect_success 'no fault, writers racing on two shared keys: no write fails with ENOENT' '
 	replay enoent 2 0 "calm n1 n2 n3 8"
 '
