@@ -19,7 +19,8 @@ refused nor its content if a later call was.
 
 FAULT_SEED=N repeats a run (the seed is printed as a TAP comment);
 FAULT_ROUNDS (default 8: every kind of fault once) and CUTOFF_ROUNDS
-(default 5) change the number of rounds.'
+(default 5) change the number of rounds; FAULT_KINDS="KIND..." limits the
+kinds drawn.'
 
 . "$(dirname "$0")/lib/test-lib.sh"
 . "$TEST_LIB_DIR/fault-lib.sh"
@@ -43,8 +44,9 @@ say "# FAULT_SEED=$FAULT_SEED (FAULT_SEED=$FAULT_SEED repeats this schedule)"
 # of every kind (so each run covers them all), the rest are drawn at random.
 # Everything is drawn here, up front, so that the schedule depends on the
 # seed alone and not on timing.
-FAULT_KINDS=(partition blip kill9-pmxcfsd stop-pmxcfsd restart-corosync kill9-corosync
-	cut-kill9-pmxcfsd cut-kill9-other)
+# FAULT_KINDS="KIND..." draws from those kinds only (to chase one that failed)
+FAULT_KINDS=(${FAULT_KINDS:-partition blip kill9-pmxcfsd stop-pmxcfsd restart-corosync kill9-corosync
+	cut-kill9-pmxcfsd cut-kill9-other})
 RANDOM=$FAULT_SEED
 
 # random_delay VAR MAX_CENTISECONDS: sets VAR to a delay in seconds, such

@@ -608,6 +608,47 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 	g_mutex_unlock(&r->lock);
 }
 
+/* Whether the members of the group hold quorum by their own votes (and
+ * the device's). Every member of one membership computes the same answer
+ * from the same member list, unlike corosync's quorate flag, which each
+ * node learns at a moment of its own. A threshold of 0 means corosync's
+ * quorum is not known here: the group is taken as it is, so that this
+ * member stays in step with the others. */
+static bool group_has_quorum(replica_t *r)
+{
+	g_mutex_lock(&r->lock);
+	uint32_t q = r->qops->threshold(r->qctx);
+	bool ok = q == 0 || votes_where(r, any_member, 0) + r->qops->qdevice_votes(r->qctx) >= q;
+	g_mutex_unlock(&r->lock);
+	return ok;
+}
+
+/* A batch ordered in a membership without quorum: corosync orders what a
+ * node sent but had not yet got sequenced when its ring broke in the
+ * node's next membership, where it may be alone. No member of such a group
+ * applies it (so a minority's tree never changes), and none of the others
+ * ever sees it: its writes are refused. */
+static void refuse_batch(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *ops)
+{
+	GVariantIter it;
+	guint64 reqid;
+	guint n = 0;
+
+	g_mutex_lock(&r->lock);
+	g_variant_iter_init(&it, ops);
+	while (g_variant_iter_next(&it, "(tt@v)", &reqid, NULL, NULL)) {
+		n++;
+		pending_t *p =
+		    is_me(r, nodeid, pid) ? g_hash_table_lookup(r->pending, &reqid) : NULL;
+		if (p && !p->done)
+			finish(r, p, -EACCES);
+	}
+	g_mutex_unlock(&r->lock);
+	log_notice("%u write(s) of node %u ordered in a membership without quorum: refused "
+		   "by every member",
+		   n, nodeid);
+}
+
 /* Applies the ops of a batch in order; the batch asks for this member's
  * acknowledgment as its mode says. */
 static void apply_batch(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b)
@@ -617,6 +658,10 @@ static void apply_batch(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *b
 	GVariant *item;
 	guint8 mode;
 
+	if (!group_has_quorum(r)) {
+		refuse_batch(r, nodeid, pid, ops);
+		return;
+	}
 	g_variant_get_child(b, 2, "y", &mode);
 	bool ack = !is_me(r, nodeid, pid) && acks_now(r, mode, nodeid, pid);
 	g_variant_iter_init(&it, ops);

@@ -31,11 +31,13 @@ typedef struct {
 	uint32_t pid;
 	group_callbacks_t cb;
 	void *ctx;
-	bool open;	  /* a replica uses it */
-	bool in_group;	  /* joined */
-	bool want_join;	  /* rejoin asked: joins at the next pump */
-	bool held;	  /* a slow process: deliveries wait in held_msgs */
-	GQueue held_msgs; /* msg_t* */
+	bool open;	     /* a replica uses it */
+	bool in_group;	     /* joined */
+	bool want_join;	     /* rejoin asked: joins at the next pump */
+	bool held;	     /* a slow process: deliveries wait in held_msgs */
+	GQueue held_msgs;    /* msg_t* */
+	bool stalled;	     /* sends wait in stalled_msgs, not yet ordered */
+	GQueue stalled_msgs; /* msg_t* */
 	group_member_t view[NODES];
 	size_t nview;
 } fgroup_t;
@@ -97,7 +99,7 @@ static int fg_send(void *p, const void *msg, size_t len)
 		m->pid = g->pid;
 		m->part = bus.part[g->idx];
 		m->data = g_bytes_new(msg, len);
-		g_queue_push_tail(&bus.msgs, m);
+		g_queue_push_tail(g->stalled ? &g->stalled_msgs : &bus.msgs, m);
 		g_autoptr(GVariant) env = g_variant_ref_sink(
 		    g_variant_new_from_bytes(G_VARIANT_TYPE("(uuuv)"), m->data, FALSE));
 		guint32 type;
@@ -109,6 +111,29 @@ static int fg_send(void *p, const void *msg, size_t len)
 	}
 	g_mutex_unlock(&bus.lock);
 	return res;
+}
+
+/* Node i's stalled messages get their order now, in the partition it is
+ * in now, ahead of what it sent since: what corosync does with messages a
+ * node had not got sequenced when its ring broke. */
+static void unstall(int i)
+{
+	fgroup_t *g = &bus.g[i];
+	msg_t *m;
+
+	g_mutex_lock(&bus.lock);
+	g->stalled = false;
+	GList *later = bus.msgs.head;
+	while (later && ((msg_t *)later->data)->nodeid != (uint32_t)i + 1)
+		later = later->next;
+	while ((m = g_queue_pop_head(&g->stalled_msgs))) {
+		m->part = bus.part[i];
+		if (later)
+			g_queue_insert_before(&bus.msgs, later, m);
+		else
+			g_queue_push_tail(&bus.msgs, m);
+	}
+	g_mutex_unlock(&bus.lock);
 }
 
 static void fg_rejoin(void *p)
@@ -551,6 +576,7 @@ static void bus_reset(void)
 	for (int i = 0; i < NODES; i++) {
 		bus.g[i].idx = i;
 		g_queue_init(&bus.g[i].held_msgs);
+		g_queue_init(&bus.g[i].stalled_msgs);
 	}
 }
 
@@ -604,9 +630,12 @@ static void fx_teardown(fx_t *fx, gconstpointer data)
 	msg_t *m;
 	while ((m = g_queue_pop_head(&bus.msgs)))
 		msg_free(m);
-	for (int i = 0; i < NODES; i++)
+	for (int i = 0; i < NODES; i++) {
 		while ((m = g_queue_pop_head(&bus.g[i].held_msgs)))
 			msg_free(m);
+		while ((m = g_queue_pop_head(&bus.g[i].stalled_msgs)))
+			msg_free(m);
+	}
 	if (fx->dir)
 		unit_rm_tree(fx->dir);
 	g_free(fx->dir);
@@ -1330,6 +1359,57 @@ static void test_fake_sync_times_out(fx_t *fx, gconstpointer data)
 	assert_fake_trees_equal(fx);
 }
 
+/* A write node 3 sent as its link broke is ordered only in the membership
+ * that follows, where node 3 is alone and without quorum: it must not
+ * change node 3's tree (which would no longer fit the changes the group
+ * sends it after the heal), its caller never hears success, and after the
+ * heal it is nowhere. The same write queued during node 3's sync alone is
+ * refused too. */
+static void test_fake_late_write_in_minority(fx_t *fx, gconstpointer data)
+{
+	start_all(fx);
+	g_assert_cmpint(set_wait(fx, 0, "k", "before", NULL), ==, 0);
+	pump();
+	for (int round = 0; round < 2; round++) {
+		uint64_t v = fx->ft[2]->version;
+		int sent = sent_total(2);
+		bus.g[2].stalled = true;
+		job_t *j =
+		    job_start(fx->r[2], JOB_SET, (fsop_t){.name = "late", .data = "x", .len = 2});
+		wait_sent(2, sent + 1);
+		bus.part[2] = 1;
+		bus.dirty = true;
+		quorum_changed_everywhere(fx);
+		if (round == 0) {
+			/* ordered after node 3's sync alone */
+			pump();
+			g_assert_false(writable(fx, 2));
+			unstall(2);
+		} else {
+			/* ordered while node 3 syncs alone: the membership is
+			 * told first, then the write comes, then the sync */
+			g_assert_true(pump_once());
+			unstall(2);
+		}
+		int res = job_finish(j);
+		g_assert_true(res == -EIO || res == -EACCES);
+		job_free(j);
+		pump();
+		g_assert_false(writable(fx, 2));
+		g_assert_null(ftree_get(fx->ft[2], "late"));
+		g_assert_cmpuint(fx->ft[2]->version, ==, v);
+		g_assert_cmpint(set_wait(fx, 0, "k", round ? "after-1" : "after-0", NULL), ==, 0);
+		bus.part[2] = 0;
+		bus.dirty = true;
+		quorum_changed_everywhere(fx);
+		pump();
+		g_assert_true(writable(fx, 2));
+		for (int i = 0; i < NODES; i++)
+			g_assert_null(ftree_get(fx->ft[i], "late"));
+		assert_fake_trees_equal(fx);
+	}
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -1364,6 +1444,7 @@ int main(int argc, char **argv)
 	ADD_FAKE("/replica/fake/failed-replace-leaves", test_fake_failed_replace_leaves);
 	ADD_FAKE("/replica/fake/synced-change-everywhere", test_fake_synced_change_everywhere);
 	ADD_FAKE("/replica/fake/foreign-version-excluded", test_fake_foreign_version_excluded);
+	ADD_FAKE("/replica/fake/late-write-in-minority", test_fake_late_write_in_minority);
 	/* data: the sync timeout in ms */
 	static const unsigned short_sync = 200;
 	g_test_add("/replica/fake/sync-times-out", fx_t, &short_sync, fx_setup_fake,
