@@ -2051,7 +2051,7 @@ static bool apply_locked(memdb_t *mdb, diff_t *d, const uint8_t expect_csum[32],
 		if (memcmp(sum, expect_csum, sizeof(sum)) != 0) {
 			g_set_error(err, DBSTORE_ERROR, ESTALE,
 				    "the tree after the diff from version %llu to %llu differs "
-				    "from the sender's (checksum mismatch)",
+				    "from the sender's",
 				    (unsigned long long)d->since, (unsigned long long)d->version);
 			ok = false;
 		}

@@ -144,6 +144,7 @@ struct replica {
 	bool leaving;
 	bool leave_forget; /* and forget that its state was ever current */
 	char *leave_why;
+	int leave_pri; /* the log priority of why */
 
 	uint32_t nodeid, pid;
 	state_t state;
@@ -291,8 +292,9 @@ static gboolean leave_idle(gpointer data)
 	r->leave_source = 0;
 	forget = r->leave_forget;
 	why = g_steal_pointer(&r->leave_why);
+	int pri = r->leave_pri;
 	g_mutex_unlock(&r->lock);
-	log_err("leaving the cluster's file system group: %s; rejoining to resync",
+	log_msg(pri, "leaving the cluster's file system group: %s; rejoining to resync",
 		why ? why : "?");
 	if (forget) {
 		/* Its tree may lack what the others hold: it must never win a
@@ -308,22 +310,41 @@ static gboolean leave_idle(gpointer data)
  * leaves the group from the main loop, outside corosync's dispatch; it
  * rejoins and takes the group's tree in the sync that follows. forget: its
  * tree may be incomplete (a failed store). */
-static void request_leave(replica_t *r, bool forget, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
-static void request_leave(replica_t *r, bool forget, const char *fmt, ...)
+static void leave_va(replica_t *r, bool forget, int pri, const char *fmt, va_list ap)
+    G_GNUC_PRINTF(4, 0);
+static void leave_va(replica_t *r, bool forget, int pri, const char *fmt, va_list ap)
 {
-	va_list ap;
-
 	g_mutex_lock(&r->lock);
 	if (!r->leaving && !r->stopped) {
-		va_start(ap, fmt);
 		r->leave_why = g_strdup_vprintf(fmt, ap);
-		va_end(ap);
+		r->leave_pri = pri;
 		r->leaving = true;
 		r->writable = false;
 		r->leave_source = g_idle_add(leave_idle, r);
 	}
 	r->leave_forget = r->leave_forget || forget;
 	g_mutex_unlock(&r->lock);
+}
+
+static void request_leave(replica_t *r, bool forget, const char *fmt, ...) G_GNUC_PRINTF(3, 4);
+static void request_leave(replica_t *r, bool forget, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	leave_va(r, forget, LOG_ERR, fmt, ap);
+	va_end(ap);
+}
+
+/* A leave that is part of the protocol, not a fault: logged as a notice. */
+static void request_rejoin(replica_t *r, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void request_rejoin(replica_t *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	leave_va(r, false, LOG_NOTICE, fmt, ap);
+	va_end(ap);
 }
 
 static bool is_leaving(replica_t *r)
@@ -1028,14 +1049,19 @@ static bool take_transfer(replica_t *r, uint32_t nodeid, guint8 kind, uint64_t s
 	else
 		st = r->tree_ops->apply_diff(r->tree_ctx, b, r->winner->csum, &err);
 	if (st == REPLICA_TREE_INVALID && kind == TRANSFER_DIFF) {
-		/* This tree is not the one the changes were made from (it went
-		 * its own way in a partition): nothing changed, and the next
-		 * sync brings the whole tree. */
+		/* This tree is not the one the changes were made from: nothing
+		 * changed, and the next sync brings the whole tree. The usual
+		 * cause is no fault: corosync delivers a node's own message to
+		 * it at once, so a node cut off right after sending applied a
+		 * change of its own that the others never received (its
+		 * writer got EIO). */
 		r->want_whole = true;
-		request_leave(r, false,
-			      "the changes since version %llu sent by node %u do not fit this "
-			      "node's tree (%s); asking for the whole tree",
-			      (unsigned long long)since, nodeid, err ? err->message : "?");
+		request_rejoin(r,
+			       "the changes since version %llu sent by node %u do not fit this "
+			       "node's tree (%s): it holds a change the group never got (one of "
+			       "its own, in flight when it was cut off) or went its own way; "
+			       "asking for the whole tree",
+			       (unsigned long long)since, nodeid, err ? err->message : "?");
 	} else if (st != REPLICA_TREE_OK) {
 		/* Invalid or not stored alike: this member's tree differs from
 		 * the winner's, so it must not win a sync on its stamp either. */

@@ -347,6 +347,26 @@ cluster_wait_inquorate () {
 	}
 }
 
+# cluster_wait_merged NAME COUNT [TIMEOUT]: after a heal, until corosync on
+# NAME sees COUNT members again. knet has been seen (once in many hundred
+# heals, on a loaded machine) to keep a healed node alone past any timeout:
+# then every node's link status goes to stderr, the node's port on the
+# switch is bounced once, and the wait starts over. A node that does not
+# merge after that fails the wait.
+cluster_wait_merged () {
+	local n
+	cluster_wait_members "$@" && return 0
+	for n in $(node_list); do
+		node_corosync_running "$n" || continue
+		say "corosync-cfgtool -n on $n:" >&2
+		node_exec "$n" corosync-cfgtool -n >&2
+	done
+	say "# corosync on $1 did not merge after the heal: its link is bounced once"
+	node_corosync_mark "$1" "cluster_wait_merged: link bounced"
+	node_link_down "$1" && node_link_up "$1" &&
+		cluster_wait_members "$@"
+}
+
 # cluster_start_corosync [NODES...]: starts corosync on the nodes (default:
 # all), then waits until each of them sees every node that runs corosync
 # and is not cut off (the ones already running count too: they are what
