@@ -9,7 +9,8 @@
 # usage: tests/soak.sh [SEEDS]	(default 10)
 # environment: SOAK_ROUNDS (rounds per seed, default 24), SOAK_SEED (the
 #   first seed, default drawn; the others follow it), SOAK_DIR (where each
-#   seed's log goes, default a new directory under /tmp),
+#   seed's log goes, default a new directory under /tmp; a failed seed's
+#   node logs go to seed-S.logs/ there),
 #   FAULT_WRITER_PAUSE_MS (the writers' pause between writes, default 20
 #   here, 50 in make check: more conflicts on the shared keys), BUILD.
 # Exit status 0 only if every seed recovered from every round and ran to a
@@ -45,7 +46,7 @@ for i in $(seq 0 $((seeds - 1))); do
 	s=$((seed + i))
 	log=$dir/seed-$s.log
 	start=$(date +%s)
-	FAULT_SEED=$s FAULT_ROUNDS=$rounds timeout --kill-after=30 $((rounds * 240 + 600)) \
+	FAULT_SEED=$s FAULT_ROUNDS=$rounds TEST_KEEP_LOGS=$dir/seed-$s.logs timeout --kill-after=30 $((rounds * 240 + 600)) \
 		bash tests/t0630-faults-5.sh --verbose </dev/null >"$log" 2>&1
 	secs=$(($(date +%s) - start))
 	verdict=$(grep -m1 '^# judge: lost' "$log" | sed 's/^# judge: //')

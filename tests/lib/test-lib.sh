@@ -849,6 +849,14 @@ test_cleanup_run_ () {
 	[ -n "$jobpids" ] && kill -KILL $jobpids 2>/dev/null
 	[ -n "$TEST_PREFIX" ] && cleanup_prefix "$TEST_PREFIX"
 	if [ -n "$TRASH" ] && [ -d "$TRASH" ]; then
+		# TEST_KEEP_LOGS=DIR: a failed run's logs (not its trees and
+		# databases) go there, for runs that keep nothing else
+		if [ -n "$TEST_KEEP_LOGS" ] && { [ $rc != 0 ] || [ $test_failure != 0 ]; }; then
+			mkdir -p "$TEST_KEEP_LOGS" &&
+				(cd "$TRASH" && find . -xdev -name '*.log' -type f \
+					-exec cp --parents {} "$TEST_KEEP_LOGS" \;) &&
+				say "# kept the logs in $TEST_KEEP_LOGS" >&2
+		fi
 		# kept for a look after a failure (TEST_NO_KEEP=1: never)
 		if [ -n "$debug" ] || { [ -z "$TEST_NO_KEEP" ] &&
 			{ [ $rc != 0 ] || [ $test_failure != 0 ]; }; }; then
