@@ -98,10 +98,20 @@ cut_off () {
 	fault_wait_writes $(others "$@")
 }
 
+# heal NODE...: reconnects the nodes and waits until corosync merged them
+# with the others: until then corosync itself keeps them apart, and their
+# refusals are the fault's, not pmxcfsd's
 heal () {
-	local n
+	local n want=0
 	for n in "$@"; do
 		node_heal "$n" || return 1
+	done
+	for n in $NODES; do
+		node_corosync_running "$n" && [ ! -e "$TRASH/nodes/$n/partitioned" ] &&
+			want=$((want + 1))
+	done
+	for n in "$@"; do
+		cluster_wait_merged "$n" "$want" || return 1
 	done
 }
 
