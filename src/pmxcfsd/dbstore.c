@@ -72,11 +72,12 @@ static bool query_int(dbstore_t *db, const char *sql, int64_t *out, GError **err
 }
 
 /* A non-empty file must start with SQLite's header; anything else is not
- * ours, and we must not let SQLite decide whether to touch it. */
-static bool file_state(const char *path, bool *is_new, GError **err)
+ * ours, and we must not let SQLite decide whether to touch it. Sets *wal
+ * when the header says the database is in WAL mode, as ours always is. */
+static bool file_state(const char *path, bool *is_new, bool *wal, GError **err)
 {
 	static const char magic[16] = "SQLite format 3";
-	char head[16];
+	unsigned char head[20];
 	struct stat st;
 
 	if (stat(path, &st) < 0) {
@@ -108,6 +109,8 @@ static bool file_state(const char *path, bool *is_new, GError **err)
 			    path);
 		return false;
 	}
+	/* File format write and read versions: 2 and 2 mean WAL. */
+	*wal = head[18] == 2 && head[19] == 2;
 	return true;
 }
 
@@ -128,7 +131,7 @@ static bool create_schema(dbstore_t *db, GError **err)
 	return exec(db, sql, err);
 }
 
-/* Runs on a connection that cannot write (immutable, read-only), so that a
+/* Runs on a connection that writes nothing (see verify_file), so that a
  * refused file and its directory stay exactly as they were. Sets *empty for
  * an SQLite file without any table, which becomes a new store. */
 static bool verify_existing(dbstore_t *db, bool *empty, GError **err)
@@ -158,36 +161,66 @@ static bool verify_existing(dbstore_t *db, bool *empty, GError **err)
 	return dbstore_check(db, err);
 }
 
-static bool verify_file(const char *path, bool *empty, GError **err)
+static bool wal_has_frames(const char *path)
+{
+	g_autofree char *wal = g_strconcat(path, "-wal", NULL);
+	struct stat st;
+
+	return stat(wal, &st) == 0 && st.st_size > 0;
+}
+
+/* SQLite's answer when another connection holds the file, said as what to do. */
+static void explain_busy(const char *path, GError **err)
+{
+	if (err && *err && ((*err)->code & 0xff) == SQLITE_BUSY) {
+		g_clear_error(err);
+		g_set_error(err, DBSTORE_ERROR, SQLITE_BUSY,
+			    "%s: in use by another process (is pmxcfsd running already?); "
+			    "stop it first",
+			    path);
+	}
+}
+
+/*
+ * Decides whether the file is ours before anything may write to it.
+ *
+ * Without a WAL the main file is the whole database: it is read immutable
+ * (no locks, no journal replay, no side files). With a WAL, the main file
+ * alone may be half check-pointed (a daemon killed while copying WAL pages
+ * into it), a state that is sound only when read through the WAL. It is then
+ * read through it, on a connection that keeps its locks and WAL index in
+ * memory and neither check-points nor deletes the WAL when it closes.
+ */
+static bool verify_file(const char *path, bool wal_mode, bool *empty, GError **err)
 {
 	dbstore_t probe = {.path = (char *)path};
+	bool through_wal = wal_mode && wal_has_frames(path);
 	GString *uri = g_string_new("file:");
+	int flags = SQLITE_OPEN_URI | SQLITE_OPEN_NOMUTEX;
 
-	/* immutable: no locks, no journal or WAL replay, no side files. */
 	for (const char *p = path; *p; p++)
 		if (*p == '%' || *p == '?' || *p == '#')
 			g_string_append_printf(uri, "%%%02X", (unsigned char)*p);
 		else
 			g_string_append_c(uri, *p);
-	g_string_append(uri, "?immutable=1");
-	int rc = sqlite3_open_v2(uri->str, &probe.db, SQLITE_OPEN_READONLY | SQLITE_OPEN_URI, NULL);
-	g_string_free(uri, TRUE);
-	bool ok = rc == SQLITE_OK ? verify_existing(&probe, empty, err) : fail(&probe, err, "open");
-	sqlite3_close(probe.db);
-	if (ok && *empty) {
-		/* Our stores have their tables in the main file from the start;
-		 * tables that exist only in a WAL belong to another program. */
-		g_autofree char *wal = g_strconcat(path, "-wal", NULL);
-		struct stat st;
-		if (stat(wal, &st) == 0 && st.st_size > 0) {
-			g_set_error(err, DBSTORE_ERROR, EINVAL,
-				    "%s: not a pmxcfsd database (its content is in %s); refusing "
-				    "to use or overwrite it (move both away to start with an empty "
-				    "tree)",
-				    path, wal);
-			ok = false;
-		}
+	if (through_wal)
+		flags |= SQLITE_OPEN_READWRITE;
+	else {
+		flags |= SQLITE_OPEN_READONLY;
+		g_string_append(uri, "?immutable=1");
 	}
+	int rc = sqlite3_open_v2(uri->str, &probe.db, flags, NULL);
+	g_string_free(uri, TRUE);
+	bool ok = rc == SQLITE_OK || fail(&probe, err, "open");
+	if (ok && through_wal &&
+	    sqlite3_db_config(probe.db, SQLITE_DBCONFIG_NO_CKPT_ON_CLOSE, 1, NULL) != SQLITE_OK)
+		ok = fail(&probe, err, "open without check-pointing");
+	if (ok && through_wal)
+		ok = exec(&probe, "PRAGMA locking_mode = EXCLUSIVE", err);
+	if (ok)
+		ok = verify_existing(&probe, empty, err);
+	sqlite3_close(probe.db);
+	explain_busy(path, err);
 	return ok;
 }
 
@@ -313,15 +346,15 @@ bool dbstore_make_private_dir(const char *dir, GError **err)
 
 dbstore_t *dbstore_open(const char *path, GError **err)
 {
-	bool is_new = false, empty = false;
+	bool is_new = false, empty = false, wal_mode = false;
 	dbstore_t *db;
 	char pragmas[256];
 
 	sqlite_setup();
 
-	if (!file_state(path, &is_new, err))
+	if (!file_state(path, &is_new, &wal_mode, err))
 		return NULL;
-	if (!is_new && !verify_file(path, &empty, err))
+	if (!is_new && !verify_file(path, wal_mode, &empty, err))
 		return NULL;
 	if (!make_files_private(path, err) || (is_new && !create_private(path, err)))
 		return NULL;
@@ -359,13 +392,7 @@ dbstore_t *dbstore_open(const char *path, GError **err)
 	return db;
 
 out_free:
-	if (err && *err && ((*err)->code & 0xff) == SQLITE_BUSY) {
-		g_clear_error(err);
-		g_set_error(err, DBSTORE_ERROR, SQLITE_BUSY,
-			    "%s: in use by another process (is pmxcfsd running already?); "
-			    "stop it first",
-			    path);
-	}
+	explain_busy(path, err);
 	dbstore_free(db);
 	return NULL;
 }

@@ -851,6 +851,72 @@ static void test_crash(fx_t *fx, gconstpointer data)
 	dbstore_free(db);
 }
 
+/* A daemon killed while it check-points its WAL into the main file leaves
+ * a main file whose first pages are new and whose others are old, beside
+ * the whole WAL. That state is sound read through the WAL, and the store
+ * must open it with the WAL's content, not refuse it as damaged. */
+static void test_crash_mid_checkpoint(fx_t *fx, gconstpointer data)
+{
+	guint newpages = GPOINTER_TO_UINT(data);
+	g_autofree char *wal = g_strconcat(fx->db, "-wal", NULL);
+	g_autofree char *old = NULL, *ckpt = NULL, *walcopy = NULL;
+	gsize oldlen = 0, ckptlen = 0, wallen = 0;
+	GError *err = NULL;
+	sqlite3 *s = NULL;
+	uint64_t version;
+	guint count;
+
+	make_big_store(fx->db, 600);
+	g_assert_true(g_file_get_contents(fx->db, &old, &oldlen, NULL));
+
+	/* As the daemon runs: locks and WAL index in memory, no automatic
+	 * check-point, so that the changes stay in the WAL until we ask. */
+	g_assert_cmpint(sqlite3_open(fx->db, &s), ==, SQLITE_OK);
+	g_assert_cmpint(
+	    sqlite3_exec(s,
+			 "PRAGMA locking_mode = EXCLUSIVE; PRAGMA wal_autocheckpoint = 0;"
+			 "BEGIN;"
+			 "UPDATE tree SET data = randomblob(300) WHERE inode % 2 = 0;"
+			 "DELETE FROM tree WHERE inode % 7 = 0 AND inode > 1;"
+			 "INSERT INTO tree SELECT inode + 1000, 1, inode + 1000, 0, 0, 8,"
+			 " 'more-' || inode, randomblob(300) FROM tree WHERE inode > 1;"
+			 "UPDATE meta SET value = 4242 WHERE key = 'version';"
+			 "COMMIT;",
+			 NULL, NULL, NULL),
+	    ==, SQLITE_OK);
+	g_assert_true(g_file_get_contents(wal, &walcopy, &wallen, NULL));
+	g_assert_cmpint(sqlite3_exec(s, "PRAGMA wal_checkpoint(FULL)", NULL, NULL, NULL), ==,
+			SQLITE_OK);
+	g_assert_true(g_file_get_contents(fx->db, &ckpt, &ckptlen, NULL));
+	sqlite3_close(s);
+	g_assert_cmpuint(wallen, >, 0);
+	g_assert_cmpuint(ckptlen, >, (gsize)newpages * 4096);
+	g_assert_cmpuint(oldlen, >, (gsize)newpages * 4096);
+
+	/* The killed check-point copied the first pages only. */
+	GByteArray *mix = g_byte_array_new();
+	g_byte_array_append(mix, (guint8 *)ckpt, newpages * 4096);
+	g_byte_array_append(mix, (guint8 *)old + newpages * 4096, oldlen - newpages * 4096);
+	write_file(fx->db, mix->data, mix->len);
+	g_byte_array_unref(mix);
+	write_file(wal, walcopy, wallen);
+
+	dbstore_t *db = dbstore_open(fx->db, &err);
+	g_assert_no_error(err);
+	g_assert_nonnull(db);
+	if (!db)
+		return;
+	g_autofree char *got = load_all(db, &version, &count);
+	g_assert_cmpuint(version, ==, 4242);
+	/* 600 rows, 85 deleted, 514 added (all but the root, once more). */
+	g_assert_cmpuint(count, ==, 600 - 85 + 514);
+	g_assert_nonnull(strstr(got, "more-600"));
+	g_assert_null(strstr(got, "file-7.conf"));
+	g_assert_true(dbstore_check(db, &err));
+	g_assert_no_error(err);
+	dbstore_free(db);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
@@ -884,5 +950,9 @@ int main(int argc, char **argv)
 		   test_crash, fx_teardown);
 	g_test_add("/dbstore/crash/uncommitted-lost", fx_t, GINT_TO_POINTER(0), fx_setup,
 		   test_crash, fx_teardown);
+	g_test_add("/dbstore/crash/mid-checkpoint-first-page", fx_t, GUINT_TO_POINTER(1), fx_setup,
+		   test_crash_mid_checkpoint, fx_teardown);
+	g_test_add("/dbstore/crash/mid-checkpoint-half", fx_t, GUINT_TO_POINTER(20), fx_setup,
+		   test_crash_mid_checkpoint, fx_teardown);
 	return g_test_run();
 }
