@@ -13,9 +13,12 @@ hold that directory on every node against their ledgers:
   a refused write applied: a write answered EACCES whose content, or a
   create refused at open whose file, shows up after the heal.
 
+  an acknowledged write lost: a file created and written with success,
+  found empty after the heal, when a node comes back while another one
+  is still catching up.
+
 Each schedule failed the judge in most runs of the engine it was found
-on. An acknowledged create found empty after the heal, the third failure
-seen under t0630'"'"'s faults, has no schedule here: none replayed it.
+on.
 On failure each test'"'"'s ledgers, fault log and final states are kept in
 the temporary directory, under the test'"'"'s name.'
 
@@ -101,6 +104,26 @@ test_expect_success 'no fault, writers racing on two shared keys: no write fails
 # cut never added one).
 test_expect_success 'two nodes cut off with writes in flight: nothing refused shows up after the heal' '
 	replay phantom 8 0 "cut2 n1 n2 n3 0.5"
+'
+
+# Acknowledged writes lost: two daemons killed, the cluster writing on
+# without them, then one restarted and the other joining while the first
+# one still catches up. The members that had kept writing queued the
+# writes ordered during that first catch-up, and applied them only after
+# the second join'"'"'s sync, which the returning node never took part in;
+# its tree, which lacked them, then won the next checksum comparison and
+# every member took it: files created and written with success were
+# empty, or another file held their content. Fixed by dropping what was
+# queued when the membership changes again, the writers getting EIO
+# (outcome unknown), and by the quorate stamp deciding which tree wins.
+# Node C rewrites 12 MiB of ballast while the two are down, so that the
+# first one'"'"'s catch-up lasts long enough for the second one to join in it.
+test_expect_success 'a node joining while another catches up: every acknowledged write keeps its content' '
+	mkdir -p "$(node_path n3 "$PVE/ballast")" &&
+	for i in $(seq 1 12); do
+		head -c 1048576 /dev/urandom >"$(node_path n3 "$PVE/ballast/b$i")" || return 1
+	done &&
+	FAULT_BALLAST=$PVE/ballast replay rejoin 8 0 "kill9-rejoin n1 n2 n3 2"
 '
 
 test_done

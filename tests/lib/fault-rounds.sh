@@ -11,11 +11,16 @@
 #	fault_round 1 ${schedule[0]}	# the fault, then the recovery
 #
 # Kinds: cut1, cut2, blip2, kill9-pmxcfsd, kill9-both, restart-pmxcfsd,
-# cut2-kill9, kill9-two (see describe_fault); and calm, which injects no
-# fault: the writers run DELAY seconds with the cluster whole, so that an
-# error in it (and past the grace of the previous fault) is unexplained.
+# cut2-kill9, kill9-two, kill9-rejoin (see describe_fault); and calm, which
+# injects no fault: the writers run DELAY seconds with the cluster whole,
+# so that an error in it (and past the grace of the previous fault) is
+# unexplained. t0630 draws from a list of its own.
+#
+# FAULT_BALLAST (a directory under the mount, optional): during the hold
+# of kill9-rejoin, node C writes every file in it anew, so that a node
+# coming back has that much to catch up on and its sync lasts.
 
-FAULT_ROUND_KINDS="cut1 cut2 blip2 kill9-pmxcfsd kill9-both restart-pmxcfsd cut2-kill9 kill9-two calm"
+FAULT_ROUND_KINDS="cut1 cut2 blip2 kill9-pmxcfsd kill9-both restart-pmxcfsd cut2-kill9 kill9-two kill9-rejoin calm"
 
 # fault_schedule_read 'LINE; LINE...': the rounds of the text (separated
 # by ";" or newlines) into the array schedule; a line that is not a round
@@ -65,6 +70,7 @@ describe_fault () {
 	restart-pmxcfsd) say "pmxcfsd on $2 stopped with SIGTERM, restarted after ${5}s" ;;
 	cut2-kill9) say "$2 and $3 cut off; pmxcfsd on $2 and on $4 (of the majority) killed with SIGKILL, restarted after ${5}s; healed" ;;
 	kill9-two) say "pmxcfsd on $2 and $3 killed with SIGKILL together, restarted after ${5}s" ;;
+	kill9-rejoin) say "pmxcfsd on $2 and $3 killed with SIGKILL together; after ${5}s $3 restarted, and $2 as soon as $3 joined the group, while it catches up" ;;
 	calm) say "no fault for ${5}s" ;;
 	esac
 }
@@ -115,6 +121,26 @@ heal () {
 	done
 }
 
+# rewrite_ballast NODE: NODE writes every file of $FAULT_BALLAST anew
+rewrite_ballast () {
+	[ -n "${FAULT_BALLAST:-}" ] || return 0
+	local f dir
+	dir=$(node_path "$1" "$FAULT_BALLAST")
+	for f in "$dir"/*; do
+		head -c "$(stat -c %s "$f")" /dev/urandom >"$f" || return 1
+	done
+}
+
+# start_until_joined NODE: starts pmxcfsd on NODE and returns once it has
+# joined its group, before it caught up
+start_until_joined () {
+	local log=$TRASH/nodes/$1/pmxcfsd.log from
+	from=$(($(wc -l <"$log") + 1))
+	node_start_pmxcfsd "$1" &&
+	wait_for "pmxcfsd on $1 to join its group" 10 \
+		"tail -n +$from '$log' | grep -q 'group membership changed'"
+}
+
 # fault_round R KIND A B C DELAY: one round of the schedule, then the
 # recovery; a round that failed leaves the next ones out
 fault_round () {
@@ -161,6 +187,11 @@ fault_round () {
 	kill9-two)
 		fault_kill9_pmxcfsd "$a" "$b" && sleep "$d" &&
 		node_start_pmxcfsd "$a" && node_start_pmxcfsd "$b"
+		;;
+	kill9-rejoin)
+		fault_kill9_pmxcfsd "$a" "$b" &&
+		rewrite_ballast "$c" && sleep "$d" &&
+		start_until_joined "$b" && node_start_pmxcfsd "$a"
 		;;
 	calm)
 		sleep "$d"
