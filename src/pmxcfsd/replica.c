@@ -100,6 +100,9 @@ typedef struct {
 	bool ack_wanted; /* sent asking for acknowledgments (not ACK_NONE) */
 	guint8 ack;	 /* ACK_*: who acknowledges it at once */
 	GVariant *op;	 /* (ttv) while it waits in the outgoing batch */
+	/* Its caller waits on this one alone: with 8 writers, waking every
+	 * waiting thread at each delivery cost more than the writes. */
+	GCond cond;
 	/* What applying it gave, tree->result_size bytes. */
 	unsigned char out[];
 } pending_t;
@@ -126,7 +129,8 @@ struct replica {
 	/* Everything FUSE threads see goes under lock; the main loop is the
 	 * only writer of the rest. */
 	GMutex lock;
-	GCond cond;
+	GCond cond;	    /* for barriers and replica_free; see wake() */
+	guint cond_waiters; /* the threads waiting on cond */
 	/* Held while handing a message to the group, so that send_seq counts
 	 * in the order the group gets them. */
 	GMutex send_lock;
@@ -422,6 +426,22 @@ static bool confirmed(replica_t *r, uint64_t seq, uint32_t q)
 	return acked + r->qops->qdevice_votes(r->qctx) >= q;
 }
 
+/* Under r->lock: p's caller, and whoever waits for a file's writes, learn
+ * that p moved on. */
+static void wake(replica_t *r, pending_t *p)
+{
+	if (!p->detached)
+		g_cond_signal(&p->cond);
+	if (r->cond_waiters)
+		g_cond_broadcast(&r->cond);
+}
+
+static void pending_free(pending_t *p)
+{
+	g_cond_clear(&p->cond);
+	g_free(p);
+}
+
 static void finish(replica_t *r, pending_t *p, int result)
 {
 	/* Never sent: it leaves the batch it waited in, and nobody has it. */
@@ -434,7 +454,7 @@ static void finish(replica_t *r, pending_t *p, int result)
 				    GINT_TO_POINTER(-result));
 	p->done = true;
 	p->result = result;
-	g_cond_broadcast(&r->cond);
+	wake(r, p);
 }
 
 /* Under r->lock: frees the detached records that have their outcome. */
@@ -448,7 +468,7 @@ static void sweep_detached(replica_t *r)
 		pending_t *p = v;
 		if (p->detached && p->done) {
 			g_hash_table_iter_remove(&it);
-			g_free(p);
+			pending_free(p);
 		}
 	}
 }
@@ -620,7 +640,7 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 		memcpy(p->out, r->scratch, r->tree_ops->result_size);
 		p->inode = key;
 		p->seq = r->applied;
-		g_cond_broadcast(&r->cond);
+		wake(r, p);
 		member_t *me = find_member(r, r->nodeid, r->pid);
 		if (me)
 			me->acked = r->applied;
@@ -1732,10 +1752,12 @@ void replica_free(replica_t *r)
 	/* Waiters hold their records: wait until every one picked its answer.
 	 * Detached ones all have theirs after the shutdown. */
 	sweep_detached(r);
+	r->cond_waiters++;
 	while (g_hash_table_size(r->pending)) {
 		g_cond_wait(&r->cond, &r->lock);
 		sweep_detached(r);
 	}
+	r->cond_waiters--;
 	g_mutex_unlock(&r->lock);
 
 	queue_clear(r);
@@ -1783,7 +1805,7 @@ static void ask_acks(replica_t *r, guint8 mode)
 /* Under r->lock: waits for news until end. Once ACK_FALLBACK_MS after
  * start it asks every member for acknowledgments (some of those asked
  * first may be slow). False when end has passed. */
-static bool wait_confirmation(replica_t *r, gint64 start, gint64 end, bool *asked_all)
+static bool wait_confirmation(replica_t *r, GCond *cond, gint64 start, gint64 end, bool *asked_all)
 {
 	gint64 ask_at = start + (gint64)r->ack_fallback_ms * (G_USEC_PER_SEC / 1000);
 
@@ -1792,7 +1814,7 @@ static bool wait_confirmation(replica_t *r, gint64 start, gint64 end, bool *aske
 		ask_acks(r, ACK_ALL);
 		return true;
 	}
-	if (g_cond_wait_until(&r->cond, &r->lock, *asked_all ? end : MIN(end, ask_at)))
+	if (g_cond_wait_until(cond, &r->lock, *asked_all ? end : MIN(end, ask_at)))
 		return true;
 	return g_get_monotonic_time() < end;
 }
@@ -1800,6 +1822,7 @@ static bool wait_confirmation(replica_t *r, gint64 start, gint64 end, bool *aske
 static int submit(replica_t *r, const void *op, void *result, unsigned flags)
 {
 	pending_t *p = g_malloc0(sizeof(*p) + r->tree_ops->result_size);
+	g_cond_init(&p->cond);
 	bool ordered = flags & REPLICA_ORDERED;
 	int res;
 	guint8 ack = flags & REPLICA_ACK_LATER ? ACK_NONE : ACK_QUORUM;
@@ -1807,7 +1830,7 @@ static int submit(replica_t *r, const void *op, void *result, unsigned flags)
 	g_mutex_lock(&r->lock);
 	if (!may_write_locked(r)) {
 		g_mutex_unlock(&r->lock);
-		g_free(p);
+		pending_free(p);
 		return -EACCES;
 	}
 	sweep_detached(r);
@@ -1828,7 +1851,7 @@ static int submit(replica_t *r, const void *op, void *result, unsigned flags)
 	bool asked_all = ordered; /* an ordered op waits for no acknowledgment */
 	g_mutex_lock(&r->lock);
 	while (!p->done && !(ordered && p->applied))
-		if (!wait_confirmation(r, start, end, &asked_all) && !p->done &&
+		if (!wait_confirmation(r, &p->cond, start, end, &asked_all) && !p->done &&
 		    !(ordered && p->applied)) {
 			log_err("a %s was not confirmed by a quorum of members within %d s; "
 				"failing it with %s",
@@ -1842,11 +1865,13 @@ static int submit(replica_t *r, const void *op, void *result, unsigned flags)
 		memcpy(result, p->out, r->tree_ops->result_size);
 	if (p->done) {
 		g_hash_table_remove(r->pending, &p->reqid);
-		g_free(p);
+		pending_free(p);
 	} else {
 		p->detached = true;
 	}
-	g_cond_broadcast(&r->cond);
+	/* replica_free waits for the table to empty. */
+	if (r->cond_waiters)
+		g_cond_broadcast(&r->cond);
 	g_mutex_unlock(&r->lock);
 	return res;
 }
@@ -1908,14 +1933,16 @@ int replica_barrier(replica_t *r, uint64_t inode)
 	 * acknowledgment its close needs yet. */
 	if (unconfirmed_on(r, inode, false, &last) && !ack_coming(r, last))
 		ask_acks(r, ACK_QUORUM);
+	r->cond_waiters++;
 	while (unconfirmed_on(r, inode, false, NULL))
-		if (!wait_confirmation(r, start, end, &asked_all) &&
+		if (!wait_confirmation(r, &r->cond, start, end, &asked_all) &&
 		    unconfirmed_on(r, inode, true, NULL))
 			log_err("inode %" G_GUINT64_FORMAT
 				": writes were not confirmed by a quorum "
 				"of members within %d s; the close fails with EIO (outcome "
 				"unknown)",
 				(guint64)inode, REPLICA_WRITE_TIMEOUT_S);
+	r->cond_waiters--;
 	sweep_detached(r);
 	gpointer key = (gpointer)(uintptr_t)inode;
 	int err = GPOINTER_TO_INT(g_hash_table_lookup(r->unconfirmed, key));
