@@ -220,6 +220,17 @@ static bool verify_file(const char *path, bool wal_mode, bool *empty, GError **e
 	if (ok)
 		ok = verify_existing(&probe, empty, err);
 	sqlite3_close(probe.db);
+	if (ok && *empty && wal_has_frames(path)) {
+		/* Our stores have their tables in the main file from the start
+		 * and are in WAL mode: tables in the WAL of a file whose header
+		 * says otherwise belong to another program. */
+		g_set_error(err, DBSTORE_ERROR, EINVAL,
+			    "%s: not a pmxcfsd database (its content is in its -wal file); "
+			    "refusing to use or overwrite it (move both away to start with an "
+			    "empty tree)",
+			    path);
+		ok = false;
+	}
 	explain_busy(path, err);
 	return ok;
 }

@@ -460,6 +460,24 @@ static void test_open_foreign_wal_refused(fx_t *fx, gconstpointer data)
 	snap_clear(&ws);
 }
 
+/* An SQLite file without a table, in rollback mode, beside a WAL with
+ * frames: whatever is in that WAL is not ours. */
+static void test_open_empty_beside_wal_refused(fx_t *fx, gconstpointer data)
+{
+	g_autofree char *wal = g_strconcat(fx->db, "-wal", NULL);
+	guint8 head[100];
+
+	g_assert_cmpint(sqlite_exec(fx->db, "PRAGMA page_size = 4096; VACUUM;"), ==, SQLITE_OK);
+	int fd = open(fx->db, O_RDONLY);
+	g_assert_cmpint(fd, >=, 0);
+	g_assert_cmpint(read(fd, head, sizeof(head)), ==, (ssize_t)sizeof(head));
+	close(fd);
+	g_assert_cmpint(head[18], ==, 1); /* rollback mode */
+	write_file(wal, "not ours, but frames all the same", 33);
+	assert_refused_unchanged(fx->db);
+	g_assert_true(g_file_test(wal, G_FILE_TEST_EXISTS));
+}
+
 /* Our own store with a schema version this code does not know. */
 static void test_open_schema_refused(fx_t *fx, gconstpointer data)
 {
@@ -934,6 +952,7 @@ int main(int argc, char **argv)
 	ADD("/dbstore/open/foreign-sqlite-refused", test_open_foreign_refused);
 	ADD("/dbstore/open/foreign-appid-refused", test_open_foreign_appid_refused);
 	ADD("/dbstore/open/foreign-wal-refused", test_open_foreign_wal_refused);
+	ADD("/dbstore/open/empty-beside-wal-refused", test_open_empty_beside_wal_refused);
 	ADD("/dbstore/open/unknown-schema-refused", test_open_schema_refused);
 	ADD("/dbstore/open/damaged-refused", test_open_damaged_refused);
 	ADD("/dbstore/open/truncated-refused", test_open_truncated_refused);
