@@ -134,7 +134,8 @@ rewrite_ballast () {
 # start_until_joined NODE: starts pmxcfsd on NODE and returns once it has
 # joined its group, before it caught up
 start_until_joined () {
-	local log=$TRASH/nodes/$1/pmxcfsd.log from
+	local log from
+	log=$(node_log "$1") &&
 	from=$(($(wc -l <"$log") + 1))
 	node_start_pmxcfsd "$1" &&
 	wait_for "pmxcfsd on $1 to join its group" 10 \
