@@ -55,6 +55,17 @@ typedef struct {
  * attributes for create and mkdir. */
 int fsop_apply(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr);
 
+/* Whether op changes a file's content or times (write, set_data,
+ * truncate, set_mtime). */
+bool fsop_changes_content(const fsop_t *op);
+/* Applies such a change to a file that left the tree while this node
+ * holds it open (a memdb orphan): it changes here alone. -ENOENT when op
+ * changes no content or its file is no orphan. */
+int fsop_apply_orphan(memdb_t *mdb, const fsop_t *op);
+/* fsop_apply on the node that sent op: a change of content whose file
+ * another node removed meanwhile reaches the copy held open here. */
+int fsop_apply_own(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr);
+
 const char *fsop_name(fsop_kind_t kind);
 
 /* The wire form, of type FSOP_VARIANT_TYPE. */

@@ -161,6 +161,10 @@ int memdb_truncate(memdb_t *mdb, uint64_t inode, uint64_t size, uint32_t writer,
  * one change. Returns len or a negative errno. */
 int memdb_set_data(memdb_t *mdb, uint64_t inode, const void *data, size_t len, uint32_t writer,
 		   uint32_t mtime);
+/* What a write (keep: onto the old content; otherwise replacing it) of
+ * len bytes at offset to inode would answer now, without making it: 0 or
+ * -ENOENT, -EISDIR, -EFBIG, -ENOSPC. */
+int memdb_check_write(memdb_t *mdb, uint64_t inode, uint64_t offset, size_t len, bool keep);
 int memdb_unlink(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime);
 int memdb_rmdir(memdb_t *mdb, uint64_t parent, const char *name, uint32_t writer, uint32_t mtime);
 /* noreplace: fail with EEXIST instead of replacing an existing target. */

@@ -94,7 +94,17 @@ enum {
 	/* Asks no member to acknowledge op: a later change of the same entry,
 	 * or its barrier, asks for the acknowledgment that covers it too. */
 	REPLICA_ACK_LATER = 1 << 1,
+	/* Once handed to the group, answering 0: a write inside an open file,
+	 * which need not wait even for its order. Its result, when an error,
+	 * and its confirmation go to the next replica_barrier() of the entry
+	 * it changes; replica_settle() waits until it is applied here, so that
+	 * this node reads its own writes. Taken as REPLICA_ORDERED while more
+	 * than REPLICA_ASYNC_MAX_OPS or REPLICA_ASYNC_MAX_BYTES of this node's
+	 * are not applied yet: a writer cannot run ahead of the group. */
+	REPLICA_ASYNC = 1 << 2,
 };
+#define REPLICA_ASYNC_MAX_OPS 64
+#define REPLICA_ASYNC_MAX_BYTES (512 * 1024)
 
 /* From any thread but the main loop's: sends op (the tree's own type, see
  * replica_tree_ops_t.encode) to every member and waits for its
@@ -108,6 +118,10 @@ int replica_submit(replica_t *r, const void *op, unsigned flags, void *result);
  * every ordered change of inode is confirmed. 0, or -EIO when one of them
  * could not be (its outcome is unknown); each failure is reported once. */
 int replica_barrier(replica_t *r, uint64_t inode);
+/* Waits until this node applied every REPLICA_ASYNC change of inode it
+ * handed out (or gave up on it), at most REPLICA_WRITE_TIMEOUT_S: before
+ * this node reads or stats inode. Whether there was one to wait for. */
+bool replica_settle(replica_t *r, uint64_t inode);
 
 /* Whether replica_submit would try a change now rather than fail it at
  * once with EACCES (during a state exchange a change waits). Thread

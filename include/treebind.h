@@ -44,5 +44,10 @@ int treebind_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
 /* The same, answered once applied here: for the changes inside an open
  * file, which its next replica_barrier() confirms. */
 int treebind_submit_ordered(replica_t *r, const fsop_t *op, memdb_attr_t *attr);
+/* The same, answered once handed to the group (or queued behind this
+ * node's batch in flight): a write inside an open file. What applying it
+ * gives reaches the file's next replica_barrier(); replica_settle() waits
+ * until this node applied it. */
+int treebind_submit_async(replica_t *r, const fsop_t *op);
 
 #endif

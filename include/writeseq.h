@@ -17,13 +17,24 @@
 
 typedef struct writeseq writeseq_t;
 
+/* How long a change sent to the cluster is waited for. */
+typedef enum {
+	WRITESEQ_CONFIRMED, /* until a quorum confirmed it */
+	WRITESEQ_ORDERED,   /* until applied here: its result is final */
+	WRITESEQ_SENT,	    /* until handed out: 0, its result goes to the barrier */
+} writeseq_wait_t;
+
 /* Where changes go in a cluster (NULL in local mode: applied at once). */
 typedef struct {
-	/* Sends op to every member: answered once ordered (in_file) or once
-	 * confirmed by a quorum; the result as treebind_submit. */
-	int (*submit)(void *ctx, const fsop_t *op, memdb_attr_t *attr, bool in_file);
-	/* Waits until the ordered changes of inode are confirmed: 0 or -EIO. */
+	/* Sends op to every member and waits as wait says; the result as
+	 * treebind_submit. */
+	int (*submit)(void *ctx, const fsop_t *op, memdb_attr_t *attr, writeseq_wait_t wait);
+	/* Waits until the changes of inode sent so far are confirmed: 0, or
+	 * the first error one of them met since the last barrier. */
 	int (*barrier)(void *ctx, uint64_t inode);
+	/* Waits until the changes of inode sent so far are applied here;
+	 * whether there were any not applied yet. */
+	bool (*settle)(void *ctx, uint64_t inode);
 } writeseq_sink_t;
 
 typedef struct {
@@ -60,9 +71,17 @@ bool writeseq_truncation_pending(writeseq_t *ws, uint64_t ino);
 int writeseq_send_truncation(writeseq_t *ws, uint64_t ino);
 
 /* A write: with a truncation pending, at offset 0 it becomes the file's
- * new content in one change; elsewhere the truncation goes first. The byte
+ * new content in one change; elsewhere the truncation goes first. In a
+ * cluster it returns once sent, before it is ordered: an error it meets
+ * there (ENOSPC, lost quorum) fails the file's next flush. EFBIG, which
+ * does not depend on what other nodes do, is answered at once. The byte
  * count or a negative errno. */
 int writeseq_write(writeseq_t *ws, uint64_t ino, const void *buf, size_t size, off_t off);
+
+/* Before this node reads or stats ino: its writes still on their way
+ * are applied here first. Whether it waited for any (the file's
+ * attributes may have changed). */
+bool writeseq_settle(writeseq_t *ws, uint64_t ino);
 
 /* close(2) and fsync(2): a pending truncation sent, and every ordered
  * change of ino confirmed. 0 or the first error. */

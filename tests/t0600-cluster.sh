@@ -77,7 +77,7 @@ os.rename(tag + ".closed.tmp", tag + ".closed")
 ' "$2" "$TRASH/$3" &
 }
 
-test_expect_success 'a write returns once ordered; its close waits until a quorum confirmed it' '
+test_expect_success 'a write returns before a quorum has it; its close waits until a quorum confirmed it' '
 	p1=$(node_pmxcfsd_pid n1) && p2=$(node_pmxcfsd_pid n2) &&
 	test_when_finished "kill -CONT $p1 $p2" &&
 	kill -STOP $p1 $p2 &&
@@ -90,6 +90,24 @@ test_expect_success 'a write returns once ordered; its close waits until a quoru
 	a=$(node_exec n1 cat /etc/pve/confirmed-at-close) &&
 	b=$(node_exec n2 cat /etc/pve/confirmed-at-close) &&
 	{ test "$a" = x || test "$b" = x; }
+'
+
+test_expect_success 'every process on the writing node reads a write back at once, before its close' '
+	node_exec n1 python3 -c "
+import os, sys
+p = \"/etc/pve/read-own-writes\"
+for i in range(300):
+    data = (\"v%d \" % i).encode() * (1 + i % 7)
+    fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o640)
+    os.write(fd, data)
+    size = os.stat(p).st_size
+    with open(p, \"rb\") as f:
+        got = f.read()
+    os.close(fd)
+    if size != len(data) or got != data:
+        sys.exit(\"write %d: stat says %d bytes, a read gives %r; written: %r\" % (i, size, got[:40], data[:40]))
+" &&
+	cluster_wait_file n3 /etc/pve/read-own-writes "$(printf "v299 %.0s" 1 2 3 4 5 6)"
 '
 
 test_expect_success 'a close whose write lost quorum before a quorum confirmed it fails with EIO' '

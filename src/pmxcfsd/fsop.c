@@ -48,6 +48,42 @@ int fsop_apply(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr)
 	return -EINVAL;
 }
 
+bool fsop_changes_content(const fsop_t *op)
+{
+	return op->inode && (op->kind == FSOP_WRITE || op->kind == FSOP_SET_DATA ||
+			     op->kind == FSOP_TRUNCATE || op->kind == FSOP_SET_MTIME);
+}
+
+int fsop_apply_orphan(memdb_t *mdb, const fsop_t *op)
+{
+	memdb_attr_t a;
+
+	if (!fsop_changes_content(op) || memdb_getattr(mdb, op->inode, &a) < 0 || !a.orphan)
+		return -ENOENT;
+	switch (op->kind) {
+	case FSOP_WRITE:
+		return memdb_orphan_write(mdb, op->inode, op->offset, op->data, op->len, false);
+	case FSOP_SET_DATA:
+		return memdb_orphan_write(mdb, op->inode, 0, op->data, op->len, true);
+	case FSOP_TRUNCATE:
+		return MIN(0, memdb_orphan_write(mdb, op->inode, op->size, NULL, 0, true));
+	default:
+		return 0; /* its times: nobody can see them after the close */
+	}
+}
+
+int fsop_apply_own(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr)
+{
+	int res = fsop_apply(mdb, op, attr);
+
+	/* Another node removed or renamed over the file while the change was
+	 * on its way: ordered after that, it reaches the copy this node still
+	 * holds open, as a write to an unlinked open file does. */
+	if (res == -ENOENT && fsop_changes_content(op))
+		res = fsop_apply_orphan(mdb, op);
+	return res;
+}
+
 GVariant *fsop_to_variant(const fsop_t *op)
 {
 	GVariant *data = g_variant_new_fixed_array(G_VARIANT_TYPE_BYTE, op->data ? op->data : "",

@@ -192,9 +192,17 @@ static uint32_t now(void)
 }
 
 /* In a cluster, changes go through every member (see writeseq). */
-static int replica_sink_submit(void *ctx, const fsop_t *op, memdb_attr_t *attr, bool in_file)
+static int replica_sink_submit(void *ctx, const fsop_t *op, memdb_attr_t *attr,
+			       writeseq_wait_t wait)
 {
-	return in_file ? treebind_submit_ordered(ctx, op, attr) : treebind_submit(ctx, op, attr);
+	switch (wait) {
+	case WRITESEQ_SENT:
+		return treebind_submit_async(ctx, op);
+	case WRITESEQ_ORDERED:
+		return treebind_submit_ordered(ctx, op, attr);
+	default:
+		return treebind_submit(ctx, op, attr);
+	}
 }
 
 static int replica_sink_barrier(void *ctx, uint64_t inode)
@@ -202,10 +210,24 @@ static int replica_sink_barrier(void *ctx, uint64_t inode)
 	return replica_barrier(ctx, inode);
 }
 
+static bool replica_sink_settle(void *ctx, uint64_t inode)
+{
+	return replica_settle(ctx, inode);
+}
+
 static const writeseq_sink_t replica_sink = {
     .submit = replica_sink_submit,
     .barrier = replica_sink_barrier,
+    .settle = replica_sink_settle,
 };
+
+/* The attributes of ino as this node's own writes, which write() answers
+ * before they are applied, leave them. */
+static int getattr_settled(fusefs_t *fs, uint64_t ino, memdb_attr_t *a)
+{
+	writeseq_settle(fs->ws, ino);
+	return memdb_getattr(fs->mdb, ino, a);
+}
 
 static int submit(fusefs_t *fs, fsop_t op, memdb_attr_t *attr)
 {
@@ -399,6 +421,8 @@ static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
 	int res = allowed(req, parent, X_OK);
 	if (res == 0)
 		res = memdb_lookup(FS(req)->mdb, parent, name, &a);
+	if (res == 0 && a.type == MEMDB_REG && writeseq_settle(FS(req)->ws, a.inode))
+		res = memdb_getattr(FS(req)->mdb, a.inode, &a);
 	if (res < 0)
 		fuse_reply_err(req, -res);
 	else
@@ -434,7 +458,7 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 		fuse_reply_attr(req, &st, 0);
 		return;
 	}
-	int res = memdb_getattr(FS(req)->mdb, ino, &a);
+	int res = getattr_settled(FS(req), ino, &a);
 	if (res < 0) {
 		fuse_reply_err(req, -res);
 		return;
@@ -531,7 +555,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 		if (res < 0)
 			goto out;
 	}
-	res = memdb_getattr(fs->mdb, ino, &a);
+	res = getattr_settled(fs, ino, &a);
 out:
 	if (res < 0)
 		fuse_reply_err(req, -res);
@@ -856,7 +880,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 	}
 	/* The kernel asks for whole read-ahead windows; the files are small. */
 	memdb_attr_t a;
-	int res = memdb_getattr(FS(req)->mdb, ino, &a);
+	int res = getattr_settled(FS(req), ino, &a);
 	if (res < 0) {
 		fuse_reply_err(req, -res);
 		return;

@@ -934,12 +934,12 @@ static int check_size(memdb_t *mdb, const entry_t *e, uint64_t newsize)
 	return 0;
 }
 
-/* keep: the data lands on the old content; otherwise it replaces it. */
-static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
-			bool keep, uint32_t writer, uint32_t mtime)
+/* What write_locked would answer before it changes anything: 0, or the
+ * errno of the limit the write would break. */
+static int check_write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, size_t len, bool keep,
+			      entry_t **e)
 {
-	entry_t *e;
-	int res = check_file(mdb, inode, &e);
+	int res = check_file(mdb, inode, e);
 
 	if (res < 0)
 		return res;
@@ -948,10 +948,31 @@ static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const voi
 	if (offset > mdb->limits.max_file_size || len > mdb->limits.max_file_size - offset)
 		return -EFBIG;
 	uint64_t end = offset + len;
+	return check_size(mdb, *e, MAX(end, keep ? (uint64_t)(*e)->size : 0));
+}
+
+int memdb_check_write(memdb_t *mdb, uint64_t inode, uint64_t offset, size_t len, bool keep)
+{
+	entry_t *e;
+
+	g_mutex_lock(&mdb->lock);
+	int res = check_write_locked(mdb, inode, offset, len, keep, &e);
+	g_mutex_unlock(&mdb->lock);
+	return res;
+}
+
+/* keep: the data lands on the old content; otherwise it replaces it. */
+static int write_locked(memdb_t *mdb, uint64_t inode, uint64_t offset, const void *data, size_t len,
+			bool keep, uint32_t writer, uint32_t mtime)
+{
+	entry_t *e;
+	int res = check_write_locked(mdb, inode, offset, len, keep, &e);
+
+	if (res < 0 || (len == 0 && keep))
+		return res;
+	uint64_t end = offset + len;
 	uint32_t oldsize = keep ? e->size : 0;
 	uint32_t newsize = (uint32_t)MAX(end, (uint64_t)oldsize);
-	if ((res = check_size(mdb, e, newsize)) < 0)
-		return res;
 	uint8_t *buf = newsize ? g_malloc0(newsize) : NULL;
 	if (oldsize)
 		memcpy(buf, e->data, oldsize);

@@ -96,6 +96,11 @@ typedef struct {
 	 * write): the record is the replica's, and a failure to confirm it
 	 * is kept for the file's next durability point (replica_barrier). */
 	bool detached;
+	/* Its caller was answered once it was handed out (REPLICA_ASYNC);
+	 * async_size: its bytes, counted in replica.async_* until it is
+	 * applied here or fails. */
+	bool async;
+	gsize async_size;
 	uint64_t inode;	 /* the file it changed or created, once applied */
 	bool ack_wanted; /* sent asking for acknowledgments (not ACK_NONE) */
 	guint8 ack;	 /* ACK_*: who acknowledges it at once */
@@ -111,6 +116,11 @@ typedef struct {
 	uint32_t nodeid, pid;
 	GVariant *body;
 } queued_t;
+
+typedef struct {
+	uint64_t inode;
+	GCond cond;
+} file_waiter_t;
 
 typedef enum {
 	ST_DOWN,   /* not in the group */
@@ -129,8 +139,12 @@ struct replica {
 	/* Everything FUSE threads see goes under lock; the main loop is the
 	 * only writer of the rest. */
 	GMutex lock;
-	GCond cond;	    /* for barriers and replica_free; see wake() */
+	GCond cond;	    /* for replica_free; see wake() */
 	guint cond_waiters; /* the threads waiting on cond */
+	/* Threads waiting for the ops of one file (barrier, settle), each on
+	 * a condition of its own: waking every closing writer at each
+	 * delivery cost more than the writes. */
+	GPtrArray *file_waiters; /* file_waiter_t* */
 	/* Held while handing a message to the group, so that send_seq counts
 	 * in the order the group gets them. */
 	GMutex send_lock;
@@ -180,6 +194,9 @@ struct replica {
 	GHashTable *replaced; /* (nodeid << 32 | pid) -> gen below which its ops are refused */
 
 	GHashTable *pending; /* reqid -> pending_t* (the waiter's, or detached) */
+	/* This node's REPLICA_ASYNC ops not applied here yet, and their bytes. */
+	guint async_ops;
+	gsize async_bytes;
 	/* inode -> errno: ordered writes to it that could not be confirmed,
 	 * for its next durability point. */
 	GHashTable *unconfirmed;
@@ -432,8 +449,31 @@ static void wake(replica_t *r, pending_t *p)
 {
 	if (!p->detached)
 		g_cond_signal(&p->cond);
+	for (guint i = 0; i < r->file_waiters->len; i++) {
+		file_waiter_t *w = r->file_waiters->pdata[i];
+		if (w->inode == p->inode)
+			g_cond_signal(&w->cond);
+	}
 	if (r->cond_waiters)
 		g_cond_broadcast(&r->cond);
+}
+
+/* Under r->lock: the calling thread waits for the ops of inode. */
+static file_waiter_t *file_wait_begin(replica_t *r, uint64_t inode)
+{
+	file_waiter_t *w = g_new0(file_waiter_t, 1);
+
+	w->inode = inode;
+	g_cond_init(&w->cond);
+	g_ptr_array_add(r->file_waiters, w);
+	return w;
+}
+
+static void file_wait_end(replica_t *r, file_waiter_t *w)
+{
+	g_ptr_array_remove_fast(r->file_waiters, w);
+	g_cond_clear(&w->cond);
+	g_free(w);
 }
 
 static void pending_free(pending_t *p)
@@ -442,16 +482,37 @@ static void pending_free(pending_t *p)
 	g_free(p);
 }
 
+/* Under r->lock: p no longer counts among the async ops on their way. */
+static void async_settled(replica_t *r, pending_t *p)
+{
+	if (!p->async_size)
+		return;
+	r->async_ops--;
+	r->async_bytes -= p->async_size;
+	p->async_size = 0;
+}
+
+/* Under r->lock: a change of inode that this node answered before its
+ * outcome was known failed; its next durability point reports the first
+ * such failure. */
+static void note_failure(replica_t *r, uint64_t inode, int err)
+{
+	gpointer key = (gpointer)(uintptr_t)inode;
+
+	if (inode && !g_hash_table_contains(r->unconfirmed, key))
+		g_hash_table_insert(r->unconfirmed, key, GINT_TO_POINTER(err));
+}
+
 static void finish(replica_t *r, pending_t *p, int result)
 {
+	async_settled(r, p);
 	/* Never sent: it leaves the batch it waited in, and nobody has it. */
 	if (!p->sent && g_ptr_array_remove(r->outq, p))
 		g_clear_pointer(&p->op, g_variant_unref);
 	/* A detached write that changed the file and is not confirmed after
 	 * all: the close that follows must not report success. */
-	if (p->detached && p->result >= 0 && result < 0 && p->inode)
-		g_hash_table_insert(r->unconfirmed, (gpointer)(uintptr_t)p->inode,
-				    GINT_TO_POINTER(-result));
+	if (p->detached && p->result >= 0 && result < 0)
+		note_failure(r, p->inode, -result);
 	p->done = true;
 	p->result = result;
 	wake(r, p);
@@ -640,6 +701,13 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 		memcpy(p->out, r->scratch, r->tree_ops->result_size);
 		p->inode = key;
 		p->seq = r->applied;
+		async_settled(r, p);
+		/* Nobody waits for an async op's result: a failed one needs no
+		 * confirmation, its file's close reports it. */
+		if (p->async && p->result < 0) {
+			note_failure(r, p->inode, -p->result);
+			finish(r, p, p->result);
+		}
 		wake(r, p);
 		member_t *me = find_member(r, r->nodeid, r->pid);
 		if (me)
@@ -1681,6 +1749,7 @@ replica_t *replica_new(const replica_config_t *cfg)
 	r->pid = (uint32_t)getpid();
 	g_mutex_init(&r->lock);
 	g_cond_init(&r->cond);
+	r->file_waiters = g_ptr_array_new();
 	g_mutex_init(&r->send_lock);
 	r->members = g_ptr_array_new_with_free_func(g_free);
 	r->tree = g_byte_array_new();
@@ -1764,6 +1833,7 @@ void replica_free(replica_t *r)
 	g_hash_table_destroy(r->pending);
 	g_ptr_array_free(r->outq, TRUE);
 	g_hash_table_destroy(r->unconfirmed);
+	g_ptr_array_free(r->file_waiters, TRUE);
 	g_hash_table_destroy(r->replaced);
 	g_byte_array_free(r->tree, TRUE);
 	g_ptr_array_free(r->members, TRUE);
@@ -1824,6 +1894,7 @@ static int submit(replica_t *r, const void *op, void *result, unsigned flags)
 	pending_t *p = g_malloc0(sizeof(*p) + r->tree_ops->result_size);
 	g_cond_init(&p->cond);
 	bool ordered = flags & REPLICA_ORDERED;
+	bool async = flags & REPLICA_ASYNC;
 	int res;
 	guint8 ack = flags & REPLICA_ACK_LATER ? ACK_NONE : ACK_QUORUM;
 
@@ -1842,9 +1913,26 @@ static int submit(replica_t *r, const void *op, void *result, unsigned flags)
 	g_autoptr(GVariant) opv =
 	    g_variant_ref_sink(r->tree_ops->encode(r->tree_ctx, op, r->nodeid));
 	p->op = g_variant_ref_sink(g_variant_new("(ttv)", p->reqid, r->gen, opv));
+	if (async) {
+		gsize size = g_variant_get_size(p->op);
+		if (r->async_ops >= REPLICA_ASYNC_MAX_OPS ||
+		    r->async_bytes + size > REPLICA_ASYNC_MAX_BYTES) {
+			async = false;
+			ordered = true;
+		} else {
+			/* Its barrier must find it before it is applied. */
+			r->tree_ops->describe(r->tree_ctx, opv, &p->inode);
+			p->async = p->detached = true;
+			p->async_size = MAX(size, 1);
+			r->async_ops++;
+			r->async_bytes += p->async_size;
+		}
+	}
 	g_ptr_array_add(r->outq, p);
 	g_mutex_unlock(&r->lock);
 	send_batch(r, false, false);
+	if (async)
+		return 0;
 
 	gint64 start = g_get_monotonic_time();
 	gint64 end = start + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
@@ -1921,6 +2009,48 @@ static bool ack_coming(replica_t *r, uint64_t seq)
 	return false;
 }
 
+/* Under r->lock: whether an async op of this node that changes inode is
+ * not applied here yet. */
+static bool unsettled_on(replica_t *r, uint64_t inode)
+{
+	GHashTableIter it;
+	gpointer v;
+
+	if (!r->async_ops)
+		return false;
+	g_hash_table_iter_init(&it, r->pending);
+	while (g_hash_table_iter_next(&it, NULL, &v)) {
+		pending_t *p = v;
+		if (p->async_size && p->inode == inode)
+			return true;
+	}
+	return false;
+}
+
+bool replica_settle(replica_t *r, uint64_t inode)
+{
+	gint64 end = g_get_monotonic_time() + REPLICA_WRITE_TIMEOUT_S * G_USEC_PER_SEC;
+
+	g_mutex_lock(&r->lock);
+	if (!unsettled_on(r, inode)) {
+		g_mutex_unlock(&r->lock);
+		return false;
+	}
+	file_waiter_t *w = file_wait_begin(r, inode);
+	/* An op that never comes back is failed by the membership change or
+	 * the barrier that gives up on it; the deadline is a backstop. */
+	while (unsettled_on(r, inode))
+		if (!g_cond_wait_until(&w->cond, &r->lock, end)) {
+			log_warn("inode %" G_GUINT64_FORMAT ": this node's writes were not applied "
+				 "here within %d s; reading it without them",
+				 (guint64)inode, REPLICA_WRITE_TIMEOUT_S);
+			break;
+		}
+	file_wait_end(r, w);
+	g_mutex_unlock(&r->lock);
+	return true;
+}
+
 int replica_barrier(replica_t *r, uint64_t inode)
 {
 	gint64 start = g_get_monotonic_time();
@@ -1933,16 +2063,16 @@ int replica_barrier(replica_t *r, uint64_t inode)
 	 * acknowledgment its close needs yet. */
 	if (unconfirmed_on(r, inode, false, &last) && !ack_coming(r, last))
 		ask_acks(r, ACK_QUORUM);
-	r->cond_waiters++;
+	file_waiter_t *w = file_wait_begin(r, inode);
 	while (unconfirmed_on(r, inode, false, NULL))
-		if (!wait_confirmation(r, &r->cond, start, end, &asked_all) &&
+		if (!wait_confirmation(r, &w->cond, start, end, &asked_all) &&
 		    unconfirmed_on(r, inode, true, NULL))
 			log_err("inode %" G_GUINT64_FORMAT
 				": writes were not confirmed by a quorum "
 				"of members within %d s; the close fails with EIO (outcome "
 				"unknown)",
 				(guint64)inode, REPLICA_WRITE_TIMEOUT_S);
-	r->cond_waiters--;
+	file_wait_end(r, w);
 	sweep_detached(r);
 	gpointer key = (gpointer)(uintptr_t)inode;
 	int err = GPOINTER_TO_INT(g_hash_table_lookup(r->unconfirmed, key));

@@ -78,7 +78,7 @@ static int tb_apply(void *ctx, GVariant *opv, bool own, void *result, uint64_t *
 
 	if (!fsop_from_variant(opv, &op))
 		return -EINVAL;
-	int res = fsop_apply(tb->mdb, &op, attr);
+	int res = own ? fsop_apply_own(tb->mdb, &op, attr) : fsop_apply(tb->mdb, &op, attr);
 	/* A barrier names the file an op changed, or the one it created. */
 	if (!*key)
 		*key = attr->inode;
@@ -186,6 +186,11 @@ const replica_tree_ops_t treebind_ops = {
 int treebind_submit(replica_t *r, const fsop_t *op, memdb_attr_t *attr)
 {
 	return replica_submit(r, op, 0, attr);
+}
+
+int treebind_submit_async(replica_t *r, const fsop_t *op)
+{
+	return replica_submit(r, op, REPLICA_ASYNC, NULL);
 }
 
 int treebind_submit_ordered(replica_t *r, const fsop_t *op, memdb_attr_t *attr)

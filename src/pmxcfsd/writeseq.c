@@ -79,51 +79,45 @@ void writeseq_free(writeseq_t *ws)
 	g_free(ws);
 }
 
-/* A change of a file that was removed from the tree while this node holds
- * it open: it is this node's alone now, and changes only here. -ENOENT for
- * a file in the tree. */
-static int change_orphan(writeseq_t *ws, const fsop_t *op)
+/* A change of a file removed from the tree while this node holds it open
+ * is this node's alone and changes only here (fsop_apply_orphan); one whose
+ * file is removed while the change is on its way reaches that copy when
+ * it is applied (fsop_apply_own). */
+static int change(writeseq_t *ws, fsop_t op, memdb_attr_t *attr, writeseq_wait_t wait)
 {
-	memdb_attr_t a;
-
-	if (memdb_getattr(ws->mdb, op->inode, &a) < 0 || !a.orphan)
-		return -ENOENT;
-	switch (op->kind) {
-	case FSOP_WRITE:
-		return memdb_orphan_write(ws->mdb, op->inode, op->offset, op->data, op->len, false);
-	case FSOP_SET_DATA:
-		return memdb_orphan_write(ws->mdb, op->inode, 0, op->data, op->len, true);
-	case FSOP_TRUNCATE:
-		return MIN(0, memdb_orphan_write(ws->mdb, op->inode, op->size, NULL, 0, true));
-	default:
-		return 0; /* its times: nobody can see them after the close */
-	}
-}
-
-static bool changes_content(const fsop_t *op)
-{
-	return op->inode && (op->kind == FSOP_WRITE || op->kind == FSOP_SET_DATA ||
-			     op->kind == FSOP_TRUNCATE || op->kind == FSOP_SET_MTIME);
+	op.writer = ws->nodeid;
+	op.time = (uint32_t)time(NULL);
+	int res = fsop_apply_orphan(ws->mdb, &op);
+	if (res != -ENOENT)
+		return res;
+	if (!ws->sink)
+		return fsop_apply(ws->mdb, &op, attr);
+	return ws->sink->submit(ws->sink_ctx, &op, attr, wait);
 }
 
 int writeseq_change(writeseq_t *ws, fsop_t op, memdb_attr_t *attr, bool in_file)
 {
-	op.writer = ws->nodeid;
-	op.time = (uint32_t)time(NULL);
-	if (changes_content(&op)) {
-		int res = change_orphan(ws, &op);
-		if (res != -ENOENT)
-			return res;
-	}
-	if (!ws->sink)
-		return fsop_apply(ws->mdb, &op, attr);
-	int res = ws->sink->submit(ws->sink_ctx, &op, attr, in_file);
-	/* Another node removed or renamed over the file while the change was
-	 * on its way: ordered after that, it reaches the copy this node still
-	 * holds open, as a write to an unlinked open file does. */
-	if (res == -ENOENT && changes_content(&op))
-		res = change_orphan(ws, &op);
-	return res;
+	return change(ws, op, attr, in_file ? WRITESEQ_ORDERED : WRITESEQ_CONFIRMED);
+}
+
+/* The data of a write (or set_data) in a cluster goes without waiting for
+ * its order when this node's tree says it fits: the ordered apply decides,
+ * and what it refuses fails the close. EFBIG depends on nothing another
+ * node does and is answered here; with space short (ENOSPC), or a file
+ * that is not in the tree, the ordered answer is waited for. */
+static int change_data(writeseq_t *ws, fsop_t op)
+{
+	bool keep = op.kind == FSOP_WRITE;
+	int fit = ws->sink
+		      ? memdb_check_write(ws->mdb, op.inode, keep ? op.offset : 0, op.len, keep)
+		      : -1;
+
+	if (fit == -EFBIG)
+		return fit;
+	if (fit < 0)
+		return change(ws, op, NULL, WRITESEQ_ORDERED);
+	int res = change(ws, op, NULL, WRITESEQ_SENT);
+	return res < 0 ? res : (int)op.len;
 }
 
 /* The inode's deferred truncation with a use counted, or NULL. defer:
@@ -219,10 +213,9 @@ int writeseq_write(writeseq_t *ws, uint64_t ino, const void *buf, size_t size, o
 	if (t) {
 		g_mutex_lock(&t->lock);
 		if (off == 0 && g_atomic_int_get(&t->pending)) {
-			res = writeseq_change(
-			    ws,
-			    (fsop_t){.kind = FSOP_SET_DATA, .inode = ino, .data = buf, .len = size},
-			    NULL, true);
+			res = change_data(
+			    ws, (fsop_t){
+				    .kind = FSOP_SET_DATA, .inode = ino, .data = buf, .len = size});
 			if (res >= 0)
 				g_atomic_int_set(&t->pending, 0);
 			g_mutex_unlock(&t->lock);
@@ -235,13 +228,16 @@ int writeseq_write(writeseq_t *ws, uint64_t ino, const void *buf, size_t size, o
 		if (res < 0)
 			return res;
 	}
-	return writeseq_change(ws,
-			       (fsop_t){.kind = FSOP_WRITE,
+	return change_data(ws, (fsop_t){.kind = FSOP_WRITE,
 					.inode = ino,
 					.offset = (uint64_t)off,
 					.data = buf,
-					.len = size},
-			       NULL, true);
+					.len = size});
+}
+
+bool writeseq_settle(writeseq_t *ws, uint64_t ino)
+{
+	return ws->sink && ws->sink->settle(ws->sink_ctx, ino);
 }
 
 int writeseq_flush(writeseq_t *ws, uint64_t ino)

@@ -509,6 +509,15 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 			" (all %d nodes together)\n",
 			n, (cc > 0 ? 1000 / cc : 0), (cc > 0 ? ratio(1000 / cc, r50) : "-"), r50,
 			csms, ratio(csms, pingcpu), pingcpu, pmms, n
+		# What DESIGN.md'"'"'s acknowledgment rule leaves at best: a new file
+		# waits for its create to be ordered (one round trip, its EEXIST)
+		# and for its data to be ordered and confirmed by a quorum at the
+		# close (one quorum round trip); nothing else in series.
+		floor = r50 + q50
+		printf "N=%d floor under the acknowledgment rule: a new file waits for one CPG round trip" \
+			" (its create) and one CPG quorum round trip (its data, confirmed at the close)" \
+			" = %.2f ms, %.0f creates/s at most; measured %.0f creates/s, ratio %.2f\n",
+			n, floor, (floor > 0 ? 1000 / floor : 0), cc, (floor > 0 ? cc * floor / 1000 : 0)
 		printf "N=%d idle: corosync %.1f%% of a CPU, pmxcfsd %.1f%% (all %d nodes together)\n",
 			n, idlecs, idlepm, n
 		printf "N=%d tmp file + rename over/s %.0f (creates/s %.0f, ratio %s)\n",

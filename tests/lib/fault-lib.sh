@@ -53,6 +53,14 @@ fault_writers_start () {
 	node_exec "$1" mkdir "$dir" "$dir/c" "$dir/t" "$dir/k" &&
 	node_exec "$1" fswriter --init --dir "$dir" --ledger "$FAULT_LOG/ledger-init" --keys "$keys" ||
 		return 1
+	# A close is confirmed by a quorum, not by every node: one still
+	# applying what came before (a test's ballast) would answer its
+	# writer's first open of a key with ENOENT, with no fault to explain
+	# it. The last key there means every one is (total order).
+	for n in "$@"; do
+		wait_for "the shared keys to reach $n" "$(cluster_default_timeout)" \
+			"test -e \"$(node_path "$n" "$dir/k/k$((keys - 1))")\"" || return 1
+	done
 	for n in "$@"; do
 		: >"$FAULT_LOG/ledger-$n" || return 1
 		node_exec "$n" fswriter --node "$n" --dir "$dir" --ledger "$FAULT_LOG/ledger-$n" \

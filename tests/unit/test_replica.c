@@ -647,6 +647,8 @@ typedef enum {
 	JOB_CONFIRMED,
 	JOB_ORDERED,
 	JOB_BARRIER,
+	JOB_ASYNC,
+	JOB_SETTLE,
 	JOB_SET, /* a fake tree's change: op.name is the key, op.data the value */
 } job_kind_t;
 
@@ -675,6 +677,12 @@ static gpointer job_run(gpointer p)
 		break;
 	case JOB_BARRIER:
 		j->res = replica_barrier(j->r, j->op.inode);
+		break;
+	case JOB_ASYNC:
+		j->res = treebind_submit_async(j->r, &j->op);
+		break;
+	case JOB_SETTLE:
+		j->res = replica_settle(j->r, j->op.inode);
 		break;
 	case JOB_SET:
 		j->res = replica_submit(j->r, &(fop_t){.key = j->name, .value = j->data}, 0,
@@ -846,6 +854,91 @@ static void test_ordered_then_barrier(fx_t *fx, gconstpointer data)
 	pump();
 	assert_content_everywhere(fx, "f", "hello");
 	assert_trees_equal(fx);
+}
+
+/* A write answered once handed out: its node applies it later, and reads
+ * it only after settling; the barrier confirms it as any other. */
+static void test_async_settle_then_barrier(fx_t *fx, gconstpointer data)
+{
+	uint64_t ino = create_file(fx, 0, "f", "old");
+
+	bus.g[0].held = true;
+	g_assert_cmpint(
+	    submit_wait(fx->r[0], JOB_ASYNC,
+			(fsop_t){.kind = FSOP_WRITE, .inode = ino, .data = "new", .len = 3}, NULL),
+	    ==, 0);
+	job_t *st = job_start(fx->r[0], JOB_SETTLE, (fsop_t){.inode = ino});
+	pump_for(30);
+	g_assert_false(g_atomic_int_get(&st->done));
+	g_autofree char *before = content(fx->mdb[0], "f");
+	g_assert_cmpstr(before, ==, "old");
+	/* Another file's reader does not wait for it. */
+	g_assert_cmpint(submit_wait(fx->r[0], JOB_SETTLE, (fsop_t){.inode = ino + 1}, NULL), ==, 0);
+	bus.g[0].held = false;
+	g_assert_cmpint(job_finish(st), ==, 1);
+	job_free(st);
+	g_autofree char *after = content(fx->mdb[0], "f");
+	g_assert_cmpstr(after, ==, "new");
+	g_assert_cmpint(submit_wait(fx->r[0], JOB_BARRIER, (fsop_t){.inode = ino}, NULL), ==, 0);
+	pump();
+	assert_content_everywhere(fx, "f", "new");
+	assert_trees_equal(fx);
+}
+
+/* What applying an async write gave, when it failed, is what the file's
+ * next barrier answers, once. */
+static void test_async_failure_reaches_barrier(fx_t *fx, gconstpointer data)
+{
+	uint64_t ino = create_file(fx, 1, "f", "abc");
+
+	g_assert_cmpint(submit_wait(fx->r[1], JOB_ASYNC,
+				    (fsop_t){.kind = FSOP_WRITE,
+					     .inode = ino,
+					     .offset = MEMDB_MAX_FILE_SIZE,
+					     .data = "x",
+					     .len = 1},
+				    NULL),
+			==, 0);
+	g_assert_cmpint(submit_wait(fx->r[1], JOB_BARRIER, (fsop_t){.inode = ino}, NULL), ==,
+			-EFBIG);
+	g_assert_cmpint(submit_wait(fx->r[1], JOB_BARRIER, (fsop_t){.inode = ino}, NULL), ==, 0);
+	pump();
+	assert_content_everywhere(fx, "f", "abc");
+	assert_trees_equal(fx);
+}
+
+/* A writer cannot run ahead of the group: past REPLICA_ASYNC_MAX_OPS
+ * writes its node has not applied, the next one waits for its order. */
+static void test_async_bounded(fx_t *fx, gconstpointer data)
+{
+	uint64_t ino = create_file(fx, 0, "f", "");
+
+	bus.g[0].held = true;
+	for (int i = 0; i < REPLICA_ASYNC_MAX_OPS; i++)
+		g_assert_cmpint(submit_wait(fx->r[0], JOB_ASYNC,
+					    (fsop_t){.kind = FSOP_WRITE,
+						     .inode = ino,
+						     .offset = (uint64_t)i,
+						     .data = "a",
+						     .len = 1},
+					    NULL),
+				==, 0);
+	job_t *j = job_start(fx->r[0], JOB_ASYNC,
+			     (fsop_t){.kind = FSOP_WRITE,
+				      .inode = ino,
+				      .offset = REPLICA_ASYNC_MAX_OPS,
+				      .data = "b",
+				      .len = 1});
+	pump_for(30);
+	g_assert_false(g_atomic_int_get(&j->done));
+	bus.g[0].held = false;
+	g_assert_cmpint(job_finish(j), ==, 1);
+	job_free(j);
+	g_assert_cmpint(submit_wait(fx->r[0], JOB_BARRIER, (fsop_t){.inode = ino}, NULL), ==, 0);
+	pump();
+	g_autofree char *want = g_strnfill(REPLICA_ASYNC_MAX_OPS, 'a');
+	g_autofree char *all = g_strconcat(want, "b", NULL);
+	assert_content_everywhere(fx, "f", all);
 }
 
 /* The member asked to acknowledge is stopped: after ACK_FALLBACK_MS the
@@ -1418,6 +1511,9 @@ int main(int argc, char **argv)
 #define ADD(path, fn) g_test_add(path, fx_t, NULL, fx_setup, fn, fx_teardown)
 	ADD("/replica/join-and-confirm", test_join_and_confirm);
 	ADD("/replica/ordered-then-barrier", test_ordered_then_barrier);
+	ADD("/replica/async-settle-then-barrier", test_async_settle_then_barrier);
+	ADD("/replica/async-failure-reaches-barrier", test_async_failure_reaches_barrier);
+	ADD("/replica/async-bounded", test_async_bounded);
 	ADD("/replica/fallback-to-all", test_fallback_to_all);
 	ADD("/replica/minority-refuses", test_minority_refuses);
 	ADD("/replica/lost-confirmation-is-eio", test_lost_confirmation_is_eio);

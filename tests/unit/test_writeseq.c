@@ -14,7 +14,7 @@
 
 typedef struct {
 	fsop_kind_t kind;
-	bool in_file;
+	writeseq_wait_t wait;
 	uint64_t offset, size;
 	size_t len;
 } seen_t;
@@ -29,18 +29,22 @@ typedef struct {
 	int fail_next;	    /* the next submit answers this (not applied) */
 	int barrier_result; /* what barriers answer */
 	char *remove_first; /* removed by "another node" just before the next op */
+	int settles;	    /* settle calls that found a change on its way */
+	uint64_t unsettled; /* the inode of the last change answered once sent */
 } fx_t;
 
-static int sink_submit(void *ctx, const fsop_t *op, memdb_attr_t *attr, bool in_file)
+/* Applies op as the sender's node applies its own ops; one answered once
+ * sent stays "on its way" for settle until a barrier or settle of its
+ * inode. */
+static int sink_submit(void *ctx, const fsop_t *op, memdb_attr_t *attr, writeseq_wait_t wait)
 {
 	fx_t *fx = ctx;
 
 	g_assert_cmpint(fx->nops, <, MAX_OPS);
-	fx->ops[fx->nops++] = (seen_t){.kind = op->kind,
-				       .in_file = in_file,
-				       .offset = op->offset,
-				       .size = op->size,
-				       .len = op->len};
+	if (wait == WRITESEQ_SENT)
+		fx->unsettled = op->inode;
+	fx->ops[fx->nops++] = (seen_t){
+	    .kind = op->kind, .wait = wait, .offset = op->offset, .size = op->size, .len = op->len};
 	if (fx->fail_next) {
 		int res = fx->fail_next;
 		fx->fail_next = 0;
@@ -53,7 +57,8 @@ static int sink_submit(void *ctx, const fsop_t *op, memdb_attr_t *attr, bool in_
 		g_assert_cmpint(fsop_apply(fx->m, &un, NULL), ==, 0);
 		g_clear_pointer(&fx->remove_first, g_free);
 	}
-	return fsop_apply(fx->m, op, attr);
+	int res = fsop_apply_own(fx->m, op, attr);
+	return wait == WRITESEQ_SENT ? MIN(res, 0) : res;
 }
 
 static int sink_barrier(void *ctx, uint64_t inode)
@@ -61,10 +66,24 @@ static int sink_barrier(void *ctx, uint64_t inode)
 	fx_t *fx = ctx;
 
 	fx->barriers++;
+	if (fx->unsettled == inode)
+		fx->unsettled = 0;
 	return fx->barrier_result;
 }
 
-static const writeseq_sink_t sink = {.submit = sink_submit, .barrier = sink_barrier};
+static bool sink_settle(void *ctx, uint64_t inode)
+{
+	fx_t *fx = ctx;
+
+	if (!inode || fx->unsettled != inode)
+		return false;
+	fx->unsettled = 0;
+	fx->settles++;
+	return true;
+}
+
+static const writeseq_sink_t sink = {
+    .submit = sink_submit, .barrier = sink_barrier, .settle = sink_settle};
 
 static void setup(fx_t *fx, bool cluster)
 {
@@ -140,7 +159,7 @@ static void test_rewrite_is_one_change(fx_t *fx, gconstpointer data)
 
 	g_assert_cmpint(fx->nops, ==, 1);
 	g_assert_cmpint(fx->ops[0].kind, ==, FSOP_SET_DATA);
-	g_assert_true(fx->ops[0].in_file);
+	g_assert_cmpint(fx->ops[0].wait, ==, WRITESEQ_SENT);
 	g_assert_cmpint(fx->barriers, ==, 1);
 	g_autofree char *now = read_all(fx, ino);
 	g_assert_cmpstr(now, ==, "new");
@@ -213,8 +232,9 @@ static void test_open_failed(fx_t *fx, gconstpointer data)
 	g_assert_cmpint(fx->nops, ==, 0);
 }
 
-/* Changes in an open file are answered once ordered; namespace changes
- * once confirmed. */
+/* A write in an open file is answered once sent, other changes in it
+ * once ordered, namespace changes once confirmed. Before this node reads
+ * or stats the file, its writes on their way are settled. */
 static void test_kinds_of_answer(fx_t *fx, gconstpointer data)
 {
 	uint64_t ino = put(fx, "f", "abc");
@@ -222,15 +242,60 @@ static void test_kinds_of_answer(fx_t *fx, gconstpointer data)
 
 	g_assert_cmpint(memdb_lookup_path(fx->m, "", &root), ==, 0);
 	g_assert_cmpint(writeseq_write(fx->ws, ino, "z", 1, 1), ==, 1);
+	g_assert_true(writeseq_settle(fx->ws, ino));
+	g_assert_false(writeseq_settle(fx->ws, ino));
+	g_assert_cmpint(writeseq_change(fx->ws,
+					(fsop_t){.kind = FSOP_TRUNCATE, .inode = ino, .size = 2},
+					NULL, true),
+			==, 0);
 	g_assert_cmpint(
 	    writeseq_change(fx->ws, (fsop_t){.kind = FSOP_MKDIR, .parent = root.inode, .name = "d"},
 			    NULL, false),
 	    ==, 0);
-	g_assert_cmpint(fx->nops, ==, 2);
-	g_assert_true(fx->ops[0].in_file);
-	g_assert_false(fx->ops[1].in_file);
+	g_assert_cmpint(fx->nops, ==, 3);
+	g_assert_cmpint(fx->ops[0].wait, ==, WRITESEQ_SENT);
+	g_assert_cmpint(fx->ops[1].wait, ==, WRITESEQ_ORDERED);
+	g_assert_cmpint(fx->ops[2].wait, ==, WRITESEQ_CONFIRMED);
+	g_assert_cmpint(fx->settles, ==, 1);
 	g_autofree char *c = read_all(fx, ino);
-	g_assert_cmpstr(c, ==, "azc");
+	g_assert_cmpstr(c, ==, "az");
+}
+
+/* A write past the largest file is refused here, without a round: no
+ * other node's change can make it fit. */
+static void test_too_large_refused_here(fx_t *fx, gconstpointer data)
+{
+	uint64_t ino = put(fx, "f", "abc");
+	static const char byte = 'x';
+
+	g_assert_cmpint(writeseq_write(fx->ws, ino, &byte, 1, MEMDB_MAX_FILE_SIZE), ==, -EFBIG);
+	g_assert_cmpint(fx->nops, ==, 0);
+	g_assert_false(writeseq_settle(fx->ws, ino));
+}
+
+/* Without room in the tree for it, a write waits for its ordered answer:
+ * the ENOSPC comes from write(), not only from the close. */
+static void test_no_space_waits_for_order(fx_t *fx, gconstpointer data)
+{
+	GError *err = NULL;
+	memdb_limits_t lim = MEMDB_LIMITS_DEFAULT;
+
+	writeseq_free(fx->ws);
+	memdb_free(fx->m);
+	g_autofree char *db = g_build_filename(fx->dir, "small.db", NULL);
+	lim.max_fs_size = 64;
+	fx->m = memdb_open_with(db, &lim, &err);
+	g_assert_no_error(err);
+	fx->ws = writeseq_new(
+	    &(writeseq_config_t){.mdb = fx->m, .nodeid = 1, .sink = &sink, .sink_ctx = fx});
+	uint64_t ino = put(fx, "f", "abc");
+	char big[100] = {0};
+
+	g_assert_cmpint(writeseq_write(fx->ws, ino, big, sizeof(big), 0), ==, -ENOSPC);
+	g_assert_cmpint(fx->nops, ==, 1);
+	g_assert_cmpint(fx->ops[0].wait, ==, WRITESEQ_ORDERED);
+	g_assert_cmpint(writeseq_write(fx->ws, ino, big, 8, 0), ==, 8);
+	g_assert_cmpint(fx->ops[1].wait, ==, WRITESEQ_SENT);
 }
 
 /* A handle opened before the tree was replaced is stale after it. */
@@ -307,6 +372,8 @@ int main(int argc, char **argv)
 	ADD("/writeseq/close-errors", fx_cluster, test_close_errors);
 	ADD("/writeseq/open-failed", fx_cluster, test_open_failed);
 	ADD("/writeseq/kinds-of-answer", fx_cluster, test_kinds_of_answer);
+	ADD("/writeseq/too-large-refused-here", fx_cluster, test_too_large_refused_here);
+	ADD("/writeseq/no-space-waits-for-order", fx_cluster, test_no_space_waits_for_order);
 	ADD("/writeseq/handle-stale-after-replace", fx_cluster, test_handle_stale_after_replace);
 	ADD("/writeseq/orphan-changes-stay-here", fx_cluster, test_orphan_changes_stay_here);
 	ADD("/writeseq/write-racing-remote-remove", fx_cluster, test_write_racing_remote_remove);
