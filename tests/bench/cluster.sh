@@ -21,6 +21,7 @@
 # harness's trap removes its nodes before the next size starts.
 #
 #   4. the PVE pattern on n1: a tmp file written and renamed over the old;
+#      then files of 16 KiB written in 4 KiB write() calls (a stdio buffer);
 #   5. 8 concurrent writers on n1 (in one directory, where the kernel
 #      serializes their creates, then each in a directory of its own), then
 #      one writer on every node at once;
@@ -35,7 +36,8 @@
 # Environment: BUILD (default build), CLUSTER_SIZES (default "3 5 8 16";
 # 32 is measured when asked for), BENCH_PINGS (CPG messages per measure,
 # default 1000), BENCH_REPL_WRITES (default 200), BENCH_CREATES (default
-# 2000), BENCH_RENAMES (default 1000), BENCH_SIZE (bytes per file, default
+# 2000), BENCH_RENAMES (default 1000), BENCH_CHUNKED (16 KiB files, default
+# 300), BENCH_SIZE (bytes per file, default
 # 200), BENCH_SYNC_FILES (tree size for the sync cost, default 10000; 0
 # skips it), PEER (another daemon's binary, run as `PEER -f` on the same
 # nodes after ours with empty trees, through the same workloads: the
@@ -153,6 +155,11 @@ PINGS=${BENCH_PINGS:-1000}
 WRITES=${BENCH_REPL_WRITES:-200}
 CREATES=${BENCH_CREATES:-2000}
 RENAMES=${BENCH_RENAMES:-1000}
+# files of CHUNKED_SIZE bytes written in CHUNK-byte write() calls, as a
+# program writing through a stdio buffer does
+CHUNKED=${BENCH_CHUNKED:-300}
+CHUNKED_SIZE=16384
+CHUNK=4096
 SIZE=${BENCH_SIZE:-200}
 # the sync cost is measured with the first size only, unless asked for
 SYNC_FILES=${BENCH_SYNC_FILES:-0}
@@ -291,9 +298,10 @@ idle_pm=$(awk -v a="$p0" -v b="$p1" -v t="$TICK_MS" -v s="$t0" -v e="$EPOCHREALT
 
 # measure_workloads: sections 2 to 5 on the daemons running now; sets
 # repl (replat's line), creates_cluster, cs_ms and pm_ms (CPU per create),
-# renames_cluster, creates_j8, creates_j8d, creates_each, and the CPG
+# renames_cluster, chunked_cluster, creates_j8, creates_j8d, creates_each,
+# and the CPG
 # messages all nodes sent per file in each: mpf_cc, mpf_rn, mpf_j8,
-# mpf_j8d, mpf_each
+# mpf_j8d, mpf_each, mpf_ch
 measure_workloads () {
 	local c0 c1 p0 p1 m0 out per n r writers=()
 
@@ -327,6 +335,14 @@ measure_workloads () {
 	mpf_rn=$(awk -v t="$(per_file "$m0" "$(cpg_sent)" "$RENAMES")" -v c="$mpf_cc" \
 		'BEGIN { printf "%.2f", t - c }')
 	renames_cluster=$(field "$out" rename)
+
+	# ---- 4b. a larger file in several write() calls
+	progress "$CHUNKED files of $CHUNKED_SIZE bytes in write() calls of $CHUNK on n1"
+	m0=$(cpg_sent) || error "reading corosync's statistics failed"
+	out=$(node_exec n1 "$BUILD/tests/fsbench" -n "$CHUNKED" -s "$CHUNKED_SIZE" -w "$CHUNK" \
+		-p create -k "$PVE") || error "fsbench -w in the cluster failed"
+	mpf_ch=$(per_file "$m0" "$(cpg_sent)" "$CHUNKED")
+	chunked_cluster=$(field "$out" create)
 
 	# ---- 5. writers sharing rounds: 8 on n1, then one on every node
 	progress "8 concurrent writers on n1"
@@ -397,7 +413,7 @@ peer_line=
 if [ -n "$PEER" ]; then
 	ours_repl=$repl ours_cc=$creates_cluster ours_rn=$renames_cluster
 	ours_j8=$creates_j8 ours_each=$creates_each ours_cs=$cs_ms ours_pm=$pm_ms
-	ours_j8d=$creates_j8d
+	ours_j8d=$creates_j8d ours_ch=$chunked_cluster ours_mpf_ch=$mpf_ch
 	ours_mpf="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each"
 	progress "stopping pmxcfsd everywhere; starting $PEER on empty trees"
 	for n in $(node_list); do
@@ -431,6 +447,8 @@ if [ -n "$PEER" ]; then
 		-v oj8="$ours_j8" -v pj8="$creates_j8" -v oea="$ours_each" -v pea="$creates_each" \
 		-v oj8d="$ours_j8d" -v pj8d="$creates_j8d" -v omsg="$ours_mpf" \
 		-v pmsg="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each" \
+		-v och="$ours_ch" -v pch="$chunked_cluster" -v omch="$ours_mpf_ch" -v pmch="$mpf_ch" \
+		-v csz="$CHUNKED_SIZE" -v ck="$CHUNK" \
 		-v ocs="$ours_cs" -v pcs="$cs_ms" 'function ratio(a, b) {
 			return b > 0 ? sprintf("%.2f", a / b) : "-"
 		}
@@ -450,10 +468,13 @@ if [ -n "$PEER" ]; then
 				" 8 writers %s (ours %s), in 8 directories %s (ours %s), a writer per" \
 				" node %s (ours %s)\n", n, peer, pm[1], om[1], pm[2], om[2], pm[3], om[3],
 				pm[4], om[4], pm[5], om[5]
+			printf "N=%d %s: files of %d bytes in write() calls of %d/s %.0f (ours %.0f," \
+				" ratio %s), CPG messages per file %s (ours %s)\n", n, peer, csz, ck, pch,
+				och, ratio(och, pch), pmch, omch
 		}')
 	repl=$ours_repl creates_cluster=$ours_cc renames_cluster=$ours_rn
 	creates_j8=$ours_j8 creates_each=$ours_each cs_ms=$ours_cs pm_ms=$ours_pm
-	creates_j8d=$ours_j8d
+	creates_j8d=$ours_j8d chunked_cluster=$ours_ch mpf_ch=$ours_mpf_ch
 	read -r mpf_cc mpf_rn mpf_j8 mpf_j8d mpf_each <<<"$ours_mpf"
 fi
 
@@ -480,6 +501,7 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 	-v cc="$creates_cluster" -v cl="$creates_local" -v rn="$renames_cluster" \
 	-v j8="$creates_j8" -v j8d="$creates_j8d" -v each="$creates_each" \
 	-v msgs="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each" -v csms="$cs_ms" -v pmms="$pm_ms" \
+	-v ch="$chunked_cluster" -v mch="$mpf_ch" -v csz="$CHUNKED_SIZE" -v ck="$CHUNK" \
 	-v pingcpu="$ping_cpu_ms" -v idlecs="$idle_cs" -v idlepm="$idle_pm" \
 	'function ratio(a, b) {
 		return b > 0 ? sprintf("%.1f", a / b) : "-"
@@ -522,6 +544,8 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 			n, idlecs, idlepm, n
 		printf "N=%d tmp file + rename over/s %.0f (creates/s %.0f, ratio %s)\n",
 			n, rn, cc, ratio(rn, cc)
+		printf "N=%d files of %d bytes in write() calls of %d/s %.0f (creates/s %.0f, ratio %s);" \
+			" CPG messages per file %s\n", n, csz, ck, ch, cc, ratio(ch, cc), mch
 		printf "N=%d 8 writers on n1: creates/s %.0f (one writer %.0f, ratio %s)\n",
 			n, j8, cc, ratio(j8, cc)
 		printf "N=%d 8 writers on n1, each in a directory of its own: creates/s %.0f" \

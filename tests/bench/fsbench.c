@@ -1,7 +1,7 @@
 /* fsbench: times small-file operations on a directory, for comparing
  * pmxcfsd's mount with a tmpfs baseline (tests/bench/run.sh).
  *
- *   fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-D] [-k] DIR
+ *   fsbench [-n FILES] [-s BYTES] [-w BYTES] [-p PHASES] [-j WRITERS] [-D] [-k] DIR
  *       Works in a fresh subdirectory of DIR and prints one line per phase,
  *       "PHASE OPS_PER_SECOND", measured with CLOCK_MONOTONIC. PHASES is a
  *       comma-separated subset of: create overwrite read stat rename
@@ -11,7 +11,9 @@
  *       of its own (the kernel serializes creates in one directory, as it
  *       holds the directory's lock across the file system's create). -k
  *       keeps the subdirectory and what is left in it; the subdirectory's
- *       path is printed as "dir PATH".
+ *       path is printed as "dir PATH". -w writes each file in write() calls
+ *       of at most that many bytes (as a program writing through a stdio
+ *       buffer does) instead of one.
  *   fsbench --start-until-readable FILE TIMEOUT CMD [ARG...]
  *       Runs CMD, waits for it, then polls until FILE can be opened and
  *       read; prints the seconds from just before CMD started.
@@ -76,14 +78,21 @@ static void name_of(char *buf, size_t len, const char *dir, long i, const char *
 		die("path too long: %s", dir);
 }
 
+/* -w: the largest write() call; 0 for the whole file in one */
+static size_t chunk;
+
 static void write_file(const char *path, int flags, const char *data, size_t size)
 {
 	int fd = open(path, flags | O_WRONLY | O_CLOEXEC, 0640);
 	if (fd < 0)
 		die("open %s: %s", path, strerror(errno));
-	ssize_t n = write(fd, data, size);
-	if (n != (ssize_t)size)
-		die("write %s: %s", path, n < 0 ? strerror(errno) : "short write");
+	for (size_t off = 0; off < size;) {
+		size_t len = chunk && size - off > chunk ? chunk : size - off;
+		ssize_t n = write(fd, data + off, len);
+		if (n != (ssize_t)len)
+			die("write %s: %s", path, n < 0 ? strerror(errno) : "short write");
+		off += len;
+	}
 	if (close(fd) < 0)
 		die("close %s: %s", path, strerror(errno));
 }
@@ -192,13 +201,16 @@ static int bench(int argc, char **argv)
 	bool keep = false, own_dirs = false;
 	int c;
 
-	while ((c = getopt(argc, argv, "n:s:p:j:Dk")) != -1) {
+	while ((c = getopt(argc, argv, "n:s:w:p:j:Dk")) != -1) {
 		switch (c) {
 		case 'n':
 			nfiles = strtol(optarg, NULL, 10);
 			break;
 		case 's':
 			size = strtol(optarg, NULL, 10);
+			break;
+		case 'w':
+			chunk = (size_t)strtoul(optarg, NULL, 10);
 			break;
 		case 'p':
 			phases = optarg;
@@ -217,7 +229,8 @@ static int bench(int argc, char **argv)
 		}
 	}
 	if (optind != argc - 1 || nfiles <= 0 || size <= 0 || writers < 1 || writers > 256)
-		die("usage: fsbench [-n FILES] [-s BYTES] [-p PHASES] [-j WRITERS] [-D] [-k] DIR");
+		die("usage: fsbench [-n FILES] [-s BYTES] [-w BYTES] [-p PHASES] [-j WRITERS] [-D] "
+		    "[-k] DIR");
 
 	char dir[4096];
 	int len = snprintf(dir, sizeof(dir), "%s/fsbench.%ld.%ld", argv[optind], (long)getpid(),
