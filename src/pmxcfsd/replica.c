@@ -119,6 +119,9 @@ typedef struct {
 
 typedef struct {
 	uint64_t inode;
+	/* what it waits for: the ops to be applied here (settle), or to be
+	 * done (barrier) */
+	bool settle;
 	GCond cond;
 } file_waiter_t;
 
@@ -451,7 +454,7 @@ static void wake(replica_t *r, pending_t *p)
 		g_cond_signal(&p->cond);
 	for (guint i = 0; i < r->file_waiters->len; i++) {
 		file_waiter_t *w = r->file_waiters->pdata[i];
-		if (w->inode == p->inode)
+		if (w->inode == p->inode && (w->settle ? !p->async_size : p->done))
 			g_cond_signal(&w->cond);
 	}
 	if (r->cond_waiters)
@@ -459,11 +462,12 @@ static void wake(replica_t *r, pending_t *p)
 }
 
 /* Under r->lock: the calling thread waits for the ops of inode. */
-static file_waiter_t *file_wait_begin(replica_t *r, uint64_t inode)
+static file_waiter_t *file_wait_begin(replica_t *r, uint64_t inode, bool settle)
 {
 	file_waiter_t *w = g_new0(file_waiter_t, 1);
 
 	w->inode = inode;
+	w->settle = settle;
 	g_cond_init(&w->cond);
 	g_ptr_array_add(r->file_waiters, w);
 	return w;
@@ -2036,7 +2040,7 @@ bool replica_settle(replica_t *r, uint64_t inode)
 		g_mutex_unlock(&r->lock);
 		return false;
 	}
-	file_waiter_t *w = file_wait_begin(r, inode);
+	file_waiter_t *w = file_wait_begin(r, inode, true);
 	/* An op that never comes back is failed by the membership change or
 	 * the barrier that gives up on it; the deadline is a backstop. */
 	while (unsettled_on(r, inode))
@@ -2063,7 +2067,7 @@ int replica_barrier(replica_t *r, uint64_t inode)
 	 * acknowledgment its close needs yet. */
 	if (unconfirmed_on(r, inode, false, &last) && !ack_coming(r, last))
 		ask_acks(r, ACK_QUORUM);
-	file_waiter_t *w = file_wait_begin(r, inode);
+	file_waiter_t *w = file_wait_begin(r, inode, false);
 	while (unconfirmed_on(r, inode, false, NULL))
 		if (!wait_confirmation(r, &w->cond, start, end, &asked_all) &&
 		    unconfirmed_on(r, inode, true, NULL))
