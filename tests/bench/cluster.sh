@@ -391,6 +391,10 @@ if [ "$SYNC_FILES" -gt 0 ]; then
 		say "change $i" >"$(node_path n1 "$PVE/bench-missed-$i")" ||
 			error "change $i on n1 failed"
 	done
+	# what the daemons log from here on names each transfer and its size
+	for n in $(node_list); do
+		wc -l <"$(node_log "$n")" >"$TRASH/loglines.$n" 2>/dev/null || echo 0 >"$TRASH/loglines.$n"
+	done
 	b0=$(knet_tx_bytes) || error "reading corosync's link statistics failed"
 	t0=$EPOCHREALTIME
 	node_start_pmxcfsd "$LAST" || error "pmxcfsd did not restart on $LAST"
@@ -399,12 +403,25 @@ if [ "$SYNC_FILES" -gt 0 ]; then
 		error "$LAST did not become writable"
 	t1=$EPOCHREALTIME
 	b1=$(knet_tx_bytes) || error "reading corosync's link statistics failed"
+	# the transfers' own bytes, as the sending daemons logged them ("sending
+	# the changes from version A to B (N bytes)" or "the whole tree")
+	xfer=0 kinds=
+	for n in $(node_list); do
+		while read -r kind bytes; do
+			xfer=$((xfer + bytes))
+			kinds="$kinds $kind"
+		done < <(tail -n +"$(($(cat "$TRASH/loglines.$n") + 1))" "$(node_log "$n")" |
+			sed -n -e 's/.*sending the changes from .*(\([0-9]*\) bytes).*/changes \1/p' \
+				-e 's/.*sending the whole tree (version [0-9]*, \([0-9]*\) bytes).*/whole \1/p')
+	done
 	sync_line=$(awk -v n="$N" -v f="$SYNC_FILES" -v c="$SYNC_CHANGES" -v b="$((b1 - b0))" \
-		-v t0="$t0" -v t1="$t1" 'BEGIN {
+		-v t0="$t0" -v t1="$t1" -v x="$xfer" -v k="${kinds# }" 'BEGIN {
 		changed = c * 10
 		printf "N=%d sync after missing %d changes (tree of %d files of 1 KiB):" \
 			" %.0f KiB sent over the links, %.2f s until writable (the changes:" \
-			" %d bytes, ratio %.0f)\n", n, c, f, b / 1024, t1 - t0, changed, b / changed
+			" %d bytes, ratio %.0f); the transfer itself (%s): %d bytes, ratio %.1f\n",
+			n, c, f, b / 1024, t1 - t0, changed, b / changed, (k == "" ? "none" : k), x,
+			x / changed
 	}')
 fi
 
