@@ -79,7 +79,7 @@ int fsop_apply_own(memdb_t *mdb, const fsop_t *op, memdb_attr_t *attr)
 	/* Another node removed or renamed over the file while the change was
 	 * on its way: ordered after that, it reaches the copy this node still
 	 * holds open, as a write to an unlinked open file does. */
-	if (res == -ENOENT && fsop_changes_content(op))
+	if (res == -ENOENT)
 		res = fsop_apply_orphan(mdb, op);
 	return res;
 }

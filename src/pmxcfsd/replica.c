@@ -711,8 +711,9 @@ static void apply_op(replica_t *r, uint32_t nodeid, uint32_t pid, GVariant *item
 		if (p->async && p->result < 0) {
 			note_failure(r, p->inode, -p->result);
 			finish(r, p, p->result);
+		} else {
+			wake(r, p);
 		}
-		wake(r, p);
 		member_t *me = find_member(r, r->nodeid, r->pid);
 		if (me)
 			me->acked = r->applied;

@@ -108,10 +108,10 @@ int writeseq_change(writeseq_t *ws, fsop_t op, memdb_attr_t *attr, bool in_file)
 static int change_data(writeseq_t *ws, fsop_t op)
 {
 	bool keep = op.kind == FSOP_WRITE;
-	int fit = ws->sink
-		      ? memdb_check_write(ws->mdb, op.inode, keep ? op.offset : 0, op.len, keep)
-		      : -1;
 
+	if (!ws->sink)
+		return change(ws, op, NULL, WRITESEQ_ORDERED);
+	int fit = memdb_check_write(ws->mdb, op.inode, keep ? op.offset : 0, op.len, keep);
 	if (fit == -EFBIG)
 		return fit;
 	if (fit < 0)
