@@ -24,7 +24,9 @@
 #      then files of 16 KiB written in 4 KiB write() calls (a stdio buffer);
 #   5. 8 concurrent writers on n1 (in one directory, where the kernel
 #      serializes their creates, then each in a directory of its own), then
-#      one writer on every node at once;
+#      one writer on every node at once; then, in small passes of their
+#      own under perf, the FUSE requests the kernel sent per file (create,
+#      and tmp file + rename), from its fuse:fuse_request_send tracepoint;
 #   6. (first size only) sync cost: the last node's pmxcfsd stopped, 10
 #      changes made, restarted on a tree of 10,000 files of 1 KiB: bytes
 #      corosync sent over its links and the time until it is writable;
@@ -38,7 +40,7 @@
 # default 1000), BENCH_REPL_WRITES (default 200), BENCH_CREATES (default
 # 2000), BENCH_RENAMES (default 1000), BENCH_CHUNKED (16 KiB files, default
 # 300), BENCH_SIZE (bytes per file, default
-# 200), BENCH_SYNC_FILES (tree size for the sync cost, default 10000; 0
+# 200), BENCH_FUSE_FILES (files per FUSE request count, default 200), BENCH_SYNC_FILES (tree size for the sync cost, default 10000; 0
 # skips it), PEER (another daemon's binary, run as `PEER -f` on the same
 # nodes after ours with empty trees, through the same workloads: the
 # reference pmxcfs built by ../shared/tools/reference-pmxcfs-build.sh; its
@@ -262,6 +264,68 @@ per_file () {
 
 TICK_MS=$(awk -v h="$(getconf CLK_TCK)" 'BEGIN { print 1000 / h }')
 
+# FUSE requests per file come from the kernel's own tracepoint
+# (fuse:fuse_request_send, Linux 6.x), recorded by perf on every mount of
+# the machine while one small pass of a workload runs on n1 alone: nothing
+# else uses a mount then. Without perf or the tracepoint they are not
+# counted, and the figures say why.
+FUSE_FILES=${BENCH_FUSE_FILES:-200}
+fuse_why=
+if ! command -v perf >/dev/null; then
+	fuse_why="perf is not installed (apt-get install linux-perf)"
+elif ! perf list 'fuse:fuse_request_send' 2>/dev/null | grep -q fuse_request_send; then
+	fuse_why="the kernel has no fuse:fuse_request_send tracepoint"
+fi
+
+# fuse_figure CREATE RENAME: the two counts of fuse_requests as one phrase;
+# a rename pass makes its target files first, so a rename is what it adds
+# to a create, kind by kind
+fuse_figure () {
+	if [ -n "$fuse_why" ]; then
+		say "not counted: $fuse_why"
+		return
+	fi
+	awk -v a="$1" -v b="$2" '
+	function parse(str, arr, w, i, m) {
+		m = split(str, w, " ")
+		arr[""] = w[1]
+		for (i = 2; i < m; i += 2) arr[w[i]] = w[i + 1]
+	}
+	function show(arr, k, out, sep) {
+		out = sprintf("%.2f (", arr[""])
+		for (k in arr) if (k != "" && arr[k] + 0 != 0) {
+			out = out sep sprintf("%s %.2f", k, arr[k]); sep = ", "
+		}
+		return out ")"
+	}
+	BEGIN {
+		if (a == "" || b == "") { print "not counted: perf recorded nothing"; exit }
+		parse(a, c); parse(b, r)
+		for (k in c) r[k] -= c[k]
+		printf "create %s; tmp file + rename over %s", show(c), show(r)
+	}'
+}
+
+# fuse_requests FILES CMD...: runs CMD in n1 under perf; prints the FUSE
+# requests per file, in all and by kind ("7.00 LOOKUP 2.00 CREATE 1.00 ..."),
+# or nothing when they cannot be counted
+fuse_requests () {
+	local files=$1 data=$TRASH/fuse.perf.data
+	shift
+	[ -z "$fuse_why" ] || return 0
+	perf record -q -a -e fuse:fuse_request_send -o "$data" -- \
+		nsenter -t "$(node_anchor n1)" -n -m -u -- "$@" >/dev/null 2>&1 || return 0
+	perf script -i "$data" 2>/dev/null | awk -v n="$files" '
+		{ for (i = 1; i < NF; i++) if ($i == "opcode") { k = $(i + 2); break }
+		  gsub(/[()]/, "", k); sub(/^FUSE_/, "", k); c[k]++; t++ }
+		END {
+			if (!t) exit
+			printf "%.2f", t / n
+			for (k in c) printf " %s %.2f", k, c[k] / n
+		}'
+	rm -f "$data"
+}
+
 # ---- 1. the floor: raw CPG round trips with N members
 progress "CPG round trips ($PINGS messages)"
 member_pids=()
@@ -374,6 +438,14 @@ measure_workloads () {
 		[ -n "$r" ] || error "the writer on $n failed: $(cat "$TRASH/each.$n")"
 		creates_each=$(awk -v a="$creates_each" -v b="$r" 'BEGIN { print a + b }')
 	done
+
+	# ---- 5b. FUSE requests per file, in passes of their own (perf's
+	# recording is not part of the rates above)
+	progress "FUSE requests per file ($FUSE_FILES creates, then as many renames)"
+	fr_cc=$(fuse_requests "$FUSE_FILES" "$BUILD/tests/fsbench" -n "$FUSE_FILES" -s "$SIZE" \
+		-p create -k "$PVE")
+	fr_rn=$(fuse_requests "$FUSE_FILES" "$BUILD/tests/fsbench" -n "$FUSE_FILES" -s "$SIZE" \
+		-p create,rename -k "$PVE")
 }
 
 measure_workloads
@@ -432,6 +504,7 @@ if [ -n "$PEER" ]; then
 	ours_j8=$creates_j8 ours_each=$creates_each ours_cs=$cs_ms ours_pm=$pm_ms
 	ours_j8d=$creates_j8d ours_ch=$chunked_cluster ours_mpf_ch=$mpf_ch
 	ours_mpf="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each"
+	ours_fr_cc=$fr_cc ours_fr_rn=$fr_rn
 	progress "stopping pmxcfsd everywhere; starting $PEER on empty trees"
 	for n in $(node_list); do
 		node_stop_pmxcfsd "$n" || error "stopping pmxcfsd on $n failed"
@@ -489,6 +562,9 @@ if [ -n "$PEER" ]; then
 				" ratio %s), CPG messages per file %s (ours %s)\n", n, peer, csz, ck, pch,
 				och, ratio(och, pch), pmch, omch
 		}')
+	peer_line="$peer_line
+N=$N $(basename "$PEER"): FUSE requests per file on n1: $(fuse_figure "$fr_cc" "$fr_rn")"
+	fr_cc=$ours_fr_cc fr_rn=$ours_fr_rn
 	repl=$ours_repl creates_cluster=$ours_cc renames_cluster=$ours_rn
 	creates_j8=$ours_j8 creates_each=$ours_each cs_ms=$ours_cs pm_ms=$ours_pm
 	creates_j8d=$ours_j8d chunked_cluster=$ours_ch mpf_ch=$ours_mpf_ch
@@ -520,6 +596,7 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 	-v msgs="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each" -v csms="$cs_ms" -v pmms="$pm_ms" \
 	-v ch="$chunked_cluster" -v mch="$mpf_ch" -v csz="$CHUNKED_SIZE" -v ck="$CHUNK" \
 	-v pingcpu="$ping_cpu_ms" -v idlecs="$idle_cs" -v idlepm="$idle_pm" \
+	-v fuse="$(fuse_figure "$fr_cc" "$fr_rn")" \
 	'function ratio(a, b) {
 		return b > 0 ? sprintf("%.1f", a / b) : "-"
 	}
@@ -572,6 +649,7 @@ awk -v n="$N" -v q="$QUORUM" -v pings="$PINGS" \
 		split(msgs, m, " ")
 		printf "N=%d CPG messages per file (all nodes): create %s, rename %s, 8 writers %s," \
 			" in 8 directories %s, a writer per node %s\n", n, m[1], m[2], m[3], m[4], m[5]
+		printf "N=%d FUSE requests per file on n1: %s\n", n, fuse
 	}' || error "the figures could not be printed"
 [ -z "$sync_line" ] || say "$sync_line"
 [ -z "$peer_line" ] || say "$peer_line"
