@@ -8,7 +8,8 @@ replacements of shared keys by a temporary file and rename, and in-place
 pwrites of the shared keys; it keeps a ledger outside /etc/pve with each
 write'"'"'s start, end, result (errno name) and content hash. A schedule drawn
 from a seed cuts one or two nodes off at once, kills pmxcfsd, or corosync
-and pmxcfsd together, with SIGKILL, restarts them, and heals; after each
+and pmxcfsd together, with SIGKILL, restarts them (one of two killed
+together while the other still catches up), and heals; after each
 round the cluster must recover and every writer write again.
 
 After the last heal the judge (tests/lib/fault-judge.py) holds the trees
@@ -23,7 +24,7 @@ shows it is not vacuous: writes were acknowledged in every round, and each
 kind of violation planted in a copy of the final state is caught.
 
 FAULT_SEED=N repeats a run (the seed is printed as a TAP comment);
-FAULT_ROUNDS (default 8: every kind of fault once) sets the number of
+FAULT_ROUNDS (default 9: every kind of fault once) sets the number of
 rounds; FAULT_SCHEDULE='"'"'KIND A B C DELAY; ...'"'"' runs these rounds
 instead of drawn ones (a run prints its own as "# schedule:"; the kinds
 are in tests/lib/fault-rounds.sh); FAULT_KEYS (default 8) the number of
@@ -42,7 +43,7 @@ NODES="n1 n2 n3 n4 n5"
 DIR=$PVE/faults
 
 FAULT_SEED=${FAULT_SEED:-$((($$ ^ $(date +%s)) % 1000000))}
-FAULT_ROUNDS=${FAULT_ROUNDS:-8}
+FAULT_ROUNDS=${FAULT_ROUNDS:-9}
 FAULT_KEYS=${FAULT_KEYS:-8}
 say "# FAULT_SEED=$FAULT_SEED (FAULT_SEED=$FAULT_SEED repeats this schedule)"
 
@@ -52,7 +53,8 @@ say "# FAULT_SEED=$FAULT_SEED (FAULT_SEED=$FAULT_SEED repeats this schedule)"
 # in seconds). The first rounds are a shuffle of every kind, the rest are
 # drawn at random; all drawn here, up front, so that the schedule follows
 # from the seed alone.
-FAULT_KINDS=(cut1 cut2 blip2 kill9-pmxcfsd kill9-both restart-pmxcfsd cut2-kill9 kill9-two)
+FAULT_KINDS=(cut1 cut2 blip2 kill9-pmxcfsd kill9-both restart-pmxcfsd cut2-kill9 kill9-two
+	kill9-rejoin)
 RANDOM=$FAULT_SEED
 
 # random_delay VAR MAX_CENTISECONDS: VAR gets a delay such as 0.37 (set
