@@ -56,6 +56,22 @@ static gboolean dispatch_cb(gint fd, GIOCondition cond, gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* The watch is never blocked while it dispatches: glib would take the fd
+ * out of its poll set and put it back around every dispatch, each time
+ * waking its own loop, which then polls once more for nothing: two writes,
+ * a read and a poll per corosync delivery, on every node. Nothing a
+ * dispatch calls iterates the loop, so it cannot recurse. */
+static guint watch(cssource_t *s, int fd)
+{
+	GSource *src = g_unix_fd_source_new(fd, G_IO_IN | G_IO_ERR | G_IO_HUP);
+
+	g_source_set_callback(src, G_SOURCE_FUNC(dispatch_cb), s, NULL);
+	g_source_set_can_recurse(src, TRUE);
+	guint id = g_source_attach(src, NULL);
+	g_source_unref(src);
+	return id;
+}
+
 static void try_connect(cssource_t *s)
 {
 	int fd = -1;
@@ -63,7 +79,7 @@ static void try_connect(cssource_t *s)
 
 	if (rc == CS_OK) {
 		s->last_error = CS_OK;
-		s->fd_source = g_unix_fd_add(fd, G_IO_IN | G_IO_ERR | G_IO_HUP, dispatch_cb, s);
+		s->fd_source = watch(s, fd);
 		s->ops->connected(s->ctx);
 		return;
 	}

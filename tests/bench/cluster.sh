@@ -39,12 +39,13 @@
 # 32 is measured when asked for), BENCH_PINGS (CPG messages per measure,
 # default 1000), BENCH_REPL_WRITES (default 200), BENCH_CREATES (default
 # 2000), BENCH_RENAMES (default 1000), BENCH_CHUNKED (16 KiB files, default
-# 300), BENCH_SIZE (bytes per file, default
-# 200), BENCH_FUSE_FILES (files per FUSE request count, default 200), BENCH_SYNC_FILES (tree size for the sync cost, default 10000; 0
-# skips it), PEER (another daemon's binary, run as `PEER -f` on the same
-# nodes after ours with empty trees, through the same workloads: the
-# reference pmxcfs built by ../shared/tools/reference-pmxcfs-build.sh; its
-# figures are printed beside ours). Option: -d (--debug) keeps each size's
+# 300), BENCH_SIZE (bytes per file, default 200), BENCH_FUSE_FILES (files
+# per FUSE request count, default 200), BENCH_SYNC_FILES (tree size for the
+# sync cost, default 10000; 0 skips it), PEER (another daemon's binary,
+# run as `PEER -f` on the same nodes after ours with empty trees, through
+# the same workloads: the reference pmxcfs built by
+# ../shared/tools/reference-pmxcfs-build.sh; its figures are printed beside
+# ours). Option: -d (--debug) keeps each size's
 # temporary directory, with the nodes' logs under nodes/*/.
 
 BENCH_SELF=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
@@ -291,14 +292,22 @@ fuse_figure () {
 		arr[""] = w[1]
 		for (i = 2; i < m; i += 2) arr[w[i]] = w[i + 1]
 	}
-	function show(arr, k, out, sep) {
+	# the kinds in the order a file meets them, any others after
+	function show(arr, k, i, out, sep, seen) {
 		out = sprintf("%.2f (", arr[""])
-		for (k in arr) if (k != "" && arr[k] + 0 != 0) {
+		for (i = 1; i <= norder; i++) {
+			k = order[i]; seen[k] = 1
+			if ((k in arr) && arr[k] + 0 != 0) {
+				out = out sep sprintf("%s %.2f", k, arr[k]); sep = ", "
+			}
+		}
+		for (k in arr) if (k != "" && !(k in seen) && arr[k] + 0 != 0) {
 			out = out sep sprintf("%s %.2f", k, arr[k]); sep = ", "
 		}
 		return out ")"
 	}
 	BEGIN {
+		norder = split("LOOKUP GETATTR CREATE OPEN WRITE FLUSH RELEASE RENAME", order, " ")
 		if (a == "" || b == "") { print "not counted: perf recorded nothing"; exit }
 		parse(a, c); parse(b, r)
 		for (k in c) r[k] -= c[k]
@@ -539,7 +548,8 @@ if [ -n "$PEER" ]; then
 		-v pmsg="$mpf_cc $mpf_rn $mpf_j8 $mpf_j8d $mpf_each" \
 		-v och="$ours_ch" -v pch="$chunked_cluster" -v omch="$ours_mpf_ch" -v pmch="$mpf_ch" \
 		-v csz="$CHUNKED_SIZE" -v ck="$CHUNK" \
-		-v ocs="$ours_cs" -v pcs="$cs_ms" 'function ratio(a, b) {
+		-v ocs="$ours_cs" -v pcs="$cs_ms" -v opm="$ours_pm" -v ppm="$pm_ms" \
+		'function ratio(a, b) {
 			return b > 0 ? sprintf("%.2f", a / b) : "-"
 		}
 		BEGIN {
@@ -548,10 +558,10 @@ if [ -n "$PEER" ]; then
 				n, peer, pcc, occ, ratio(occ, pcc), pl50, ol50, ratio(ol50, pl50), pl99, ol99
 			printf "N=%d %s: tmp file + rename/s %.0f (ours %.0f, ratio %s); 8 writers %.0f" \
 				" (ours %.0f, ratio %s), in 8 directories %.0f (ours %.0f, ratio %s);" \
-				" a writer per node %.0f in all (ours %.0f, ratio %s); corosync CPU per" \
-				" create %.3f ms (ours %.3f)\n",
+				" a writer per node %.0f in all (ours %.0f, ratio %s); CPU per create:" \
+				" corosync %.3f ms (ours %.3f), the daemons %.3f ms (ours %.3f)\n",
 				n, peer, prn, orn, ratio(orn, prn), pj8, oj8, ratio(oj8, pj8), pj8d, oj8d,
-				ratio(oj8d, pj8d), pea, oea, ratio(oea, pea), pcs, ocs
+				ratio(oj8d, pj8d), pea, oea, ratio(oea, pea), pcs, ocs, ppm, opm
 			split(omsg, om, " ")
 			split(pmsg, pm, " ")
 			printf "N=%d %s: CPG messages per file: create %s (ours %s), rename %s (ours %s)," \

@@ -192,11 +192,45 @@ static void test_restart_and_free(void)
 	fake_clear(&f);
 }
 
+static GPollFunc real_poll;
+static gint last_ready;
+
+static gint counting_poll(GPollFD *fds, guint nfds, gint timeout)
+{
+	last_ready = real_poll(fds, nfds, timeout);
+	return last_ready;
+}
+
+/* A delivery wakes the loop once: after its dispatch the next poll finds
+ * nothing ready (glib's own wakeup is not signalled around it). */
+static void test_dispatch_wakes_once(void)
+{
+	fake_t f;
+
+	fake_init(&f);
+	real_poll = g_main_context_get_poll_func(NULL);
+	g_main_context_set_poll_func(NULL, counting_poll);
+	cssource_t *s = cssource_new(&fake_ops, &f, 5, 1);
+	while (g_main_context_iteration(NULL, FALSE))
+		;
+	for (int i = 1; i <= 3; i++) {
+		g_assert_cmpint(write(f.pipe[1], "x", 1), ==, 1);
+		g_assert_true(g_main_context_iteration(NULL, TRUE));
+		g_assert_cmpint(f.dispatches, ==, i);
+		g_main_context_iteration(NULL, FALSE);
+		g_assert_cmpint(last_ready, ==, 0);
+	}
+	cssource_free(s);
+	g_main_context_set_poll_func(NULL, real_poll);
+	fake_clear(&f);
+}
+
 int main(int argc, char **argv)
 {
 	g_test_init(&argc, &argv, NULL);
 	g_test_add_func("/cssource/retries-until-connected", test_retries_until_connected);
 	g_test_add_func("/cssource/lost-and-back", test_lost_and_back);
 	g_test_add_func("/cssource/restart-and-free", test_restart_and_free);
+	g_test_add_func("/cssource/dispatch-wakes-once", test_dispatch_wakes_once);
 	return g_test_run();
 }
