@@ -774,6 +774,13 @@ static void assert_trees_equal(fx_t *fx)
 	}
 }
 
+/* A write() of the string data at off to ino. */
+static fsop_t write_op(uint64_t ino, uint64_t off, const char *data)
+{
+	return (fsop_t){
+	    .kind = FSOP_WRITE, .inode = ino, .offset = off, .data = data, .len = strlen(data)};
+}
+
 /* create + write, ordered, then the close's barrier; returns the inode */
 static uint64_t create_file(fx_t *fx, int node, const char *name, const char *data)
 {
@@ -782,12 +789,8 @@ static uint64_t create_file(fx_t *fx, int node, const char *name, const char *da
 	g_assert_cmpint(submit_wait(fx->r[node], JOB_ORDERED,
 				    (fsop_t){.kind = FSOP_CREATE, .parent = 1, .name = name}, &a),
 			==, 0);
-	g_assert_cmpint(
-	    submit_wait(
-		fx->r[node], JOB_ORDERED,
-		(fsop_t){.kind = FSOP_WRITE, .inode = a.inode, .data = data, .len = strlen(data)},
-		NULL),
-	    ==, (int)strlen(data));
+	g_assert_cmpint(submit_wait(fx->r[node], JOB_ORDERED, write_op(a.inode, 0, data), NULL), ==,
+			(int)strlen(data));
 	return a.inode;
 }
 
@@ -863,10 +866,7 @@ static void test_async_settle_then_barrier(fx_t *fx, gconstpointer data)
 	uint64_t ino = create_file(fx, 0, "f", "old");
 
 	bus.g[0].held = true;
-	g_assert_cmpint(
-	    submit_wait(fx->r[0], JOB_ASYNC,
-			(fsop_t){.kind = FSOP_WRITE, .inode = ino, .data = "new", .len = 3}, NULL),
-	    ==, 0);
+	g_assert_cmpint(submit_wait(fx->r[0], JOB_ASYNC, write_op(ino, 0, "new"), NULL), ==, 0);
 	job_t *st = job_start(fx->r[0], JOB_SETTLE, (fsop_t){.inode = ino});
 	pump_for(30);
 	g_assert_false(g_atomic_int_get(&st->done));
@@ -891,14 +891,8 @@ static void test_async_failure_reaches_barrier(fx_t *fx, gconstpointer data)
 {
 	uint64_t ino = create_file(fx, 1, "f", "abc");
 
-	g_assert_cmpint(submit_wait(fx->r[1], JOB_ASYNC,
-				    (fsop_t){.kind = FSOP_WRITE,
-					     .inode = ino,
-					     .offset = MEMDB_MAX_FILE_SIZE,
-					     .data = "x",
-					     .len = 1},
-				    NULL),
-			==, 0);
+	g_assert_cmpint(
+	    submit_wait(fx->r[1], JOB_ASYNC, write_op(ino, MEMDB_MAX_FILE_SIZE, "x"), NULL), ==, 0);
 	g_assert_cmpint(submit_wait(fx->r[1], JOB_BARRIER, (fsop_t){.inode = ino}, NULL), ==,
 			-EFBIG);
 	g_assert_cmpint(submit_wait(fx->r[1], JOB_BARRIER, (fsop_t){.inode = ino}, NULL), ==, 0);
@@ -915,20 +909,9 @@ static void test_async_bounded(fx_t *fx, gconstpointer data)
 
 	bus.g[0].held = true;
 	for (int i = 0; i < REPLICA_ASYNC_MAX_OPS; i++)
-		g_assert_cmpint(submit_wait(fx->r[0], JOB_ASYNC,
-					    (fsop_t){.kind = FSOP_WRITE,
-						     .inode = ino,
-						     .offset = (uint64_t)i,
-						     .data = "a",
-						     .len = 1},
-					    NULL),
-				==, 0);
-	job_t *j = job_start(fx->r[0], JOB_ASYNC,
-			     (fsop_t){.kind = FSOP_WRITE,
-				      .inode = ino,
-				      .offset = REPLICA_ASYNC_MAX_OPS,
-				      .data = "b",
-				      .len = 1});
+		g_assert_cmpint(
+		    submit_wait(fx->r[0], JOB_ASYNC, write_op(ino, (uint64_t)i, "a"), NULL), ==, 0);
+	job_t *j = job_start(fx->r[0], JOB_ASYNC, write_op(ino, REPLICA_ASYNC_MAX_OPS, "b"));
 	pump_for(30);
 	g_assert_false(g_atomic_int_get(&j->done));
 	bus.g[0].held = false;
